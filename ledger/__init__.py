@@ -1,0 +1,1 @@
+"""Core: envelope, hashing, signatures, keys, Merkle log, event store (no dermatology here)."""

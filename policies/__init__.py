@@ -1,0 +1,1 @@
+"""Rules as pure, named, versioned functions of state and a proposed event."""

@@ -1,0 +1,1 @@
+"""Deterministic synthetic dermoscopy images and study metadata for tests and the demo."""
