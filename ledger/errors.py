@@ -36,7 +36,7 @@ class InvalidInput(DermLedgerError):
     """The input (file, CSV, value) is malformed or unsafe."""
 
 
-class KeyError_(DermLedgerError):
+class KeystoreError(DermLedgerError):
     """A key cannot be loaded: missing keystore entry or wrong passphrase."""
 
 
