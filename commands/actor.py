@@ -1,0 +1,95 @@
+"""`dermledger actor`: enrol, revoke and list the people who sign events."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from dermledger.commands.context import (
+    NEW_PASSPHRASE_ENV,
+    get,
+    out,
+    passphrase_for,
+    print_json,
+    status,
+)
+
+app = typer.Typer(help="Enrol, revoke and list actors.", no_args_is_help=True)
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The new actor's handle, e.g. dr-lee.")],
+    role: Annotated[
+        list[str],
+        typer.Option(
+            "--role",
+            help="coordinator, annotator, specialist, pathologist or auditor (repeatable).",
+        ),
+    ],
+    public_key: Annotated[
+        str | None,
+        typer.Option("--public-key", help="Enrol an Ed25519 public key (64 hex) made elsewhere."),
+    ] = None,
+) -> None:
+    """Enrol an actor with one or more roles (coordinators only).
+
+    Without --public-key a key pair is made in this home's keystore, encrypted with
+    DERMLEDGER_NEW_PASSPHRASE (or a prompt).
+
+    Example: dermledger --as ada actor add dr-lee --role specialist
+    """
+    c = get(ctx)
+    signer = c.signer()
+    passphrase = None if public_key else passphrase_for(name, env=NEW_PASSPHRASE_ENV, confirm=True)
+    envelope = c.ledger.enrol(
+        signer, name, role, passphrase=passphrase, public_key=public_key
+    )
+    status(
+        f"Enrolled {name} as {', '.join(envelope.payload['roles'])} "
+        f"(key {c.ledger.get_actor(name).key_id[:16]}…)"
+    )
+
+
+@app.command("revoke")
+def revoke(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The actor to revoke.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why, for the audit trail.")],
+) -> None:
+    """Revoke an actor's key: it signs nothing from now on; earlier events stay valid.
+
+    Example: dermledger --as ada actor revoke dr-lee --reason "left the study"
+    """
+    c = get(ctx)
+    c.ledger.revoke(c.signer(), name, reason)
+    status(f"Revoked {name}")
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List enrolled actors with their roles, keys and status.
+
+    Example: dermledger actor list --json
+    """
+    actors = get(ctx).ledger.list_actors()
+    if json_:
+        print_json(actors)
+        return
+    table = Table("actor", "roles", "key id", "status", "enrolled at", "by")
+    for a in actors:
+        table.add_row(
+            str(a["actor"]),
+            ", ".join(a["roles"]),  # type: ignore[arg-type]
+            str(a["key_id"])[:16] + "…",
+            str(a["status"]),
+            str(a["enrolled_at"]),
+            str(a["enrolled_by"]),
+        )
+    out.print(table)

@@ -1,0 +1,117 @@
+"""What every command shares: settings, the open ledger, the acting actor's key, output.
+
+Only this module reads the global options and environment (DERMLEDGER_HOME,
+DERMLEDGER_DB, DERMLEDGER_ACTOR, DERMLEDGER_PASSPHRASE); commands get a `Context`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from dermledger.ledger.app import DermLedger
+from dermledger.ledger.bootstrap import Settings
+from dermledger.ledger.errors import InvalidInput, KeystoreError
+from dermledger.ledger.signing import Signer
+
+PASSPHRASE_ENV = "DERMLEDGER_PASSPHRASE"
+NEW_PASSPHRASE_ENV = "DERMLEDGER_NEW_PASSPHRASE"
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+@dataclass
+class Context:
+    """Per-invocation state, built by the root callback."""
+
+    settings: Settings
+    actor: str | None = None
+    quiet: bool = False
+    _ledger: DermLedger | None = field(default=None, repr=False)
+    _signer: Signer | None = field(default=None, repr=False)
+
+    @property
+    def ledger(self) -> DermLedger:
+        if self._ledger is None:
+            self._ledger = DermLedger(self.settings)
+        return self._ledger
+
+    def signer(self) -> Signer:
+        """The acting actor's unlocked key (from --as / DERMLEDGER_ACTOR)."""
+        if self._signer is None:
+            if not self.actor:
+                raise InvalidInput(
+                    "say who is acting with --as NAME or DERMLEDGER_ACTOR"
+                )
+            self._signer = self.ledger.unlock(self.actor, passphrase_for(self.actor))
+        return self._signer
+
+    def close(self) -> None:
+        if self._ledger is not None:
+            self._ledger.close()
+
+
+def passphrase_for(actor: str, *, env: str = PASSPHRASE_ENV, confirm: bool = False) -> str:
+    """A passphrase from the environment, or a hidden prompt on a terminal."""
+    value = os.environ.get(env)
+    if value:
+        return value
+    if not sys.stdin.isatty():
+        raise KeystoreError(f"set {env} or run on a terminal to give {actor}'s passphrase")
+    return typer.prompt(f"Passphrase for {actor}", hide_input=True, confirmation_prompt=confirm)
+
+
+def get(ctx: typer.Context) -> Context:
+    return ctx.find_root().obj
+
+
+def settings_from(home: Path | None, db: str | None) -> Settings:
+    home = home or Path(os.environ.get("DERMLEDGER_HOME") or ".dermledger")
+    return Settings(home=home.expanduser().resolve(), db_url=db or None)
+
+
+def print_json(value: Any) -> None:
+    """Machine-readable output: JSON on stdout, sorted keys, one document."""
+    sys.stdout.write(json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def status(message: str) -> None:
+    """A status line for people, on stderr so stdout stays data."""
+    err.print(message, highlight=False)
+
+
+@contextmanager
+def progress_bar(
+    description: str, total: int | None, *, quiet: bool = False
+) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on stderr; yields `advance_to(n)`. Silent with --quiet."""
+    if quiet:
+        yield lambda n: None
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=total)
+        step = max(1, (total or 0) // 200)
+
+        def advance_to(done: int) -> None:
+            if done % step == 0 or (total is not None and done >= total):
+                bar.update(task, completed=done)
+
+        yield advance_to

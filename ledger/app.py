@@ -1,0 +1,353 @@
+"""The DermLedger application service: the only write path to the ledger.
+
+Every write goes through `append`: it folds the acting actor's stream, asks the
+role policy and the caller's own policies (inside `decide`), seals each proposed
+event with the actor's key and the head of its stream, and saves them in one
+transaction. A concurrent append to the same stream makes eventsourcing raise an
+IntegrityError; `append` then re-reads, re-decides and re-signs, so two writers
+never fork a stream. A refusal raises before anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import IntegrityError
+
+from dermledger.ledger import events
+from dermledger.ledger.authority import ActorRecord, fold_actor
+from dermledger.ledger.bootstrap import Settings, ensure_postgres_schema, eventsourcing_env
+from dermledger.ledger.checkpoints import Checkpoint, WitnessedCheckpoint, WitnessFolder
+from dermledger.ledger.envelope import Envelope, format_timestamp, seal
+from dermledger.ledger.errors import Conflict, InvalidInput, NotFound, PolicyViolation
+from dermledger.ledger.keystore import Keystore, check_actor_name
+from dermledger.ledger.merkle import RootBuilder, hash_leaf
+from dermledger.ledger.signing import Signer
+from dermledger.ledger.store import EnvelopeMapper, LogEntry, read_log, read_stream, stream_head
+from dermledger.ledger.verify import LogVerifier, Report
+from dermledger.policies import roles as role_policy
+
+MAX_ATTEMPTS = 8
+Progress = Callable[[int], None] | None
+
+
+def actor_stream(name: str) -> str:
+    return f"actor:{name}"
+
+
+LEDGER_STREAM = "ledger"
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """An event someone wants appended, before it is signed."""
+
+    stream_id: str
+    event_type: str
+    payload: dict[str, Any]
+
+
+class DermLedger(Application[str]):
+    """One ledger: its event store, keystore and checkpoint witness."""
+
+    name = "DermLedger"
+
+    def __init__(
+        self, settings: Settings, *, clock: Callable[[], datetime] | None = None
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or (lambda: datetime.now(UTC))
+        settings.home.mkdir(parents=True, exist_ok=True)
+        ensure_postgres_schema(settings)
+        super().__init__(env=eventsourcing_env(settings))
+        self.keystore = Keystore(settings.keys_dir)
+        self.witness = WitnessFolder(settings.checkpoints_dir)
+
+    def construct_mapper(self) -> EnvelopeMapper:  # type: ignore[override]
+        return EnvelopeMapper()
+
+    # ----------------------------------------------------------------- reads
+
+    def log(self) -> Iterator[LogEntry]:
+        """The global log in seq order, streamed."""
+        return read_log(self.recorder)
+
+    def stream(self, stream_id: str) -> list[Envelope]:
+        return read_stream(self.recorder, stream_id)
+
+    def is_initialised(self) -> bool:
+        return self.recorder.max_notification_id() is not None
+
+    def ledger_id(self) -> str:
+        for entry in self.log():
+            return str(entry.envelope().payload.get("ledger_id", ""))
+        raise NotFound(f"there is no ledger at {self.settings.describe()}; run dermledger init")
+
+    def get_actor(self, name: str) -> ActorRecord:
+        record = fold_actor(self.stream(actor_stream(check_actor_name(name))))
+        if record is None:
+            raise NotFound(f"there is no actor named {name}")
+        return record
+
+    def list_actors(self) -> list[dict[str, object]]:
+        names = {
+            e.stream_id.removeprefix("actor:")
+            for e in self.log()
+            if e.topic == "ActorEnrolled"
+        }
+        return [self.get_actor(name).as_dict() for name in sorted(names)]
+
+    # ---------------------------------------------------------------- writes
+
+    def append(self, signer: Signer, decide: Callable[[], list[Proposal]]) -> list[Envelope]:
+        """Decide, sign and save atomically; retry on a concurrent append.
+
+        `decide` reads whatever state it needs and runs the policies; it raises a
+        DermLedgerError to refuse. It may be called more than once.
+        """
+        for _ in range(MAX_ATTEMPTS):
+            acting = self._acting_record(signer)
+            proposals = decide()
+            if not proposals:
+                return []
+            for proposal in proposals:
+                role_policy.check_append(
+                    role_policy.AppendRequest(
+                        acting.name, acting.roles, acting.revoked, proposal.event_type
+                    )
+                ).enforce()
+            envelopes = self._seal_all(signer, proposals)
+            try:
+                self.save(*envelopes)
+            except IntegrityError:
+                continue
+            return envelopes
+        raise Conflict("the ledger stayed busy with concurrent writers; try again")
+
+    def _acting_record(self, signer: Signer) -> ActorRecord:
+        record = fold_actor(self.stream(actor_stream(signer.actor)))
+        if record is None:
+            raise PolicyViolation(
+                f"{signer.actor} is not enrolled on this ledger", policy="role-permissions"
+            )
+        if record.revoked:
+            raise PolicyViolation(
+                f"{signer.actor}'s key has been revoked", policy="role-permissions"
+            )
+        if record.key_id != signer.key_id:
+            raise PolicyViolation(
+                f"the key unlocked for {signer.actor} is not the key enrolled on this ledger",
+                policy="role-permissions",
+            )
+        return record
+
+    def _seal_all(self, signer: Signer, proposals: list[Proposal]) -> list[Envelope]:
+        heads: dict[str, tuple[int, str | None]] = {}
+        recorded_at = format_timestamp(self.clock())
+        sealed = []
+        for proposal in proposals:
+            if proposal.stream_id not in heads:
+                heads[proposal.stream_id] = stream_head(self.recorder, proposal.stream_id)
+            version, prev_hash = heads[proposal.stream_id]
+            try:
+                payload = events.validated(proposal.event_type, proposal.payload)
+            except ValueError as exc:
+                raise InvalidInput(f"{proposal.event_type} payload is invalid: {exc}") from exc
+            envelope = seal(
+                event_id=str(uuid.uuid4()),
+                stream_id=proposal.stream_id,
+                stream_version=version + 1,
+                event_type=proposal.event_type,
+                recorded_at=recorded_at,
+                signer=signer,
+                payload=payload,
+                prev_hash=prev_hash,
+            )
+            heads[proposal.stream_id] = (version + 1, envelope.hash)
+            sealed.append(envelope)
+        return sealed
+
+    # ------------------------------------------------------ actors and keys
+
+    def found(self, founder: str, passphrase: str) -> tuple[str, Envelope]:
+        """Create the ledger: a self-signed enrolment of the founding coordinator."""
+        check_actor_name(founder)
+        if self.is_initialised():
+            raise Conflict(f"a ledger already exists at {self.settings.describe()}")
+        signer = self.keystore.create(founder, passphrase)
+        ledger_id = str(uuid.uuid4())
+        try:
+            envelope = self._seal_all(
+                signer,
+                [
+                    Proposal(
+                        actor_stream(founder),
+                        "ActorEnrolled",
+                        {
+                            "actor": founder,
+                            "roles": ["coordinator"],
+                            "public_key": signer.public_hex,
+                            "ledger_id": ledger_id,
+                        },
+                    )
+                ],
+            )[0]
+            self.save(envelope)
+        except BaseException:
+            self.keystore.remove(founder)
+            raise
+        return ledger_id, envelope
+
+    def enrol(
+        self,
+        signer: Signer,
+        name: str,
+        roles: list[str],
+        *,
+        passphrase: str | None = None,
+        public_key: str | None = None,
+    ) -> Envelope:
+        """Enrol a new actor: with a key made here (passphrase) or one they made (public_key)."""
+        check_actor_name(name)
+        reason = role_policy.check_roles(roles)
+        if reason:
+            raise InvalidInput(reason)
+        if (passphrase is None) == (public_key is None):
+            raise InvalidInput("give the new actor either a passphrase or a public key")
+
+        def exists() -> None:
+            if self.stream(actor_stream(name)):
+                raise Conflict(f"an actor named {name} is already enrolled")
+
+        exists()
+        self._acting_record(signer)
+        created = False
+        if public_key is None:
+            assert passphrase is not None
+            public_key = self.keystore.create(name, passphrase).public_hex
+            created = True
+        try:
+            return self.append(
+                signer,
+                lambda: (
+                    exists(),
+                    [
+                        Proposal(
+                            actor_stream(name),
+                            "ActorEnrolled",
+                            {"actor": name, "roles": sorted(set(roles)), "public_key": public_key},
+                        )
+                    ],
+                )[1],
+            )[0]
+        except BaseException:
+            if created:
+                self.keystore.remove(name)
+            raise
+
+    def revoke(self, signer: Signer, name: str, reason: str) -> Envelope:
+        """Revoke an actor's key: it signs nothing from now on."""
+        if not reason.strip():
+            raise InvalidInput("a reason is required to revoke an actor")
+
+        def decide() -> list[Proposal]:
+            record = self.get_actor(name)
+            if record.revoked:
+                raise Conflict(f"{name} is already revoked")
+            return [
+                Proposal(
+                    actor_stream(name),
+                    "ActorRevoked",
+                    {"actor": name, "key_id": record.key_id, "reason": reason},
+                )
+            ]
+
+        return self.append(signer, decide)[0]
+
+    def unlock(self, actor: str, passphrase: str) -> Signer:
+        return self.keystore.load(actor, passphrase)
+
+    # ------------------------------------------------- checkpoints and audit
+
+    def tree_head(self, progress: Progress = None) -> tuple[int, bytes]:
+        """(size, root) of the Merkle tree over the whole log."""
+        builder = RootBuilder()
+        size = 0
+        for entry in self.log():
+            builder.append(hash_leaf(bytes.fromhex(entry.envelope().hash)))
+            size = entry.seq
+            if progress:
+                progress(size)
+        return size, builder.root()
+
+    def sign_checkpoint(self, signer: Signer, progress: Progress = None) -> Envelope:
+        """Sign the current tree head, append it, and keep a witness copy in the home."""
+        ledger_id = self.ledger_id()
+        witnessed: list[WitnessedCheckpoint] = []
+
+        def decide() -> list[Proposal]:
+            size, root = self.tree_head(progress)
+            checkpoint = Checkpoint(ledger_id, size, root.hex(), format_timestamp(self.clock()))
+            witnessed[:] = [
+                WitnessedCheckpoint(
+                    checkpoint,
+                    checkpoint.sign(signer),
+                    signer.actor,
+                    signer.key_id,
+                    signer.public_hex,
+                )
+            ]
+            return [
+                Proposal(
+                    LEDGER_STREAM,
+                    "CheckpointSigned",
+                    {
+                        "ledger_id": ledger_id,
+                        "tree_size": size,
+                        "root": root.hex(),
+                        "timestamp": checkpoint.timestamp,
+                        "checkpoint_signature": witnessed[0].signature,
+                    },
+                )
+            ]
+
+        envelope = self.append(signer, decide)[0]
+        self.witness.record(witnessed[0])
+        return envelope
+
+    def verify(self, progress: Progress = None) -> Report:
+        """Verify the whole log and the home's witnessed checkpoint."""
+        return LogVerifier(witness=self.witness.latest()).run(self.log(), progress=progress)
+
+    def export(self, out: Path, progress: Progress = None) -> int:
+        """Write the JSON-lines export of DESIGN section 5; atomic (temp file, rename)."""
+        out = out.resolve()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.partial")
+        count = 0
+        try:
+            with tmp.open("w", encoding="utf-8") as handle:
+                for entry in self.log():
+                    line = json.dumps(
+                        entry.envelope().exported(entry.seq),
+                        ensure_ascii=False,
+                        separators=(",", ":"),
+                    )
+                    handle.write(line + "\n")
+                    count = entry.seq
+                    if progress:
+                        progress(count)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return count

@@ -1,0 +1,112 @@
+"""Who may sign what, as the log says at each point: keys, roles and revocations.
+
+The service folds one actor's stream into an `ActorRecord` to decide an append;
+`audit verify` folds the whole log through `Authority` to check every event against
+the key enrolled and not revoked at its position and the role it held then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from dermledger.ledger.envelope import Envelope
+from dermledger.ledger.errors import BadSignature, VerificationError
+from dermledger.ledger.signing import key_id_of
+from dermledger.policies.roles import AppendRequest, check_append
+
+
+@dataclass(frozen=True)
+class ActorRecord:
+    """An actor's current standing."""
+
+    name: str
+    roles: frozenset[str]
+    key_id: str
+    public_key: str
+    enrolled_at: str
+    enrolled_by: str
+    revoked: bool = False
+    revoked_at: str | None = None
+    revoke_reason: str | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "actor": self.name,
+            "roles": sorted(self.roles),
+            "key_id": self.key_id,
+            "status": "revoked" if self.revoked else "active",
+            "enrolled_at": self.enrolled_at,
+            "enrolled_by": self.enrolled_by,
+            "revoked_at": self.revoked_at,
+        }
+
+
+def apply_actor_event(record: ActorRecord | None, env: Envelope) -> ActorRecord | None:
+    """Fold one actor-stream event into the record."""
+    p = env.payload
+    if env.type == "ActorEnrolled":
+        return ActorRecord(
+            name=p["actor"],
+            roles=frozenset(p["roles"]),
+            key_id=key_id_of(bytes.fromhex(p["public_key"])),
+            public_key=p["public_key"],
+            enrolled_at=env.recorded_at,
+            enrolled_by=env.actor,
+        )
+    if env.type == "ActorRevoked" and record is not None:
+        return replace(record, revoked=True, revoked_at=env.recorded_at, revoke_reason=p["reason"])
+    return record
+
+
+def fold_actor(events: Iterable[Envelope]) -> ActorRecord | None:
+    record: ActorRecord | None = None
+    for env in events:
+        record = apply_actor_event(record, env)
+    return record
+
+
+@dataclass
+class Authority:
+    """The key directory replayed along the log, for verification."""
+
+    actors: dict[str, ActorRecord] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)  # key_id -> actor name
+
+    def check(self, env: Envelope, seq: int) -> None:
+        """Raise VerificationError unless `env` is signed by a key that may sign it here."""
+        if not self.actors:
+            self._check_founding(env, seq)
+            return
+        owner = self.keys.get(env.key_id)
+        if owner is None:
+            raise BadSignature(f"it is signed by key {env.key_id[:16]}…, which is not enrolled")
+        if owner != env.actor:
+            raise BadSignature(f"it names actor {env.actor} but the key belongs to {owner}")
+        record = self.actors[owner]
+        env.check_signature(bytes.fromhex(record.public_key))
+        decision = check_append(
+            AppendRequest(env.actor, record.roles, record.revoked, env.type)
+        )
+        if not decision.allowed:
+            raise VerificationError(f"policy {decision.policy} v{decision.version}: {decision.reason}")
+
+    def _check_founding(self, env: Envelope, seq: int) -> None:
+        if seq != 1 or env.type != "ActorEnrolled":
+            raise VerificationError("the log does not start with the founding enrolment")
+        public = env.payload.get("public_key", "")
+        if key_id_of(bytes.fromhex(public)) != env.key_id or env.payload.get("actor") != env.actor:
+            raise BadSignature("the founding enrolment is not self-signed by the enrolled key")
+        if "coordinator" not in env.payload.get("roles", []):
+            raise VerificationError("the founding actor is not a coordinator")
+        env.check_signature(bytes.fromhex(public))
+
+    def observe(self, env: Envelope) -> None:
+        """Take an already verified event into account."""
+        if not env.stream_id.startswith("actor:"):
+            return
+        name = env.stream_id.removeprefix("actor:")
+        record = apply_actor_event(self.actors.get(name), env)
+        if record is not None:
+            self.actors[name] = record
+            self.keys[record.key_id] = name

@@ -1,0 +1,59 @@
+"""Event payloads: one pydantic model per event type (the facts of DESIGN section 3).
+
+Type names are schema: never rename one; evolve a payload with a new optional field
+or a new type. The service validates every payload against its model before it is
+signed, so the log holds only well-formed facts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ActorEnrolled(Payload):
+    actor: str
+    roles: list[str]
+    public_key: str = Field(pattern=r"^[0-9a-f]{64}$")
+    ledger_id: str | None = None  # only on the founding enrolment, seq 1
+
+
+class ActorRevoked(Payload):
+    actor: str
+    key_id: str
+    reason: str
+
+
+class CheckpointSigned(Payload):
+    ledger_id: str
+    tree_size: int
+    root: str
+    timestamp: str
+    checkpoint_signature: str
+
+
+PAYLOADS: dict[str, type[Payload]] = {
+    "ActorEnrolled": ActorEnrolled,
+    "ActorRevoked": ActorRevoked,
+    "CheckpointSigned": CheckpointSigned,
+}
+
+
+def register(model: type[Payload]) -> type[Payload]:
+    """Add a payload model under its class name (used by later event families)."""
+    PAYLOADS[model.__name__] = model
+    return model
+
+
+def validated(event_type: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload as JSON-ready data after validation against its model."""
+    try:
+        model = PAYLOADS[event_type]
+    except KeyError:
+        raise ValueError(f"unknown event type {event_type}") from None
+    return model.model_validate(payload).model_dump(mode="json")

@@ -1,0 +1,63 @@
+"""Ed25519 signing and verification over 32-byte digests.
+
+A `Signer` is an actor's unlocked private key; it never leaves memory and is
+never printed. Verification raises `BadSignature` and returns None otherwise.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, field
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from dermledger.ledger.errors import BadSignature
+
+
+def raw_public_key(public_key: Ed25519PublicKey) -> bytes:
+    """The raw 32-byte encoding of an Ed25519 public key."""
+    return public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def key_id_of(public_raw: bytes) -> str:
+    """Key identifier: hex SHA-256 of the raw 32-byte public key (DESIGN section 5)."""
+    return hashlib.sha256(public_raw).hexdigest()
+
+
+@dataclass(frozen=True)
+class Signer:
+    """An actor's unlocked signing key."""
+
+    actor: str
+    private_key: Ed25519PrivateKey = field(repr=False)
+
+    @property
+    def public_raw(self) -> bytes:
+        return raw_public_key(self.private_key.public_key())
+
+    @property
+    def public_hex(self) -> str:
+        return self.public_raw.hex()
+
+    @property
+    def key_id(self) -> str:
+        return key_id_of(self.public_raw)
+
+    def sign_digest(self, digest: bytes) -> str:
+        """Base64 Ed25519 signature over the raw digest bytes."""
+        return base64.b64encode(self.private_key.sign(digest)).decode("ascii")
+
+
+def verify_digest(*, public_raw: bytes, digest: bytes, signature_b64: str) -> None:
+    """Check an Ed25519 signature over `digest`; raise BadSignature if it fails."""
+    try:
+        signature = base64.b64decode(signature_b64, validate=True)
+        Ed25519PublicKey.from_public_bytes(public_raw).verify(signature, digest)
+    except (InvalidSignature, ValueError) as exc:
+        raise BadSignature("the Ed25519 signature does not verify") from exc

@@ -1,0 +1,291 @@
+"""Deterministic dermoscopy-like test images.
+
+The project has no real images and cannot download any, so every test and the
+demo draw their pixels here. An image is fully determined by an `ImageSpec`:
+the same spec yields identical pixels and identical JPEG/PNG bytes (on the same
+numpy/Pillow build; vectorised transcendental functions may differ in the last
+bit across CPU instruction sets, which can flip a rounded pixel).
+
+Two seeds split what belongs to the lesion (border, colours, structures) from
+what belongs to the capture (placement, rotation, zoom, skin texture, light,
+dermatoscope field, hair, bubbles). Re-using a lesion seed with a new capture
+seed gives a genuine second photograph of the same lesion; re-using a capture
+seed with a new lesion seed gives a "hard negative": same set-up, different lesion.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from dermledger.synthetic._raster import (
+    bezier,
+    blend,
+    draw_disc,
+    draw_polyline,
+    layer_to_mask,
+    new_layer,
+    smooth_noise,
+    smoothstep,
+)
+from dermledger.synthetic.lesions import CATEGORIES, Framing, paint_lesion
+
+__all__ = [
+    "CATEGORIES",
+    "DEFAULT_SIZE",
+    "FITZPATRICK_TYPES",
+    "JPEG_QUALITY",
+    "ImageSpec",
+    "blur",
+    "decode",
+    "draw_image",
+    "encode_jpeg",
+    "encode_png",
+    "image_bytes",
+    "laplacian_variance",
+    "render",
+]
+
+DEFAULT_SIZE: tuple[int, int] = (640, 480)  # (width, height), like a phone dermatoscope export
+JPEG_QUALITY = 92
+FITZPATRICK_TYPES: tuple[str, ...] = ("I", "II", "III", "IV", "V", "VI")
+
+# Skin under a dermatoscope's white LEDs, by Fitzpatrick type (RGB).
+_SKIN: dict[str, tuple[float, float, float]] = {
+    "I": (238, 196, 178),
+    "II": (228, 180, 152),
+    "III": (212, 160, 124),
+    "IV": (180, 128, 92),
+    "V": (136, 92, 64),
+    "VI": (92, 62, 46),
+}
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """Everything that determines one synthetic image.
+
+    `hair`/`bubbles` of None let the capture seed decide (about a third of
+    captures have hair, a quarter bubbles).
+    """
+
+    lesion_seed: int
+    capture_seed: int
+    category: str = "NV"
+    fitzpatrick: str = "III"
+    size: tuple[int, int] = DEFAULT_SIZE
+    diameter_mm: float | None = None
+    hair: bool | None = None
+    bubbles: bool | None = None
+
+    @classmethod
+    def from_seed(cls, seed: int, category: str = "NV", **kwargs: object) -> ImageSpec:
+        """One seed for both lesion and capture (they use independent streams)."""
+        return cls(lesion_seed=seed, capture_seed=seed, category=category, **kwargs)  # type: ignore[arg-type]
+
+
+def _streams(seed: int, tag: int, n: int) -> list[np.random.Generator]:
+    """Independent generators per concern, so e.g. toggling hair leaves the skin alone."""
+    children = np.random.SeedSequence([seed, tag]).spawn(n)
+    return [np.random.Generator(np.random.PCG64(c)) for c in children]
+
+
+_LESION_TAG = 0x1E51
+_CAPTURE_TAG = 0xCA97
+
+
+def _skin(rng: np.random.Generator, shape: tuple[int, int], base: np.ndarray) -> np.ndarray:
+    """Skin with blotchy pigment/erythema, crossing surface furrows and pores."""
+    h, w = shape
+    colour = base + rng.normal(0, 6, 3).astype(np.float32)
+    img = np.empty((h, w, 3), dtype=np.float32)
+    img[:] = colour
+    blotch = smooth_noise(rng, shape, 110) * np.float32(rng.uniform(0.03, 0.06))
+    mottle = smooth_noise(rng, shape, 22) * np.float32(rng.uniform(0.015, 0.03))
+    redness = smooth_noise(rng, shape, 70) * np.float32(rng.uniform(4, 10))
+    shade = 1.0 + blotch + mottle
+    # Furrows: two families of thin warped lines crossing at an angle.
+    x = np.arange(w, dtype=np.float32)[None, :]
+    y = np.arange(h, dtype=np.float32)[:, None]
+    warp = smooth_noise(rng, shape, 60) * np.float32(rng.uniform(3, 8))
+    angle = rng.uniform(0, math.pi)
+    for a in (angle, angle + rng.uniform(0.9, 1.4)):
+        period = np.float32(rng.uniform(14, 30) * w / 640)
+        proj = x * np.float32(math.cos(a)) + y * np.float32(math.sin(a)) + warp
+        line = np.clip(1.0 - np.abs(np.sin(proj * np.float32(math.pi) / period)) / 0.14, 0, 1)
+        shade -= line * np.float32(rng.uniform(0.05, 0.1))
+    img *= shade[..., None]
+    img[..., 0] += redness
+    img[..., 1] -= redness * np.float32(0.4)
+    layer, draw = new_layer(shape)
+    for _ in range(int(rng.integers(20, 70))):
+        draw_disc(draw, rng.uniform(0, w), rng.uniform(0, h), rng.uniform(0.8, 2.2), 255)
+    blend(img, colour * np.float32(0.78), layer_to_mask(layer, 0.7) * np.float32(0.5))
+    return img
+
+
+def _hair(rng: np.random.Generator, img: np.ndarray) -> None:
+    """Dark strands crossing the field: the classic dermoscopy artefact."""
+    h, w = img.shape[:2]
+    layer, draw = new_layer((h, w))
+    for _ in range(int(rng.integers(2, 14))):
+        x0, y0 = rng.uniform(-0.1 * w, 1.1 * w), rng.uniform(-0.1 * h, 1.1 * h)
+        heading, length = rng.uniform(0, 2 * math.pi), rng.uniform(0.25, 1.0) * w
+        x2, y2 = x0 + math.cos(heading) * length, y0 + math.sin(heading) * length
+        bend = rng.normal(0, 0.2 * length)
+        x1 = (x0 + x2) / 2 - math.sin(heading) * bend
+        y1 = (y0 + y2) / 2 + math.cos(heading) * bend
+        width = int(rng.integers(1, 4))
+        draw_polyline(draw, bezier((x0, y0), (x1, y1), (x2, y2), 24), width, 255)
+    colour = (rng.uniform(20, 60), rng.uniform(15, 40), rng.uniform(10, 30))
+    blend(img, colour, layer_to_mask(layer, 0.6) * np.float32(rng.uniform(0.75, 0.95)))
+
+
+def _bubbles(rng: np.random.Generator, img: np.ndarray) -> None:
+    """Air bubbles trapped in the immersion fluid: bright rims and a glint."""
+    h, w = img.shape[:2]
+    rims, rim_draw = new_layer((h, w))
+    fills, fill_draw = new_layer((h, w))
+    for _ in range(int(rng.integers(1, 9))):
+        x, y, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(4, 28)
+        fill_draw.ellipse((x - r, y - r, x + r, y + r), fill=60)
+        rim_draw.ellipse((x - r, y - r, x + r, y + r), outline=200, width=max(1, int(r / 8)))
+        draw_disc(rim_draw, x - r * 0.35, y - r * 0.35, max(1.0, r * 0.15), 255)
+    blend(img, (250, 250, 250), layer_to_mask(fills, 1.0) * np.float32(0.35))
+    blend(img, (255, 255, 255), layer_to_mask(rims, 0.6))
+
+
+def _field(rng: np.random.Generator, img: np.ndarray) -> None:
+    """Uneven LED lighting and the dermatoscope's dark circular field stop."""
+    h, w = img.shape[:2]
+    x = np.arange(w, dtype=np.float32)[None, :]
+    y = np.arange(h, dtype=np.float32)[:, None]
+    vx = w / 2 + rng.normal(0, 0.03 * w)
+    vy = h / 2 + rng.normal(0, 0.03 * h)
+    radius = rng.uniform(0.36, 0.66) * w
+    soft = rng.uniform(3, 16) * w / 640
+    gx, gy = rng.normal(0, 0.06, 2)
+    falloff = rng.uniform(0.05, 0.25)
+    dx = (x - np.float32(vx)) / np.float32(radius)
+    dy = (y - np.float32(vy)) / np.float32(radius)
+    r2 = dx * dx + dy * dy
+    light = 1.0 + np.float32(gx) * dx + np.float32(gy) * dy - np.float32(falloff) * r2
+    inside = smoothstep((1.0 - np.sqrt(r2)) * np.float32(radius / soft))
+    dark = rng.uniform(6, 22)
+    img *= (light * inside)[..., None]
+    img += (np.float32(dark) * (1.0 - inside))[..., None]
+
+
+def render(spec: ImageSpec) -> np.ndarray:
+    """Draw the image described by `spec` as an HxWx3 uint8 RGB array."""
+    if spec.fitzpatrick not in _SKIN:
+        raise ValueError(f"unknown Fitzpatrick type {spec.fitzpatrick!r}")
+    w, h = spec.size
+    (lesion_rng,) = _streams(spec.lesion_seed, _LESION_TAG, 1)
+    frame_rng, skin_rng, hair_rng, bubble_rng, field_rng, noise_rng = _streams(
+        spec.capture_seed, _CAPTURE_TAG, 6
+    )
+    framing = Framing(
+        cx=w / 2 + frame_rng.uniform(-0.1, 0.1) * w,
+        cy=h / 2 + frame_rng.uniform(-0.1, 0.1) * h,
+        rotation=frame_rng.uniform(0, 2 * math.pi),
+        px_per_mm=frame_rng.uniform(15, 24) * w / 640,
+    )
+    hair = spec.hair if spec.hair is not None else frame_rng.random() < 0.35
+    bubbles = spec.bubbles if spec.bubbles is not None else frame_rng.random() < 0.25
+
+    base = np.asarray(_SKIN[spec.fitzpatrick], dtype=np.float32)
+    img = _skin(skin_rng, (h, w), base)
+    skin_scale = float(np.clip(0.45 + 0.55 * base.mean() / 190, 0.55, 1.0))
+    paint_lesion(
+        img,
+        lesion_rng,
+        spec.category,
+        framing,
+        diameter_mm=spec.diameter_mm,
+        skin_scale=skin_scale,
+    )
+    if hair:
+        _hair(hair_rng, img)
+    if bubbles:
+        _bubbles(bubble_rng, img)
+    _field(field_rng, img)
+    img += noise_rng.standard_normal((h, w), dtype=np.float32)[..., None] * np.float32(
+        noise_rng.uniform(1.2, 2.4)
+    )
+    return np.clip(img + 0.5, 0, 255).astype(np.uint8)
+
+
+def draw_image(
+    seed: int,
+    category: str = "NV",
+    *,
+    fitzpatrick: str = "III",
+    size: tuple[int, int] = DEFAULT_SIZE,
+    hair: bool | None = None,
+    bubbles: bool | None = None,
+) -> np.ndarray:
+    """Convenience: pixels for a single seed (lesion and capture from the same seed)."""
+    return render(
+        ImageSpec(seed, seed, category, fitzpatrick, size, hair=hair, bubbles=bubbles)
+    )
+
+
+def encode_jpeg(img: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
+    """Baseline JPEG, 4:2:0, no EXIF or other metadata: same pixels -> same bytes."""
+    buf = io.BytesIO()
+    Image.fromarray(img, "RGB").save(
+        buf, format="JPEG", quality=quality, subsampling=2, optimize=False, progressive=False
+    )
+    return buf.getvalue()
+
+
+def encode_png(img: np.ndarray) -> bytes:
+    """Lossless PNG without time or text chunks: same pixels -> same bytes."""
+    buf = io.BytesIO()
+    Image.fromarray(img, "RGB").save(buf, format="PNG", compress_level=6)
+    return buf.getvalue()
+
+
+def decode(data: bytes) -> np.ndarray:
+    """Encoded image bytes to an HxWx3 uint8 RGB array."""
+    with Image.open(io.BytesIO(data)) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def image_bytes(spec: ImageSpec, fmt: str = "jpeg") -> bytes:
+    """Render and encode in one step ("jpeg" at quality 92, or "png")."""
+    img = render(spec)
+    if fmt == "jpeg":
+        return encode_jpeg(img)
+    if fmt == "png":
+        return encode_png(img)
+    raise ValueError(f"unknown format {fmt!r}; expected 'jpeg' or 'png'")
+
+
+def laplacian_variance(img: np.ndarray) -> float:
+    """Focus measure: variance of the 4-neighbour Laplacian of the grey image.
+
+    Matches OpenCV's `cv2.Laplacian(gray, cv2.CV_64F).var()` (ksize=1) on the
+    interior, with ITU-R 601 luma weights, without needing OpenCV. Accepts
+    HxWx3 RGB or HxW grey arrays of any numeric dtype.
+    """
+    a = np.asarray(img, dtype=np.float64)
+    if a.ndim == 3:
+        a = a[..., 0] * 0.299 + a[..., 1] * 0.587 + a[..., 2] * 0.114
+    if a.ndim != 2 or min(a.shape) < 3:
+        raise ValueError("expected an HxW or HxWx3 image at least 3x3")
+    lap = a[:-2, 1:-1] + a[2:, 1:-1] + a[1:-1, :-2] + a[1:-1, 2:] - 4.0 * a[1:-1, 1:-1]
+    return float(lap.var())
+
+
+def blur(img: np.ndarray, radius: float) -> np.ndarray:
+    """Gaussian-blurred copy (Pillow, deterministic), for deliberately unfocused images."""
+    if radius <= 0:
+        return np.array(img, copy=True)
+    out = Image.fromarray(np.asarray(img, dtype=np.uint8)).filter(ImageFilter.GaussianBlur(radius))
+    return np.asarray(out)

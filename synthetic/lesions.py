@@ -1,0 +1,509 @@
+"""Category-flavoured lesion painters for the synthetic dermoscopy images.
+
+Nothing here is a medical model. Each diagnostic category gets a recipe loosely
+borrowed from dermoscopy teaching (reticular brown nevi, multicolour irregular
+melanoma, pink BCC with arborising vessels, red-purple vascular lagoons, ...)
+so that test images differ visibly per seed and per category, and carry real
+edges and texture for focus and perceptual-hash code to work on.
+
+The lesion is painted inside its bounding box only, in a frame that rotates
+with the lesion, so the cost scales with lesion size rather than image size.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from dermledger.synthetic._raster import (
+    Colour,
+    Point,
+    blend,
+    draw_disc,
+    draw_polyline,
+    layer_to_mask,
+    new_layer,
+    smooth_noise,
+    smoothstep,
+)
+
+CATEGORIES: tuple[str, ...] = ("MEL", "BCC", "SCC", "NV", "BKL", "DF", "VASC", "AK", "OTHER")
+
+# Palette before adapting to the skin's darkness (RGB, 0-255).
+TAN: Colour = (200, 150, 105)
+LIGHT_BROWN: Colour = (168, 108, 68)
+MID_BROWN: Colour = (122, 72, 44)
+DARK_BROWN: Colour = (78, 44, 30)
+BLACK: Colour = (34, 24, 24)
+BLUE_GREY: Colour = (98, 108, 128)
+VEIL: Colour = (150, 165, 190)
+PINK: Colour = (226, 140, 146)
+RED: Colour = (186, 44, 56)
+DARK_RED: Colour = (118, 24, 40)
+PURPLE: Colour = (108, 44, 86)
+WHITE: Colour = (240, 232, 226)
+YELLOW: Colour = (232, 206, 150)
+
+# Typical long diameter (mm) per category, used when the caller gives none.
+DIAMETER_MM: dict[str, tuple[float, float]] = {
+    "MEL": (5.0, 18.0),
+    "BCC": (4.0, 14.0),
+    "SCC": (6.0, 18.0),
+    "NV": (2.5, 8.0),
+    "BKL": (4.0, 16.0),
+    "DF": (4.0, 9.0),
+    "VASC": (2.0, 7.0),
+    "AK": (3.0, 10.0),
+    "OTHER": (2.0, 9.0),
+}
+
+_LUT = 720  # angular resolution of the contour look-up tables
+
+
+@dataclass(frozen=True)
+class Framing:
+    """Where the capture put the lesion: centre, rotation and scale in pixels."""
+
+    cx: float
+    cy: float
+    rotation: float
+    px_per_mm: float
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Border recipe: how irregular, elongated and how sharp the edge is."""
+
+    irregularity: tuple[float, float]
+    harmonics: int
+    aspect: tuple[float, float]
+    edge: tuple[float, float]
+    edge_variation: float
+
+
+SHAPES: dict[str, Shape] = {
+    "MEL": Shape((0.10, 0.22), 9, (0.55, 0.9), (0.03, 0.12), 0.9),
+    "BCC": Shape((0.06, 0.14), 7, (0.6, 0.95), (0.08, 0.18), 0.5),
+    "SCC": Shape((0.04, 0.10), 5, (0.7, 1.0), (0.06, 0.14), 0.4),
+    "NV": Shape((0.01, 0.05), 4, (0.7, 1.0), (0.06, 0.14), 0.2),
+    "BKL": Shape((0.05, 0.12), 6, (0.55, 0.95), (0.02, 0.05), 0.3),
+    "DF": Shape((0.02, 0.05), 4, (0.75, 1.0), (0.15, 0.3), 0.2),
+    "VASC": Shape((0.04, 0.10), 5, (0.7, 1.0), (0.03, 0.07), 0.3),
+    "AK": Shape((0.06, 0.14), 6, (0.6, 0.95), (0.22, 0.4), 0.4),
+    "OTHER": Shape((0.02, 0.07), 5, (0.7, 1.0), (0.08, 0.18), 0.3),
+}
+
+
+def _circular_noise(rng: np.random.Generator, cutoff: int) -> np.ndarray:
+    """Smooth periodic noise on the lesion's angle, so the border closes on itself."""
+    spectrum = np.fft.rfft(rng.standard_normal(_LUT))
+    spectrum[cutoff:] = 0
+    out = np.fft.irfft(spectrum, _LUT)
+    return out / (np.abs(out).max() + 1e-9)
+
+
+def _contour(rng: np.random.Generator, shape: Shape) -> tuple[np.ndarray, np.ndarray]:
+    """Radius (max 1) and edge softness per angle: radial noise on a polar contour."""
+    phi = np.linspace(0.0, 2 * math.pi, _LUT, endpoint=False)
+    amp = rng.uniform(*shape.irregularity)
+    rho = np.ones(_LUT)
+    for k in range(2, shape.harmonics + 1):
+        rho += amp * rng.uniform(0.2, 1.0) / (k**0.6) * np.cos(k * phi + rng.uniform(0, 6.3))
+    rho += 0.35 * amp * _circular_noise(rng, 40)
+    rho = np.clip(rho, 0.45, None)
+    rho /= rho.max()
+    edge = rng.uniform(*shape.edge) * (1 + shape.edge_variation * _circular_noise(rng, 6))
+    return rho.astype(np.float32), np.clip(edge, 0.012, 0.5).astype(np.float32)
+
+
+class LesionCanvas:
+    """The lesion's bounding box with lesion-frame coordinates and a colour buffer.
+
+    `s`, `t` are pixel offsets along and across the lesion's own axes (so
+    textures rotate with it); `d` is the radial position normalised to the
+    border (1 on the edge) and `alpha` the lesion's coverage.
+    """
+
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        image_shape: tuple[int, int],
+        framing: Framing,
+        radius: float,
+        shape: Shape,
+        skin_scale: float,
+    ) -> None:
+        self.rng = rng
+        self.radius = radius
+        self.skin_scale = skin_scale
+        self.framing = framing
+        self.aspect = float(rng.uniform(*shape.aspect))
+        self.rho, self.edge = _contour(rng, shape)
+        h, w = image_shape
+        ext = radius * (1 + float(self.edge.max())) + 4
+        self.x0 = max(0, int(framing.cx - ext))
+        self.x1 = min(w, int(framing.cx + ext) + 1)
+        self.y0 = max(0, int(framing.cy - ext))
+        self.y1 = min(h, int(framing.cy + ext) + 1)
+        self.shape = (self.y1 - self.y0, self.x1 - self.x0)
+        dx = (np.arange(self.x0, self.x1, dtype=np.float32) - framing.cx)[None, :]
+        dy = (np.arange(self.y0, self.y1, dtype=np.float32) - framing.cy)[:, None]
+        cos_r = np.float32(math.cos(framing.rotation))
+        sin_r = np.float32(math.sin(framing.rotation))
+        self.s = dx * cos_r + dy * sin_r
+        self.t = dy * cos_r - dx * sin_r
+        v = self.t / np.float32(self.aspect)
+        phi = np.arctan2(v, self.s)
+        idx = ((phi + np.float32(math.pi)) * np.float32(_LUT / (2 * math.pi))).astype(np.int32)
+        idx %= _LUT
+        self.d = np.hypot(self.s, v) / (self.rho[idx] * np.float32(radius))
+        edge = self.edge[idx]
+        self.alpha = smoothstep((1.0 - self.d) / edge + 0.5)
+        self.core = smoothstep((1.0 - self.d) * 6.0)
+        self.opacity = np.ones(self.shape, dtype=np.float32)
+        self.col = np.zeros((*self.shape, 3), dtype=np.float32)
+
+    # -- colour ---------------------------------------------------------------
+
+    def c(self, colour: Colour) -> Colour:
+        """Adapt a palette colour to the skin: lesions on dark skin read darker."""
+        k = self.skin_scale
+        return (colour[0] * k, colour[1] * k, colour[2] * k)
+
+    def tint(
+        self,
+        inner: Colour,
+        outer: Colour,
+        *,
+        noise: float = 0.2,
+        asymmetry: float = 0.0,
+    ) -> None:
+        """Base colour: a centre-to-edge ramp disturbed by blotchy noise."""
+        ramp = np.clip(self.d, 0.0, 1.0)
+        ramp = ramp + noise * smooth_noise(self.rng, self.shape, max(8.0, self.radius * 0.35))
+        if asymmetry:
+            angle = self.rng.uniform(0, 2 * math.pi)
+            lin = (self.s * math.cos(angle) + self.t * math.sin(angle)) / self.radius
+            ramp = ramp + asymmetry * lin
+        ramp = np.clip(ramp, 0.0, 1.0)[..., None]
+        a = np.asarray(self.c(inner), dtype=np.float32)
+        b = np.asarray(self.c(outer), dtype=np.float32)
+        self.col[:] = a + (b - a) * ramp
+
+    def translucent(self, low: float, high: float) -> None:
+        """Let skin show through (pink, flat lesions), unevenly."""
+        n = smooth_noise(self.rng, self.shape, max(8.0, self.radius * 0.4))
+        self.opacity = np.clip(low + (high - low) * (0.5 + 0.35 * n), low, high).astype(np.float32)
+
+    def patches(
+        self,
+        colour: Colour,
+        coverage: float,
+        *,
+        strength: float = 0.8,
+        cell: float | None = None,
+        dmax: float = 1.2,
+    ) -> None:
+        """Blotches of another colour covering roughly `coverage` of the lesion."""
+        n = smooth_noise(self.rng, self.shape, cell or max(8.0, self.radius * 0.3))
+        threshold = float(np.quantile(n[self.d < 1], 1.0 - coverage)) if (self.d < 1).any() else 1
+        mask = smoothstep((n - threshold) * 2.5) * strength
+        if dmax < 1.2:
+            mask *= smoothstep((dmax - self.d) * 5.0)
+        blend(self.col, self.c(colour), mask)
+
+    def centre_patch(self, colour: Colour, size: float, strength: float) -> None:
+        """A ragged central area (keratin plug, scar-like white patch)."""
+        n = smooth_noise(self.rng, self.shape, max(6.0, self.radius * 0.2))
+        mask = smoothstep((size + 0.12 * n - self.d) / 0.12) * strength
+        blend(self.col, self.c(colour), mask)
+
+    # -- structures -----------------------------------------------------------
+
+    def network(
+        self,
+        colour: Colour,
+        *,
+        cell: float,
+        width: float,
+        strength: float,
+        warp: float,
+        region: np.ndarray | None = None,
+    ) -> None:
+        """Pigment-network-like honeycomb: low values of three crossed cosines.
+
+        cos(k1.x)+cos(k2.x)+cos(k3.x) with k1+k2+k3=0 peaks on a triangular
+        lattice; its low valleys form a connected hexagonal mesh. Warping the
+        coordinates with noise makes the mesh irregular (atypical network).
+        """
+        wu = smooth_noise(self.rng, self.shape, cell * 2.5) * np.float32(warp)
+        wv = smooth_noise(self.rng, self.shape, cell * 2.5) * np.float32(warp)
+        u = self.s + wu
+        v = self.t + wv
+        k = np.float32(4 * math.pi / (math.sqrt(3) * cell))
+        h = np.cos(k * u)
+        h += np.cos(k * (np.float32(-0.5) * u + np.float32(math.sqrt(3) / 2) * v))
+        h += np.cos(k * (np.float32(-0.5) * u - np.float32(math.sqrt(3) / 2) * v))
+        line = np.clip((np.float32(-1.5 + 2.2 * width) - h) / np.float32(2.2 * width), 0, 1)
+        mask = line * (strength * self.core)
+        if region is not None:
+            mask *= region
+        blend(self.col, self.c(colour), mask)
+
+    def to_pixel(self, d: np.ndarray, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bounding-box pixel coordinates of points given in (radial, angle) form."""
+        idx = ((phi % (2 * math.pi)) * (_LUT / (2 * math.pi))).astype(int) % _LUT
+        # the LUT is indexed from -pi; shift by half a turn to match
+        idx = (idx + _LUT // 2) % _LUT
+        r = d * self.rho[idx] * self.radius
+        s = r * np.cos(phi)
+        t = r * np.sin(phi) * self.aspect
+        cos_r, sin_r = math.cos(self.framing.rotation), math.sin(self.framing.rotation)
+        x = self.framing.cx + s * cos_r - t * sin_r - self.x0
+        y = self.framing.cy + s * sin_r + t * cos_r - self.y0
+        return x, y
+
+    def points(self, n: int, dmin: float, dmax: float) -> list[Point]:
+        """`n` points spread evenly by area between two normalised radii."""
+        d = np.sqrt(self.rng.uniform(dmin**2, dmax**2, n))
+        phi = self.rng.uniform(0, 2 * math.pi, n)
+        x, y = self.to_pixel(d, phi)
+        return list(zip(x.tolist(), y.tolist(), strict=True))
+
+    def dots(
+        self,
+        colour: Colour,
+        n: int,
+        radius: tuple[float, float],
+        *,
+        dmin: float = 0.0,
+        dmax: float = 0.9,
+        strength: float = 0.8,
+        soften: float = 0.7,
+    ) -> None:
+        """Dots, globules, cysts or lagoons: discs of varied size and density."""
+        layer, draw = new_layer(self.shape)
+        for x, y in self.points(n, dmin, dmax):
+            fill = int(255 * self.rng.uniform(0.6, 1.0))
+            draw_disc(draw, x, y, self.rng.uniform(*radius), fill)
+        blend(self.col, self.c(colour), layer_to_mask(layer, soften) * (strength * self.alpha))
+
+    def clusters(
+        self, colour: Colour, n: int, *, dmin: float, dmax: float, strength: float
+    ) -> None:
+        """Glomerular/dotted vessels: tight clusters of tiny red dots."""
+        layer, draw = new_layer(self.shape)
+        for x, y in self.points(n, dmin, dmax):
+            for _ in range(int(self.rng.integers(3, 7))):
+                ox, oy = self.rng.normal(0, 2.5, 2)
+                draw_disc(draw, x + ox, y + oy, self.rng.uniform(0.8, 1.8), 255)
+        blend(self.col, self.c(colour), layer_to_mask(layer, 0.5) * (strength * self.alpha))
+
+    def strokes(
+        self,
+        colour: Colour,
+        n: int,
+        *,
+        length: tuple[float, float],
+        width: int,
+        curl: float,
+        dmin: float = 0.0,
+        dmax: float = 0.85,
+        strength: float = 0.8,
+        inward: bool = False,
+    ) -> None:
+        """Short curved lines: fissures, white shiny streaks, crown vessels."""
+        layer, draw = new_layer(self.shape)
+        cx, cy = self.framing.cx - self.x0, self.framing.cy - self.y0
+        for x, y in self.points(n, dmin, dmax):
+            heading = math.atan2(cy - y, cx - x) if inward else self.rng.uniform(0, 2 * math.pi)
+            length_px = self.rng.uniform(*length) * self.radius
+            pts: list[Point] = [(x, y)]
+            for _ in range(6):
+                heading += self.rng.normal(0, curl)
+                x += math.cos(heading) * length_px / 6
+                y += math.sin(heading) * length_px / 6
+                pts.append((x, y))
+            draw_polyline(draw, pts, width, int(255 * self.rng.uniform(0.6, 1.0)))
+        blend(self.col, self.c(colour), layer_to_mask(layer, 0.6) * (strength * self.alpha))
+
+    def vessels(self, colour: Colour, trees: int, *, width: int, strength: float) -> None:
+        """Arborising vessels: thick trunks that branch and taper."""
+        layer, draw = new_layer(self.shape)
+        step = max(3.0, self.radius * 0.07)
+        stack: list[tuple[float, float, float, int, int]] = []
+        for x, y in self.points(trees, 0.0, 0.6):
+            stack.append((x, y, self.rng.uniform(0, 2 * math.pi), width, 0))
+        budget = 60
+        while stack and budget:
+            x, y, heading, w, depth = stack.pop()
+            budget -= 1
+            pts: list[Point] = [(x, y)]
+            for _ in range(int(self.rng.integers(3, 7))):
+                heading += self.rng.normal(0, 0.35)
+                x += math.cos(heading) * step
+                y += math.sin(heading) * step
+                pts.append((x, y))
+            draw_polyline(draw, pts, w, 255)
+            if depth < 3:
+                for turn in (-1, 1):
+                    if self.rng.random() < 0.75:
+                        branch_heading = heading + turn * self.rng.uniform(0.3, 0.9)
+                        stack.append((x, y, branch_heading, max(1, w - 1), depth + 1))
+        blend(self.col, self.c(colour), layer_to_mask(layer, 0.6) * (strength * self.alpha))
+
+    # -- output ---------------------------------------------------------------
+
+    def composite(self, image: np.ndarray) -> None:
+        """Lay the lesion over the skin, in place."""
+        region = image[self.y0 : self.y1, self.x0 : self.x1]
+        blend(region, self.col, self.alpha * self.opacity)
+
+
+# -- recipes ------------------------------------------------------------------
+
+
+def _nevus(cv: LesionCanvas, rng: np.random.Generator) -> None:
+    pattern = rng.choice(["reticular", "globular", "homogeneous", "mixed"], p=[0.45, 0.2, 0.15, 0.2])
+    if pattern == "homogeneous" and rng.random() < 0.3:  # blue nevus
+        cv.tint(BLUE_GREY, VEIL, noise=0.15)
+        cv.dots(BLUE_GREY, 12, (2, 4), strength=0.4)
+        return
+    cv.tint(DARK_BROWN if rng.random() < 0.4 else MID_BROWN, LIGHT_BROWN, noise=0.15)
+    fade = smoothstep((1.0 - cv.d) / 0.35)
+    if pattern in ("reticular", "mixed"):
+        cell = rng.uniform(9, 14)
+        cv.network(DARK_BROWN, cell=cell, width=0.22, strength=0.6, warp=1.5, region=fade)
+    if pattern in ("globular", "mixed"):
+        n = int(cv.radius**2 / rng.uniform(90, 160))
+        dmax = 0.5 if pattern == "mixed" else 0.9
+        cv.dots(MID_BROWN, n, (2.0, 4.5), dmax=dmax, strength=0.75)
+    if pattern == "homogeneous":
+        cv.patches(MID_BROWN, 0.4, strength=0.5)
+        cv.dots(DARK_BROWN, int(cv.radius / 3), (1.0, 2.0), strength=0.5)
+
+
+def _melanoma(cv: LesionCanvas, rng: np.random.Generator) -> None:
+    cv.tint(DARK_BROWN, LIGHT_BROWN, noise=0.45, asymmetry=0.5)
+    cv.patches(BLACK, rng.uniform(0.1, 0.25))
+    cv.patches(BLUE_GREY if rng.random() < 0.5 else VEIL, rng.uniform(0.1, 0.3), strength=0.7)
+    if rng.random() < 0.4:
+        cv.patches(WHITE, rng.uniform(0.05, 0.15), strength=0.6)  # regression
+    if rng.random() < 0.3:
+        cv.patches(PINK, rng.uniform(0.05, 0.15), strength=0.6)
+    region = smoothstep(smooth_noise(rng, cv.shape, cv.radius * 0.4) + 0.3)
+    cv.network(
+        BLACK, cell=rng.uniform(10, 20), width=0.32, strength=0.6, warp=4.0, region=region
+    )
+    cv.dots(BLACK, int(rng.integers(10, 40)), (1.2, 4.5), dmin=0.45, dmax=1.0, strength=0.85)
+    cv.dots(DARK_BROWN, int(rng.integers(4, 14)), (3.0, 7.0), dmin=0.3, dmax=0.95)
+    if rng.random() < 0.4:  # streaks at the edge
+        cv.strokes(
+            DARK_BROWN, 12, length=(0.15, 0.3), width=2, curl=0.1, dmin=0.85, dmax=1.0, inward=True
+        )
+
+
+def _bcc(cv: LesionCanvas, rng: np.random.Generator) -> None:
+    cv.tint(PINK, (236, 176, 170), noise=0.3)
+    cv.translucent(0.55, 0.85)
+    if rng.random() < 0.55:
+        n = int(rng.integers(2, 8))
+        cv.dots(BLUE_GREY, n, (cv.radius * 0.05, cv.radius * 0.14), dmax=0.8, soften=1.5)
+    cv.vessels(RED, int(rng.integers(2, 5)), width=int(rng.integers(2, 4)), strength=0.9)
+    if rng.random() < 0.4:
+        cv.strokes(WHITE, int(rng.integers(4, 10)), length=(0.1, 0.25), width=2, curl=0.05)
+    if rng.random() < 0.3:
+        cv.centre_patch(DARK_RED, 0.2, 0.8)  # ulceration
+
+
+def _scc(cv: LesionCanvas, rng: np.random.Generator) -> None:
+    cv.tint(RED, PINK, noise=0.3)
+    cv.translucent(0.7, 0.95)
+    cv.centre_patch(YELLOW if rng.random() < 0.6 else WHITE, rng.uniform(0.25, 0.5), 0.85)
+    cv.clusters(RED, int(rng.integers(8, 22)), dmin=0.45, dmax=0.95, strength=0.9)
+    if rng.random() < 0.4:
+        cv.dots(DARK_RED, int(rng.integers(2, 6)), (2.0, 5.0), dmax=0.7)
+
+
+def _vascular(cv: LesionCanvas, rng: np.random.Generator) -> None:
+    cv.tint((226, 170, 180), PINK, noise=0.2)  # pale septa between lagoons
+    for colour in (RED, DARK_RED, PURPLE):
+        n = int(rng.integers(3, 9))
+        cv.dots(colour, n, (cv.radius * 0.12, cv.radius * 0.28), dmax=0.8, strength=0.9, soften=1.2)
+    if rng.random() < 0.3:
+        cv.patches(DARK_RED, 0.2, strength=0.7)  # thrombosed area
+
+
+def _bkl(cv: LesionCanvas, rng: np.random.Generator) -> None:
+    cv.tint(MID_BROWN, LIGHT_BROWN if rng.random() < 0.5 else TAN, noise=0.3)
+    cv.patches(DARK_BROWN, rng.uniform(0.1, 0.3), strength=0.5)
+    cv.strokes(
+        DARK_BROWN, int(rng.integers(6, 20)), length=(0.2, 0.5), width=2, curl=0.5, strength=0.7
+    )
+    cv.dots(WHITE, int(rng.integers(3, 15)), (1.5, 4.0), strength=0.85)  # milia-like cysts
+    cv.dots(BLACK, int(rng.integers(3, 12)), (1.5, 3.5), strength=0.8)  # comedo-like openings
+
+
+def _df(cv: LesionCanvas, rng: np.random.Generator) -> None:
+    cv.tint(TAN, LIGHT_BROWN, noise=0.2)
+    periphery = smoothstep((cv.d - 0.35) / 0.2)
+    cv.network(MID_BROWN, cell=rng.uniform(8, 12), width=0.2, strength=0.55, warp=1.0, region=periphery)
+    cv.centre_patch(WHITE, rng.uniform(0.25, 0.45), 0.8)
+
+
+def _ak(cv: LesionCanvas, rng: np.random.Generator) -> None:
+    cv.tint(RED, PINK, noise=0.35)
+    cv.translucent(0.45, 0.75)
+    n = int(cv.radius**2 / rng.uniform(100, 180))
+    cv.dots(WHITE, n, (1.5, 3.5), dmax=0.95, strength=0.8)  # follicular openings
+    cv.patches(WHITE, rng.uniform(0.1, 0.3), strength=0.55)  # scale
+    cv.strokes(RED, int(rng.integers(3, 8)), length=(0.15, 0.35), width=1, curl=0.6)
+
+
+def _other(cv: LesionCanvas, rng: np.random.Generator) -> None:
+    cv.tint(YELLOW, PINK, noise=0.25)
+    cv.translucent(0.6, 0.9)
+    n = int(rng.integers(5, 12))
+    cv.dots(WHITE, n, (cv.radius * 0.1, cv.radius * 0.22), dmax=0.7, strength=0.6, soften=1.5)
+    cv.strokes(
+        RED, int(rng.integers(6, 14)), length=(0.1, 0.25), width=1, curl=0.3, dmin=0.7, dmax=1.0,
+        inward=True,
+    )  # crown vessels
+
+
+PAINTERS: dict[str, Callable[[LesionCanvas, np.random.Generator], None]] = {
+    "MEL": _melanoma,
+    "BCC": _bcc,
+    "SCC": _scc,
+    "NV": _nevus,
+    "BKL": _bkl,
+    "DF": _df,
+    "VASC": _vascular,
+    "AK": _ak,
+    "OTHER": _other,
+}
+
+
+def paint_lesion(
+    image: np.ndarray,
+    rng: np.random.Generator,
+    category: str,
+    framing: Framing,
+    *,
+    diameter_mm: float | None,
+    skin_scale: float,
+) -> None:
+    """Paint one lesion of `category` into `image` (float32 HxWx3), in place."""
+    if category not in PAINTERS:
+        raise ValueError(f"unknown category {category!r}; expected one of {CATEGORIES}")
+    if diameter_mm is None:
+        diameter_mm = float(rng.uniform(*DIAMETER_MM[category]))
+    h, w = image.shape[:2]
+    radius = float(np.clip(diameter_mm / 2 * framing.px_per_mm, 0.05 * w, 0.42 * min(h, w)))
+    canvas = LesionCanvas(rng, (h, w), framing, radius, SHAPES[category], skin_scale)
+    PAINTERS[category](canvas, rng)
+    np.clip(canvas.col, 0, 255, out=canvas.col)
+    canvas.composite(image)

@@ -1,0 +1,104 @@
+"""Test helpers that use the real thing: real ledgers, real keys, raw database access."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+from dermledger.ledger.app import DermLedger
+from dermledger.ledger.bootstrap import Settings, eventsourcing_env, postgres_schema
+from dermledger.ledger.signing import Signer
+
+PASSPHRASE = "correct horse battery staple"
+TEAM = {
+    "ann": ["annotator"],
+    "sam": ["specialist"],
+    "sue": ["specialist"],
+    "sid": ["specialist"],
+    "pat": ["pathologist"],
+    "aud": ["auditor"],
+}
+
+
+@dataclass
+class LedgerHandle:
+    ledger: DermLedger
+    signers: dict[str, Signer] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> Signer:
+        return self.signers[name]
+
+
+def open_handle(settings: Settings, *, team: dict[str, list[str]] = TEAM) -> LedgerHandle:
+    """Found a ledger with coordinator `ada` and enrol `team`."""
+    ledger = DermLedger(settings)
+    ledger.found("ada", PASSPHRASE)
+    handle = LedgerHandle(ledger, {"ada": ledger.unlock("ada", PASSPHRASE)})
+    for name, roles in team.items():
+        ledger.enrol(handle["ada"], name, roles, passphrase=PASSPHRASE)
+        handle.signers[name] = ledger.unlock(name, PASSPHRASE)
+    return handle
+
+
+class RawDB:
+    """Direct SQL on the event table, for tampering the way an attacker would."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        if settings.db_url is None:
+            self.conn: Any = sqlite3.connect(settings.sqlite_path)
+            self.table = "stored_events"
+            self.id_col = "rowid"
+            self.ph = "?"
+        else:
+            import psycopg
+
+            env = eventsourcing_env(settings)
+            self.conn = psycopg.connect(
+                dbname=env["POSTGRES_DBNAME"],
+                host=env["POSTGRES_HOST"],
+                port=int(env["POSTGRES_PORT"]),
+                user=env["POSTGRES_USER"],
+                autocommit=True,
+            )
+            self.table = f'"{postgres_schema(settings.db_url)}".dermledger_events'
+            self.id_col = "notification_id"
+            self.ph = "%s"
+
+    def rows(self) -> list[tuple[int, str, int, str, bytes]]:
+        cur = self.conn.execute(
+            f"SELECT {self.id_col}, originator_id, originator_version, topic, state "
+            f"FROM {self.table} ORDER BY {self.id_col}"
+        )
+        return [(r[0], r[1], r[2], r[3], bytes(r[4])) for r in cur.fetchall()]
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+        sql = sql.replace("{t}", self.table).replace("{id}", self.id_col).replace("?", self.ph)
+        self.conn.execute(sql, params)
+        if self.settings.db_url is None:
+            self.conn.commit()
+
+    def set_state(self, position: int, state: bytes) -> None:
+        self.execute("UPDATE {t} SET state=? WHERE {id}=?", (state, position))
+
+    def delete(self, position: int) -> None:
+        self.execute("DELETE FROM {t} WHERE {id}=?", (position,))
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def drop_schema(settings: Settings) -> None:
+    import psycopg
+
+    env = eventsourcing_env(settings)
+    schema = postgres_schema(settings.db_url or "")
+    with psycopg.connect(
+        dbname=env["POSTGRES_DBNAME"],
+        host=env["POSTGRES_HOST"],
+        port=int(env["POSTGRES_PORT"]),
+        user=env["POSTGRES_USER"],
+        autocommit=True,
+    ) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
