@@ -45,9 +45,7 @@ def add(
     c = get(ctx)
     signer = c.signer()
     passphrase = None if public_key else passphrase_for(name, env=NEW_PASSPHRASE_ENV, confirm=True)
-    envelope = c.ledger.enrol(
-        signer, name, role, passphrase=passphrase, public_key=public_key
-    )
+    envelope = c.ledger.enrol(signer, name, role, passphrase=passphrase, public_key=public_key)
     status(
         f"Enrolled {name} as {', '.join(envelope.payload['roles'])} "
         f"(key {c.ledger.get_actor(name).key_id[:16]}…)"

@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +51,7 @@ class Context:
         """The acting actor's unlocked key (from --as / DERMLEDGER_ACTOR)."""
         if self._signer is None:
             if not self.actor:
-                raise InvalidInput(
-                    "say who is acting with --as NAME or DERMLEDGER_ACTOR"
-                )
+                raise InvalidInput("say who is acting with --as NAME or DERMLEDGER_ACTOR")
             self._signer = self.ledger.unlock(self.actor, passphrase_for(self.actor))
         return self._signer
 
@@ -78,7 +76,13 @@ def get(ctx: typer.Context) -> Context:
 
 def settings_from(home: Path | None, db: str | None) -> Settings:
     home = home or Path(os.environ.get("DERMLEDGER_HOME") or ".dermledger")
-    return Settings(home=home.expanduser().resolve(), db_url=db or None)
+    settings = Settings(home=home.expanduser().resolve(), db_url=db or None)
+    cost = os.environ.get("DERMLEDGER_KDF_LOG2_N")
+    if cost:
+        if not cost.isdigit() or not 10 <= int(cost) <= 22:
+            raise InvalidInput("DERMLEDGER_KDF_LOG2_N must be a whole number from 10 to 22")
+        settings = replace(settings, kdf_log2_n=int(cost))
+    return settings
 
 
 def print_json(value: Any) -> None:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import click
 from eventsourcing.persistence import OperationalError, PersistenceError
+from typer._click import Context as ClickContext
+from typer._click.exceptions import ClickException
 from typer.core import TyperGroup
 
 from dermledger.ledger.errors import DermLedgerError
 
 
-class Refused(click.ClickException):
+class Refused(ClickException):
     """A domain refusal or failure: printed as `Error: <sentence>`, exit 1."""
 
     exit_code = 1
@@ -20,7 +21,7 @@ class Refused(click.ClickException):
 class DermLedgerGroup(TyperGroup):
     """Root command group: maps DermLedgerError and database faults to exit 1."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: ClickContext) -> Any:
         try:
             return super().invoke(ctx)
         except DermLedgerError as exc:

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from dermledger.commands import actor, audit, ledger_cmds
+from dermledger.commands import actor, audit, demo, ledger_cmds
 from dermledger.commands.context import Context, settings_from
 from dermledger.commands.errors import DermLedgerGroup
 
@@ -43,7 +43,9 @@ def main(
     ] = None,
     as_: Annotated[
         str | None,
-        typer.Option("--as", envvar="DERMLEDGER_ACTOR", help="Acting actor [env DERMLEDGER_ACTOR]."),
+        typer.Option(
+            "--as", envvar="DERMLEDGER_ACTOR", help="Acting actor [env DERMLEDGER_ACTOR]."
+        ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
@@ -55,6 +57,7 @@ def main(
 
 
 ledger_cmds.register(app)
+demo.register(app)
 app.add_typer(actor.app, name="actor")
 app.add_typer(audit.app, name="audit")
 

@@ -23,7 +23,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError
 
 from dermledger.ledger import events
-from dermledger.ledger.authority import ActorRecord, fold_actor
+from dermledger.ledger.authority import ActorRecord, Authority, fold_actor
 from dermledger.ledger.bootstrap import Settings, ensure_postgres_schema, eventsourcing_env
 from dermledger.ledger.checkpoints import Checkpoint, WitnessedCheckpoint, WitnessFolder
 from dermledger.ledger.envelope import Envelope, format_timestamp, seal
@@ -60,15 +60,13 @@ class DermLedger(Application[str]):
 
     name = "DermLedger"
 
-    def __init__(
-        self, settings: Settings, *, clock: Callable[[], datetime] | None = None
-    ) -> None:
+    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> None:
         self.settings = settings
         self.clock = clock or (lambda: datetime.now(UTC))
         settings.home.mkdir(parents=True, exist_ok=True)
         ensure_postgres_schema(settings)
         super().__init__(env=eventsourcing_env(settings))
-        self.keystore = Keystore(settings.keys_dir)
+        self.keystore = Keystore(settings.keys_dir, kdf_log2_n=settings.kdf_log2_n)
         self.witness = WitnessFolder(settings.checkpoints_dir)
 
     def construct_mapper(self) -> EnvelopeMapper:  # type: ignore[override]
@@ -99,9 +97,7 @@ class DermLedger(Application[str]):
 
     def list_actors(self) -> list[dict[str, object]]:
         names = {
-            e.stream_id.removeprefix("actor:")
-            for e in self.log()
-            if e.topic == "ActorEnrolled"
+            e.stream_id.removeprefix("actor:") for e in self.log() if e.topic == "ActorEnrolled"
         }
         return [self.get_actor(name).as_dict() for name in sorted(names)]
 
@@ -325,7 +321,8 @@ class DermLedger(Application[str]):
 
     def verify(self, progress: Progress = None) -> Report:
         """Verify the whole log and the home's witnessed checkpoint."""
-        return LogVerifier(witness=self.witness.latest()).run(self.log(), progress=progress)
+        verifier = LogVerifier(authority=Authority(), witness=self.witness.latest())
+        return verifier.run(self.log(), progress=progress)
 
     def export(self, out: Path, progress: Progress = None) -> int:
         """Write the JSON-lines export of DESIGN section 5; atomic (temp file, rename)."""

@@ -85,11 +85,11 @@ class Authority:
             raise BadSignature(f"it names actor {env.actor} but the key belongs to {owner}")
         record = self.actors[owner]
         env.check_signature(bytes.fromhex(record.public_key))
-        decision = check_append(
-            AppendRequest(env.actor, record.roles, record.revoked, env.type)
-        )
+        decision = check_append(AppendRequest(env.actor, record.roles, record.revoked, env.type))
         if not decision.allowed:
-            raise VerificationError(f"policy {decision.policy} v{decision.version}: {decision.reason}")
+            raise VerificationError(
+                f"policy {decision.policy} v{decision.version}: {decision.reason}"
+            )
 
     def _check_founding(self, env: Envelope, seq: int) -> None:
         if seq != 1 or env.type != "ActorEnrolled":
@@ -100,6 +100,12 @@ class Authority:
         if "coordinator" not in env.payload.get("roles", []):
             raise VerificationError("the founding actor is not a coordinator")
         env.check_signature(bytes.fromhex(public))
+
+    def public_key_of(self, actor: str) -> bytes:
+        return bytes.fromhex(self.actors[actor].public_key)
+
+    def count(self) -> int:
+        return len(self.actors)
 
     def observe(self, env: Envelope) -> None:
         """Take an already verified event into account."""

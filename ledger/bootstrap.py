@@ -23,6 +23,7 @@ class Settings:
 
     home: Path
     db_url: str | None = None
+    kdf_log2_n: int = 17  # scrypt cost of key files; tests lower it to stay fast
 
     @property
     def is_postgres(self) -> bool:

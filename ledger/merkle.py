@@ -167,7 +167,7 @@ class MerkleTree:
         lo, hi = 0, n
         while hi - lo > 1:
             mid = lo + _split(hi - lo)
-            if index < mid:
+            if index <= mid:
                 path.append(self._range_hash(mid, hi))
                 hi = mid
             else:

@@ -103,7 +103,8 @@ _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 _MIN_SUBSTRINGS = 3  # widths stay <= 22 bits, so a dense bucket array stays small
 _MAX_SUBSTRINGS = HASH_BITS
 _MAX_POSITIONS = 2**31 - 1  # positions are stored as int32 to halve table memory
-_SCAN_COST_RATIO = 3  # a gathered candidate costs about this many sequential scan steps
+_SCAN_COST_RATIO = 3  # a probe or a gathered candidate costs about 3 sequential scan steps
+_MAX_PROBES = 1 << 20  # beyond this, probe arrays cost more memory than scanning costs time
 _PAIRS_BLOCK_QUERIES = 256  # queries vectorised together by `pairs`
 _PAIRS_BLOCK_CANDIDATES = 1 << 22  # cap on candidates materialised at once by `pairs`
 
@@ -507,8 +508,12 @@ class NearDuplicateIndex[K: Hashable]:
             return
         keys = np.concatenate(self._keys(self._hashes[self._sealed : n]))
         values = np.tile(np.arange(self._sealed, n, dtype=np.int32), self.substrings)
-        # Insert at each bucket's end, before the next bucket's first entry; np.insert
-        # keeps equal indices in argument order, so buckets stay in insertion order.
+        # Each entry goes to its bucket's end, i.e. before the next bucket's first
+        # entry. Empty buckets make different keys share an insertion index, and
+        # np.insert keeps equal indices in argument order, so the arguments must
+        # be in key order (stable, so that buckets also stay in insertion order).
+        by_key = np.argsort(keys, kind="stable")
+        keys, values = keys[by_key], values[by_key]
         at = self._offsets[keys + 1]
         self._order = np.insert(self._order, at, values)
         self._bucket_hashes = np.insert(self._bucket_hashes, at, self._hashes[values])
@@ -548,7 +553,7 @@ class NearDuplicateIndex[K: Hashable]:
             for w, rad in zip(self._widths, radii, strict=True)
             if rad >= 0
         )
-        if probes >= max(self._sealed, 1 << 16):
+        if probes > _MAX_PROBES or probes * _SCAN_COST_RATIO >= self._sealed:
             return None
         plan = _ProbePlan(self._widths, self._bases, radius)
         self._plans[radius] = plan

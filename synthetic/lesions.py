@@ -24,10 +24,10 @@ from dermledger.synthetic._raster import (
     blend,
     draw_disc,
     draw_polyline,
-    layer_to_mask,
     new_layer,
     smooth_noise,
     smoothstep,
+    stamp,
 )
 
 CATEGORIES: tuple[str, ...] = ("MEL", "BCC", "SCC", "NV", "BKL", "DF", "VASC", "AK", "OTHER")
@@ -164,7 +164,7 @@ class LesionCanvas:
         self.alpha = smoothstep((1.0 - self.d) / edge + 0.5)
         self.core = smoothstep((1.0 - self.d) * 6.0)
         self.opacity = np.ones(self.shape, dtype=np.float32)
-        self.col = np.zeros((*self.shape, 3), dtype=np.float32)
+        self.col = np.zeros((3, *self.shape), dtype=np.float32)
 
     # -- colour ---------------------------------------------------------------
 
@@ -188,10 +188,9 @@ class LesionCanvas:
             angle = self.rng.uniform(0, 2 * math.pi)
             lin = (self.s * math.cos(angle) + self.t * math.sin(angle)) / self.radius
             ramp = ramp + asymmetry * lin
-        ramp = np.clip(ramp, 0.0, 1.0)[..., None]
-        a = np.asarray(self.c(inner), dtype=np.float32)
-        b = np.asarray(self.c(outer), dtype=np.float32)
-        self.col[:] = a + (b - a) * ramp
+        ramp = np.clip(ramp, 0.0, 1.0)
+        for k, (a, b) in enumerate(zip(self.c(inner), self.c(outer), strict=True)):
+            self.col[k] = a + (b - a) * ramp
 
     def translucent(self, low: float, high: float) -> None:
         """Let skin show through (pink, flat lesions), unevenly."""
@@ -289,7 +288,7 @@ class LesionCanvas:
         for x, y in self.points(n, dmin, dmax):
             fill = int(255 * self.rng.uniform(0.6, 1.0))
             draw_disc(draw, x, y, self.rng.uniform(*radius), fill)
-        blend(self.col, self.c(colour), layer_to_mask(layer, soften) * (strength * self.alpha))
+        stamp(self.col, self.c(colour), layer, soften=soften, weight=strength * self.alpha)
 
     def clusters(
         self, colour: Colour, n: int, *, dmin: float, dmax: float, strength: float
@@ -300,7 +299,7 @@ class LesionCanvas:
             for _ in range(int(self.rng.integers(3, 7))):
                 ox, oy = self.rng.normal(0, 2.5, 2)
                 draw_disc(draw, x + ox, y + oy, self.rng.uniform(0.8, 1.8), 255)
-        blend(self.col, self.c(colour), layer_to_mask(layer, 0.5) * (strength * self.alpha))
+        stamp(self.col, self.c(colour), layer, soften=0.5, weight=strength * self.alpha)
 
     def strokes(
         self,
@@ -328,7 +327,7 @@ class LesionCanvas:
                 y += math.sin(heading) * length_px / 6
                 pts.append((x, y))
             draw_polyline(draw, pts, width, int(255 * self.rng.uniform(0.6, 1.0)))
-        blend(self.col, self.c(colour), layer_to_mask(layer, 0.6) * (strength * self.alpha))
+        stamp(self.col, self.c(colour), layer, soften=0.6, weight=strength * self.alpha)
 
     def vessels(self, colour: Colour, trees: int, *, width: int, strength: float) -> None:
         """Arborising vessels: thick trunks that branch and taper."""
@@ -353,13 +352,13 @@ class LesionCanvas:
                     if self.rng.random() < 0.75:
                         branch_heading = heading + turn * self.rng.uniform(0.3, 0.9)
                         stack.append((x, y, branch_heading, max(1, w - 1), depth + 1))
-        blend(self.col, self.c(colour), layer_to_mask(layer, 0.6) * (strength * self.alpha))
+        stamp(self.col, self.c(colour), layer, soften=0.6, weight=strength * self.alpha)
 
     # -- output ---------------------------------------------------------------
 
     def composite(self, image: np.ndarray) -> None:
         """Lay the lesion over the skin, in place."""
-        region = image[self.y0 : self.y1, self.x0 : self.x1]
+        region = image[:, self.y0 : self.y1, self.x0 : self.x1]
         blend(region, self.col, self.alpha * self.opacity)
 
 
@@ -496,12 +495,12 @@ def paint_lesion(
     diameter_mm: float | None,
     skin_scale: float,
 ) -> None:
-    """Paint one lesion of `category` into `image` (float32 HxWx3), in place."""
+    """Paint one lesion of `category` into `image` (float32, planar 3xHxW), in place."""
     if category not in PAINTERS:
         raise ValueError(f"unknown category {category!r}; expected one of {CATEGORIES}")
     if diameter_mm is None:
         diameter_mm = float(rng.uniform(*DIAMETER_MM[category]))
-    h, w = image.shape[:2]
+    h, w = image.shape[1:]
     radius = float(np.clip(diameter_mm / 2 * framing.px_per_mm, 0.05 * w, 0.42 * min(h, w)))
     canvas = LesionCanvas(rng, (h, w), framing, radius, SHAPES[category], skin_scale)
     PAINTERS[category](canvas, rng)

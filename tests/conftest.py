@@ -19,6 +19,9 @@ from tests.support import LedgerHandle, drop_schema, open_handle
 
 POSTGRES_URL = os.environ.get("DERMLEDGER_TEST_POSTGRES_URL")
 REQUIRE_POSTGRES = os.environ.get("DERMLEDGER_REQUIRE_POSTGRES") == "1"
+# Key files in tests use a lower scrypt cost: the cipher and format are the real ones,
+# only the work factor is lowered so hundreds of throwaway keys stay fast.
+FAST_KDF = 10
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -35,7 +38,7 @@ def postgres_settings(home: Path) -> Settings:
         pytest.fail("DERMLEDGER_REQUIRE_POSTGRES=1 but DERMLEDGER_TEST_POSTGRES_URL is unset")
     schema = f"dl_test_{uuid.uuid4().hex[:12]}"
     sep = "&" if "?" in POSTGRES_URL else "?"
-    return Settings(home=home, db_url=f"{POSTGRES_URL}{sep}schema={schema}")
+    return Settings(home=home, db_url=f"{POSTGRES_URL}{sep}schema={schema}", kdf_log2_n=FAST_KDF)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -43,7 +46,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Setting
     """A fresh, empty ledger location on each backend."""
     home = tmp_path / "home"
     if request.param == "sqlite":
-        yield Settings(home=home)
+        yield Settings(home=home, kdf_log2_n=FAST_KDF)
         return
     s = postgres_settings(home)
     yield s

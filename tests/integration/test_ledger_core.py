@@ -155,7 +155,7 @@ def test_newest_events_deleted_after_a_checkpoint(team: LedgerHandle, raw: RawDB
     rows = raw.rows()
     for row in rows[-2:]:  # the checkpoint and the event before it
         raw.delete(row[0])
-    seq, problem = tampered(team, raw)
+    _seq, problem = tampered(team, raw)
     assert "events were removed" in problem
 
 
@@ -175,9 +175,7 @@ def test_events_reordered(team: LedgerHandle, raw: RawDB) -> None:
     first = next(r for r in rows if r[1] == "actor:sam")
     last = rows[-1]
     # Swap the two actor:sam events' stored bytes and version columns.
-    raw.execute(
-        "UPDATE {t} SET originator_version=-1 WHERE {id}=?", (first[0],)
-    )
+    raw.execute("UPDATE {t} SET originator_version=-1 WHERE {id}=?", (first[0],))
     raw.execute("UPDATE {t} SET originator_version=1, state=? WHERE {id}=?", (first[4], last[0]))
     raw.execute("UPDATE {t} SET originator_version=2, state=? WHERE {id}=?", (last[4], first[0]))
     seq, problem = tampered(team, raw)
@@ -193,7 +191,7 @@ def test_reordered_across_streams_under_checkpoint(team: LedgerHandle, raw: RawD
     raw.execute("UPDATE {t} SET originator_id=?, state=? WHERE {id}=?", (x[1], x[4], y[0]))
     raw.execute("UPDATE {t} SET originator_id=? WHERE {id}=?", (y[1], x[0]))
     # Now position 3 holds y's event and position 4 holds x's: chains and signatures hold.
-    seq, problem = tampered(team, raw)
+    _seq, problem = tampered(team, raw)
     assert "Merkle root" in problem
 
 
