@@ -25,6 +25,7 @@ from eventsourcing.persistence import IntegrityError
 from dermledger.ledger import events
 from dermledger.ledger.authority import ActorRecord, Authority, fold_actor
 from dermledger.ledger.bootstrap import Settings, ensure_postgres_schema, eventsourcing_env
+from dermledger.ledger.capture_service import CaptureService
 from dermledger.ledger.checkpoints import Checkpoint, WitnessedCheckpoint, WitnessFolder
 from dermledger.ledger.envelope import Envelope, format_timestamp, seal
 from dermledger.ledger.errors import Conflict, InvalidInput, NotFound, PolicyViolation
@@ -55,7 +56,7 @@ class Proposal:
     payload: dict[str, Any]
 
 
-class DermLedger(Application[str]):
+class DermLedger(CaptureService, Application[str]):
     """One ledger: its event store, keystore and checkpoint witness."""
 
     name = "DermLedger"
@@ -71,6 +72,10 @@ class DermLedger(Application[str]):
 
     def construct_mapper(self) -> EnvelopeMapper:  # type: ignore[override]
         return EnvelopeMapper()
+
+    @staticmethod
+    def proposal(stream_id: str, event_type: str, payload: dict[str, Any]) -> Proposal:
+        return Proposal(stream_id, event_type, payload)
 
     # ----------------------------------------------------------------- reads
 

@@ -57,3 +57,74 @@ def validated(event_type: str, payload: dict[str, Any]) -> dict[str, Any]:
     except KeyError:
         raise ValueError(f"unknown event type {event_type}") from None
     return model.model_validate(payload).model_dump(mode="json")
+
+
+# ----------------------------------------------------------------- patients and capture
+
+
+@register
+class PatientRegistered(Payload):
+    patient_id: str
+    age: int | None = None
+    sex: str | None = None
+    fitzpatrick_skin_type: str | None = None
+    personal_hx_mm: bool | None = None
+    family_hx_mm: bool | None = None
+
+
+@register
+class ImageCaptured(Payload):
+    image_id: str
+    patient_id: str
+    lesion_id: str
+    blob_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    pixel_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    phash: str = Field(pattern=r"^[0-9a-f]{16}$")
+    width: int
+    height: int
+    format: str
+    size_bytes: int
+    device: str | None = None
+    focus: float
+    sop: dict[str, Any]
+    metadata: dict[str, Any]
+
+
+@register
+class MetadataEdited(Payload):
+    image_id: str
+    field: str
+    old_value: Any = None
+    new_value: Any = None
+    reason: str = Field(min_length=1)
+
+
+@register
+class DuplicateSuspected(Payload):
+    image_id: str
+    duplicate_of: str
+    kind: str  # exact-bytes, exact-pixels or near
+    distance: int
+    threshold: int
+    policy: str
+    version: str
+
+
+@register
+class DuplicateResolved(Payload):
+    image_id: str
+    duplicate_of: str
+    outcome: str  # duplicate or distinct
+    reason: str = Field(min_length=1)
+
+
+@register
+class ImageExcluded(Payload):
+    image_id: str
+    reason: str = Field(min_length=1)
+
+
+@register
+class ImageReinstated(Payload):
+    image_id: str
+    reason: str = Field(min_length=1)

@@ -21,6 +21,9 @@ Three tools live here:
   probes: an out-of-range index, a proof of the wrong length or with elements that are not
   32 bytes raise `ProofError`; a proof that leads to a different root raises `RootMismatch`;
   a consistency proof from the empty tree (old size 0) is always refused as meaningless.
+  A verifier can only check that the claim fits some tree of leaf hashes; sizes whose paths
+  hash alike (leaf 5 of 7 and of 8 leaves) share proofs, so take size and root together from
+  one signed checkpoint.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Iterable, Sequence
 from hashlib import sha256 as _sha256
+from itertools import islice
 
 from dermledger.ledger.errors import ProofError, RootMismatch
 
@@ -68,6 +72,10 @@ def hash_children(left: bytes, right: bytes) -> bytes:
     return _sha256(NODE_PREFIX + left + right).digest()
 
 
+_CHUNK = 1 << 14
+"""Hashes handled per batch when building levels: bounds temporary memory, not speed."""
+
+
 def _split(width: int) -> int:
     """Largest power of two strictly below `width` (>= 2): RFC 6962's split point."""
     return 1 << ((width - 1).bit_length() - 1)
@@ -104,7 +112,13 @@ class MerkleTree:
         leaves = leaf_hashes if isinstance(leaf_hashes, Sequence) else list(leaf_hashes)
         if leaves and set(map(len, leaves)) != {HASH_SIZE}:
             raise ValueError(f"every leaf hash must be {HASH_SIZE} bytes")
-        level = bytearray().join(leaves)
+        level = bytearray(len(leaves) * HASH_SIZE)
+        step = _CHUNK * HASH_SIZE
+        source = iter(leaves)
+        # join() holds an ~80-byte buffer record per item while it runs, more than the 32
+        # bytes kept per leaf, so copy in bounded chunks.
+        for start in range(0, len(level), step):
+            level[start : start + step] = b"".join(islice(source, _CHUNK))
         self._levels: list[bytearray] = [level]
         self._size = len(leaves)
         while len(level) >= 2 * HASH_SIZE:
@@ -167,7 +181,7 @@ class MerkleTree:
         lo, hi = 0, n
         while hi - lo > 1:
             mid = lo + _split(hi - lo)
-            if index <= mid:
+            if index < mid:
                 path.append(self._range_hash(mid, hi))
                 hi = mid
             else:
@@ -189,8 +203,9 @@ class MerkleTree:
         m = operator.index(old_size)
         if not 0 < m <= n:
             raise ValueError(f"old size {m} is outside 1..{n}")
-        # RFC 6962 SUBPROOF(m, D[lo:hi], known) unrolled: `known` stays true while the old tree
-        # is a prefix ending exactly at a subtree the verifier already knows the hash of.
+        # RFC 6962 SUBPROOF(m, D[lo:hi], b) unrolled, with `known` for b: it stays true while
+        # every step went left, i.e. while the old tree itself ends exactly at `hi`; the
+        # verifier holds its hash (old_root), so the proof then leaves that hash out.
         proof: list[bytes] = []
         lo, hi, known = 0, n, True
         while m != hi:
@@ -239,15 +254,22 @@ class MerkleTree:
 
 def _hash_pairs(level: bytearray) -> bytearray:
     """Parent level of `level`: hash each complete (left, right) pair; an odd tail waits."""
-    end = len(level) // (2 * HASH_SIZE) * (2 * HASH_SIZE)
-    # A memoryview avoids copying the level; releasing it keeps the bytearray resizable.
+    pair = 2 * HASH_SIZE
+    end = len(level) // pair * pair
+    parents = bytearray(end // 2)
+    step = _CHUNK * pair
+    # Chunks bound the temporary digest list (a full one costs ~70 bytes per node, twice the
+    # level itself); the memoryview avoids copying, and releasing it keeps `level` resizable.
     with memoryview(level) as view:
-        return bytearray().join(
-            [
-                _sha256(NODE_PREFIX + view[i : i + 2 * HASH_SIZE]).digest()
-                for i in range(0, end, 2 * HASH_SIZE)
-            ]
-        )
+        for start in range(0, end, step):
+            stop = min(start + step, end)
+            parents[start // 2 : stop // 2] = b"".join(
+                [
+                    _sha256(NODE_PREFIX + view[i : i + pair]).digest()
+                    for i in range(start, stop, pair)
+                ]
+            )
+    return parents
 
 
 class RootBuilder:
@@ -299,25 +321,12 @@ class RootBuilder:
         return acc
 
 
-def _check_path(proof: Sequence[bytes], expected_len: int, kind: str) -> None:
-    if len(proof) != expected_len:
-        raise ProofError(f"{kind} proof has {len(proof)} hashes, expected {expected_len}")
+def _check_hashes(proof: Sequence[bytes], kind: str) -> None:
     for i, element in enumerate(proof):
         if len(element) != HASH_SIZE:
             raise ProofError(
                 f"{kind} proof element {i} is {len(element)} bytes, expected {HASH_SIZE}"
             )
-
-
-def _path_length(index: int, last: int) -> int:
-    """Length of the audit path for node `index` in a level whose last node is `last`.
-
-    Below the level where the paths to `index` and `last` diverge, every level contributes
-    a sibling; above it the path runs along the right border and meets a left sibling only
-    where `index` has a 1 bit.
-    """
-    inner = (index ^ last).bit_length()
-    return inner + (index >> inner).bit_count()
 
 
 def root_from_inclusion_proof(
@@ -330,7 +339,7 @@ def root_from_inclusion_proof(
 
     Raises:
         ProofError: `index` is outside 0..size-1, `leaf_hash` or a proof element is not
-            32 bytes, or the proof has the wrong length for (index, size).
+            32 bytes, or the proof is too long or too short for (index, size).
     """
     index = operator.index(index)
     size = operator.index(size)
@@ -338,14 +347,16 @@ def root_from_inclusion_proof(
         raise ProofError(f"leaf index {index} is outside a tree of size {size}")
     if len(leaf_hash) != HASH_SIZE:
         raise ProofError(f"leaf hash is {len(leaf_hash)} bytes, expected {HASH_SIZE}")
-    _check_path(proof, _path_length(index, size - 1), "inclusion")
-    # With the length fixed above, sn reaches 0 exactly at the last element, so the RFC's
-    # "sn == 0 too early / not at the end" failures cannot happen here.
+    _check_hashes(proof, "inclusion")
+    # fn walks up from the leaf, sn from the last leaf; sn reaches 0 at the root, which is
+    # how the RFC pins the proof length. Equal fn and sn mean the path has reached the right
+    # border, where a node may have no right sibling for several levels.
     fn, sn, r = index, size - 1, bytes(leaf_hash)
     for p in proof:
+        if sn == 0:
+            raise ProofError(f"inclusion proof for leaf {index} of {size} is too long")
         if fn & 1 or fn == sn:
             r = _sha256(NODE_PREFIX + p + r).digest()
-            # On the right border a node may have no right sibling for several levels.
             while fn and not fn & 1:
                 fn >>= 1
                 sn >>= 1
@@ -353,6 +364,8 @@ def root_from_inclusion_proof(
             r = _sha256(NODE_PREFIX + r + p).digest()
         fn >>= 1
         sn >>= 1
+    if sn != 0:
+        raise ProofError(f"inclusion proof for leaf {index} of {size} is too short")
     return r
 
 
@@ -361,15 +374,15 @@ def verify_inclusion(
 ) -> None:
     """Check that `leaf_hash` is the leaf at `index` in the tree of `size` leaves with `root`.
 
-    `leaf_hash` must be `hash_leaf(data)` computed by the caller from the data it trusts.
+    Compute `leaf_hash` with `hash_leaf` from the event hash you trust, and take `size` and
+    `root` from the same signed checkpoint: a proof pins the size only together with its
+    root (leaf 5's path has the same shape in trees of 7 and 8 leaves).
 
     Raises:
         ProofError: malformed input, see `root_from_inclusion_proof`.
         RootMismatch: the proof is well formed but leads to a different root.
     """
-    calculated = root_from_inclusion_proof(
-        index=index, size=size, leaf_hash=leaf_hash, proof=proof
-    )
+    calculated = root_from_inclusion_proof(index=index, size=size, leaf_hash=leaf_hash, proof=proof)
     if calculated != root:
         raise RootMismatch(
             f"inclusion proof for leaf {index} of {size} does not lead to the expected root",
@@ -393,7 +406,7 @@ def verify_consistency(
     Raises:
         ProofError: `old_size` is 0 (nothing to prove; refused like transparency-dev's
             probes do) or greater than `new_size`, a proof element is not 32 bytes, or the
-            proof has the wrong length for the two sizes.
+            proof is empty, too long or too short for the two sizes.
         RootMismatch: the proof is well formed but does not reproduce `old_root` (checked
             first) or `new_root`.
     """
@@ -413,19 +426,23 @@ def verify_consistency(
                 calculated=bytes(old_root),
             )
         return
+    if not proof:
+        raise ProofError(f"consistency proof {m} -> {n} is empty")
+    _check_hashes(proof, "consistency")
 
-    # Levels below the old tree's rightmost perfect subtree carry nothing: skip them.
-    shift = (m & -m).bit_length() - 1
-    fn, sn = (m - 1) >> shift, (n - 1) >> shift
-    # An old size that is a power of two is itself that subtree, whose hash is old_root, so
-    # the proof omits it (RFC 9162: the verifier prepends old_root).
-    seeded = fn == 0
-    _check_path(proof, (0 if seeded else 1) + _path_length(fn, sn), "consistency")
-    path: Sequence[bytes] = proof if not seeded else [bytes(old_root), *proof]
-
+    # An old tree whose size is a power of two is a complete subtree of the new one; the
+    # proof leaves out its hash because the verifier has it: old_root.
+    path = [bytes(old_root), *proof] if m & (m - 1) == 0 else proof
+    fn, sn = m - 1, n - 1
+    # Skip the levels inside the old tree's last complete subtree: path[0] is its hash.
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
     # fr rebuilds the old root from the left-hand hashes only; sr the new root from all.
     fr = sr = bytes(path[0])
     for c in path[1:]:
+        if sn == 0:
+            raise ProofError(f"consistency proof {m} -> {n} is too long")
         if fn & 1 or fn == sn:
             fr = _sha256(NODE_PREFIX + c + fr).digest()
             sr = _sha256(NODE_PREFIX + c + sr).digest()
@@ -436,6 +453,8 @@ def verify_consistency(
             sr = _sha256(NODE_PREFIX + sr + c).digest()
         fn >>= 1
         sn >>= 1
+    if sn != 0:
+        raise ProofError(f"consistency proof {m} -> {n} is too short")
     if fr != old_root:
         raise RootMismatch(
             f"consistency proof {m} -> {n} does not reproduce the old root",

@@ -97,3 +97,19 @@ def stream_head(recorder: ApplicationRecorder, stream_id: str) -> tuple[int, str
     if not newest:
         return 0, None
     return newest[0].originator_version, decode(newest[0].state).hash
+
+
+def read_topic(
+    recorder: ApplicationRecorder, topic: str, *, page_size: int = PAGE_SIZE
+) -> Iterator[Envelope]:
+    """Every event of one type, in log order (without seq: the filter hides positions)."""
+    start: int | None = None
+    while True:
+        page = recorder.select_notifications(
+            start=start, limit=page_size, topics=[topic], inclusive_of_start=start is None
+        )
+        for notification in page:
+            yield decode(notification.state)
+        if len(page) < page_size:
+            return
+        start = page[-1].id

@@ -85,6 +85,7 @@ CONFIRM_TYPE_OF_STAGE: Final[dict[str, str]] = {
 }
 
 FieldValue = str | int | float | bool
+FieldType = Literal["pseudonym", "integer", "number", "boolean", "choice", "label"]
 LabelKind = Literal["diagnosis", "anatom_site"]
 
 _DASH = "\u2013"  # an en dash, as in "(0 to 120)" typeset; escaped to keep sources ASCII
@@ -103,7 +104,7 @@ class FieldSpec:
     block: str
     isic_name: str | None
     editable: bool
-    type: str
+    type: FieldType
     choices: tuple[str, ...] = ()
     published: tuple[str, ...] = ()
 
@@ -115,7 +116,7 @@ def _levels(name: str) -> tuple[str, ...]:
 def _spec(
     name: str,
     block: str,
-    type_: str,
+    type_: FieldType,
     *,
     editable: bool = True,
     isic: bool = True,

@@ -103,7 +103,11 @@ _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 _MIN_SUBSTRINGS = 3  # widths stay <= 22 bits, so a dense bucket array stays small
 _MAX_SUBSTRINGS = HASH_BITS
 _MAX_POSITIONS = 2**31 - 1  # positions are stored as int32 to halve table memory
-_SCAN_COST_RATIO = 3  # a probe or a gathered candidate costs about 3 sequential scan steps
+# Cost model, in units of one hash of a sequential numpy scan (~1-2 ns here): a probe or
+# a gathered candidate costs about 3, and a table lookup has a fixed cost of ~25 numpy
+# calls, about as much as scanning 32k hashes (measured crossover: 30k-50k hashes).
+_SCAN_COST_RATIO = 3
+_TABLE_OVERHEAD = 1 << 15
 _MAX_PROBES = 1 << 20  # beyond this, probe arrays cost more memory than scanning costs time
 _PAIRS_BLOCK_QUERIES = 256  # queries vectorised together by `pairs`
 _PAIRS_BLOCK_CANDIDATES = 1 << 22  # cap on candidates materialised at once by `pairs`
@@ -553,11 +557,15 @@ class NearDuplicateIndex[K: Hashable]:
             for w, rad in zip(self._widths, radii, strict=True)
             if rad >= 0
         )
-        if probes > _MAX_PROBES or probes * _SCAN_COST_RATIO >= self._sealed:
+        if probes > _MAX_PROBES or not self._tables_pay(probes):
             return None
         plan = _ProbePlan(self._widths, self._bases, radius)
         self._plans[radius] = plan
         return plan
+
+    def _tables_pay(self, work: int) -> bool:
+        """Whether `work` probes and candidates beat scanning the sealed hashes."""
+        return work * _SCAN_COST_RATIO + _TABLE_OVERHEAD < self._sealed
 
     def _search(self, q: int, r: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """Positions and distances within `r` of `q`, sorted by (distance, position)."""
@@ -577,7 +585,7 @@ class NearDuplicateIndex[K: Hashable]:
             lengths = self._offsets[keys + 1] - starts
             ends = np.cumsum(lengths)
             total = int(ends[-1])
-            if total * _SCAN_COST_RATIO < sealed:
+            if self._tables_pay(plan.probes + total):
                 scan_from = sealed
                 if total:
                     # Expand the [start, start+length) runs into one flat index array.

@@ -30,7 +30,7 @@ def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cell: float) 
     h, w = shape
     gh = max(2, int(h / cell) + 2)
     gw = max(2, int(w / cell) + 2)
-    coarse = Image.fromarray(rng.standard_normal((gh, gw), dtype=np.float32) * np.float32(1.6))
+    coarse = Image.fromarray(rng.standard_normal((gh, gw), dtype=np.float32) * np.float32(1.2))
     if h * w > 60_000 and cell >= 16:
         quarter = coarse.resize((max(2, w // 4), max(2, h // 4)), Image.Resampling.BICUBIC)
         field = quarter.resize((w, h), Image.Resampling.BILINEAR)

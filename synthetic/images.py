@@ -97,37 +97,34 @@ _LESION_TAG = 0x1E51
 _CAPTURE_TAG = 0xCA97
 
 
+def _furrow_profile(period: float, half_width: float, depth: float) -> np.ndarray:
+    """Darkening across one furrow period, tabulated: a thin line with soft shoulders."""
+    phase = (np.arange(256, dtype=np.float32) + 0.5) / 256
+    dist = np.minimum(phase, 1 - phase) * np.float32(period)
+    return (np.clip(1.0 - dist / np.float32(half_width), 0, 1) ** 1.5 * depth).astype(np.float32)
+
+
 def _skin(rng: np.random.Generator, shape: tuple[int, int], base: np.ndarray) -> np.ndarray:
-    """Skin with blotchy pigment/erythema, crossing surface furrows and pores (planar)."""
+    """Skin colour with blotchy pigment and erythema plus pores (planar 3xHxW).
+
+    The blotches are smooth, so they are built at half resolution and upsampled.
+    """
     h, w = shape
     colour = base + rng.normal(0, 5, 3).astype(np.float32)
-    shade = smooth_noise(rng, shape, 90)
-    shade *= np.float32(rng.uniform(0.015, 0.035))
-    shade += 1.0
-    redness = smooth_noise(rng, shape, 70)  # erythema only adds red: clip the negative half
-    np.maximum(redness, 0, out=redness)
-    redness *= np.float32(rng.uniform(3, 8))
-    # Furrows: two families of thin warped lines crossing at an angle.
-    x = np.arange(w, dtype=np.float32)[None, :]
-    y = np.arange(h, dtype=np.float32)[:, None]
-    warp = smooth_noise(rng, shape, 60)
-    warp *= np.float32(rng.uniform(3, 8))
-    angle = rng.uniform(0, math.pi)
-    for a in (angle, angle + rng.uniform(0.9, 1.4)):
-        period = rng.uniform(14, 30) * w / 640
-        k = np.float32(math.pi / period)
-        proj = warp * k + x * (k * np.float32(math.cos(a))) + y * (k * np.float32(math.sin(a)))
-        line = np.abs(np.sin(proj, out=proj), out=proj)
-        line *= np.float32(-1 / 0.14)
-        line += 1.0
-        np.clip(line, 0, 1, out=line)
-        line *= np.float32(rng.uniform(0.05, 0.1))
-        shade -= line
+    half = smooth_noise(rng, ((h + 1) // 2, (w + 1) // 2), 45)
+    half *= np.float32(rng.uniform(0.015, 0.035))
+    half += 1.0
+    shade = np.array(Image.fromarray(half).resize((w, h), Image.Resampling.BILINEAR))
     layer, draw = new_layer(shape)
     for _ in range(int(rng.integers(20, 70))):
         draw_disc(draw, rng.uniform(0, w), rng.uniform(0, h), rng.uniform(0.8, 2.2), 110)
-    pores = np.asarray(layer, dtype=np.float32)
-    shade -= pores * np.float32(1 / 1000)
+    box = layer.getbbox()
+    if box is not None:
+        x0, y0, x1, y1 = box
+        shade[y0:y1, x0:x1] -= np.asarray(layer.crop(box), dtype=np.float32) * np.float32(1e-3)
+    redness = smooth_noise(rng, shape, 70)  # erythema only adds red: clip the negative half
+    np.maximum(redness, 0, out=redness)
+    redness *= np.float32(rng.uniform(3, 8))
     img = np.empty((3, h, w), dtype=np.float32)
     for c in range(3):
         np.multiply(shade, colour[c], out=img[c])
@@ -135,6 +132,54 @@ def _skin(rng: np.random.Generator, shape: tuple[int, int], base: np.ndarray) ->
     redness *= np.float32(0.4)
     img[1] -= redness
     return img
+
+
+def _furrow_profile(period: float, half_width: float, depth: float) -> np.ndarray:
+    """Darkening across one furrow period, tabulated: a thin line with soft shoulders."""
+    phase = (np.arange(256, dtype=np.float32) + 0.5) / 256
+    dist = np.minimum(phase, 1 - phase) * np.float32(period)
+    return (np.clip(1.0 - dist / np.float32(half_width), 0, 1) ** 1.5 * depth).astype(np.float32)
+
+
+def _furrows(rng: np.random.Generator, img: np.ndarray, skin_mean: float) -> None:
+    """Surface furrows over skin and lesion alike: two families of warped thin lines.
+
+    They fade in and out along their length, as skin lines do. Their one- to
+    two-pixel edges are most of what a focus measure sees on plain skin, so they
+    stay at full resolution (and survive JPEG). The phase across each family
+    indexes a tabulated line profile, cheaper than sin/clip per pixel.
+    """
+    h, w = img.shape[1:]
+    x = np.arange(w, dtype=np.float32)[None, :]
+    y = np.arange(h, dtype=np.float32)[:, None]
+    warp = smooth_noise(rng, (h, w), 60)
+    fade = smooth_noise(rng, (h, w), 50)
+    fade *= np.float32(0.7)
+    # Relative depth grows on dark skin so absolute contrast (what focus sees) holds up.
+    boost = float(np.clip(170.0 / skin_mean, 1.0, 2.5))
+    relief = np.ones((h, w), dtype=np.float32)
+    angle = rng.uniform(0, math.pi)
+    for sign, a in ((1, angle), (-1, angle + rng.uniform(0.9, 1.4))):
+        period = rng.uniform(16, 32) * w / 640
+        depth = rng.uniform(0.05, 0.09) * boost
+        profile = _furrow_profile(period, rng.uniform(0.9, 1.5) * w / 640, depth)
+        k = np.float32(256 / period)
+        phase = warp * (k * np.float32(rng.uniform(4, 10)))
+        phase += x * (k * np.float32(math.cos(a)))
+        phase += y * (k * np.float32(math.sin(a)))
+        idx = phase.astype(np.int32)
+        idx &= 255
+        groove = profile.take(idx)
+        groove *= np.clip(fade * sign + 1.0, 0.0, 2.0)
+        relief -= groove
+    # Fine epidermal grain (about two pixels), isotropic: texture without a pattern.
+    grain = rng.random(((h + 1) // 2, (w + 1) // 2), dtype=np.float32)
+    grain -= 0.5
+    grain *= np.float32(rng.uniform(0.22, 0.28) * boost)
+    relief += np.asarray(Image.fromarray(grain).resize((w, h), Image.Resampling.BILINEAR))
+    np.maximum(relief, 0.3, out=relief)
+    for c in range(3):
+        img[c] *= relief
 
 
 def _hair(rng: np.random.Generator, img: np.ndarray) -> None:
@@ -178,7 +223,7 @@ def _field_and_sensor(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
     h, w = img.shape[1:]
     x = np.arange(w, dtype=np.float32)[None, :]
     y = np.arange(h, dtype=np.float32)[:, None]
-    radius = rng.uniform(0.36, 0.66) * w
+    radius = rng.uniform(0.40, 0.68) * w
     dx = (x - np.float32(w / 2 + rng.normal(0, 0.03 * w))) / np.float32(radius)
     dy = (y - np.float32(h / 2 + rng.normal(0, 0.03 * h))) / np.float32(radius)
     sharpness = np.float32(radius / (rng.uniform(3, 16) * w / 640))
@@ -233,6 +278,7 @@ def render(spec: ImageSpec) -> np.ndarray:
         diameter_mm=spec.diameter_mm,
         skin_scale=skin_scale,
     )
+    _furrows(skin_rng, img, float(base.mean()))
     if hair:
         _hair(hair_rng, img)
     if bubbles:

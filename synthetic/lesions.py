@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
@@ -61,6 +62,7 @@ DIAMETER_MM: dict[str, tuple[float, float]] = {
 }
 
 _LUT = 720  # angular resolution of the contour look-up tables
+_NORMAL = NormalDist()
 
 
 @dataclass(frozen=True)
@@ -208,8 +210,11 @@ class LesionCanvas:
     ) -> None:
         """Blotches of another colour covering roughly `coverage` of the lesion."""
         n = smooth_noise(self.rng, self.shape, cell or max(8.0, self.radius * 0.3))
-        threshold = float(np.quantile(n[self.d < 1], 1.0 - coverage)) if (self.d < 1).any() else 1
-        mask = smoothstep((n - threshold) * 2.5) * strength
+        # The noise is close to standard normal, so its quantile is the normal one.
+        n -= np.float32(_NORMAL.inv_cdf(1.0 - coverage))
+        n *= np.float32(2.5)
+        mask = smoothstep(n)
+        mask *= np.float32(strength)
         if dmax < 1.2:
             mask *= smoothstep((dmax - self.d) * 5.0)
         blend(self.col, self.c(colour), mask)
@@ -501,7 +506,7 @@ def paint_lesion(
     if diameter_mm is None:
         diameter_mm = float(rng.uniform(*DIAMETER_MM[category]))
     h, w = image.shape[1:]
-    radius = float(np.clip(diameter_mm / 2 * framing.px_per_mm, 0.05 * w, 0.42 * min(h, w)))
+    radius = float(np.clip(diameter_mm / 2 * framing.px_per_mm, 0.05 * w, 0.38 * min(h, w)))
     canvas = LesionCanvas(rng, (h, w), framing, radius, SHAPES[category], skin_scale)
     PAINTERS[category](canvas, rng)
     np.clip(canvas.col, 0, 255, out=canvas.col)

@@ -1,0 +1,177 @@
+"""What every benchmark module shares: the row it reports, where it runs, how it is timed.
+
+A benchmark module exposes `run(args: BenchArgs) -> list[Row]`; `bench/run.py` collects
+the rows of all modules into one table. Each row pairs our rate with a baseline measured
+in the same process on the same backend, so the ratio holds across machines even where
+the absolute rates do not. Rates are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import resource
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import LiteralString
+
+from dermledger.ledger.bootstrap import Settings, eventsourcing_env, postgres_schema
+
+# Key files use the real cipher and format with a lower scrypt cost: key unlocking is not
+# what the benchmarks measure (the tests do the same).
+FAST_KDF = 10
+PASSPHRASE = "benchmark passphrase"
+
+SQLITE = "sqlite"
+POSTGRES = "postgresql"
+MEMORY = "memory"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One measure on one backend: our rate beside its baseline's."""
+
+    measure: str
+    backend: str
+    n: int
+    ours_per_s: float
+    baseline_per_s: float
+    peak_mib: float
+    baseline: str  # what the baseline is, printed under the table
+
+    @property
+    def ratio(self) -> float:
+        return self.ours_per_s / self.baseline_per_s if self.baseline_per_s else float("nan")
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Where events are stored: `url` is set for PostgreSQL only."""
+
+    name: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class BenchArgs:
+    """What `run.py` hands every benchmark module."""
+
+    events: int
+    backends: tuple[Backend, ...]
+    workdir: Path
+    extra: dict[str, str] = field(default_factory=dict)  # module-specific knobs, if any
+
+
+def rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds > 0 else float("inf")
+
+
+class Stopwatch:
+    """Accumulates the time spent inside `with watch:` blocks (for interleaved runs)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._started = 0.0
+
+    def __enter__(self) -> Stopwatch:
+        self._started = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds += time.perf_counter() - self._started
+
+
+# ------------------------------------------------------------------- peak memory
+
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+_STATUS = Path("/proc/self/status")
+
+
+class PeakMemory:
+    """Peak resident memory of this process over a measure.
+
+    ru_maxrss only ever grows, so after the first large measure it would repeat the same
+    number; on Linux writing 5 to /proc/self/clear_refs resets the high-water mark
+    (VmHWM), which gives each measure its own peak. Elsewhere it falls back to ru_maxrss
+    (the process-wide peak). Worker processes are not counted.
+    """
+
+    def __init__(self) -> None:
+        self.resettable = False
+
+    def reset(self) -> None:
+        try:
+            _CLEAR_REFS.write_text("5")
+            self.resettable = True
+        except OSError:
+            self.resettable = False
+
+    def mib(self) -> float:
+        if self.resettable:
+            for line in _STATUS.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+# ------------------------------------------------------------------ locations
+
+
+def persistence_env(backend: Backend, settings: Settings) -> dict[str, str]:
+    """The eventsourcing environment for a backend, identical for ours and the baseline."""
+    if backend.name == MEMORY:
+        return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+    return eventsourcing_env(settings)
+
+
+@contextmanager
+def location(backend: Backend, workdir: Path, tag: str) -> Iterator[Settings]:
+    """A fresh, empty ledger location; a PostgreSQL schema is dropped afterwards."""
+    suffix = uuid.uuid4().hex[:12]
+    home = workdir / f"{tag}-{backend.name}-{suffix}"
+    if backend.url is None:
+        try:
+            yield Settings(home=home, kdf_log2_n=FAST_KDF)
+        finally:
+            shutil.rmtree(home, ignore_errors=True)
+        return
+    sep = "&" if "?" in backend.url else "?"
+    settings = Settings(
+        home=home, db_url=f"{backend.url}{sep}schema=bench_{suffix}", kdf_log2_n=FAST_KDF
+    )
+    try:
+        yield settings
+    finally:
+        drop_schema(settings)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def ensure_schema(settings: Settings) -> None:
+    """Create the schema a Settings names (for baselines, which do not do it themselves)."""
+    _execute(settings, "CREATE SCHEMA IF NOT EXISTS {}")
+
+
+def drop_schema(settings: Settings) -> None:
+    _execute(settings, "DROP SCHEMA IF EXISTS {} CASCADE")
+
+
+def _execute(settings: Settings, statement: LiteralString) -> None:
+    import psycopg
+    from psycopg import sql
+
+    schema = postgres_schema(settings.db_url or "")
+    if not schema:
+        return
+    env = eventsourcing_env(settings)
+    with psycopg.connect(
+        dbname=env["POSTGRES_DBNAME"],
+        host=env["POSTGRES_HOST"],
+        port=int(env["POSTGRES_PORT"]),
+        user=env["POSTGRES_USER"],
+        password=env["POSTGRES_PASSWORD"] or None,
+        autocommit=True,
+    ) as conn:
+        conn.execute(sql.SQL(statement).format(sql.Identifier(schema)))

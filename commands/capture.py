@@ -1,0 +1,273 @@
+"""Capture-side commands: patients, capture, import, metadata edits, duplicates, exclusion."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from dermledger.commands.context import err, get, out, print_json, progress_bar, status
+from dermledger.ledger.capture_service import ImportRefused
+from dermledger.ledger.errors import InvalidInput
+
+MAX_CSV_BYTES = 64 * 1024 * 1024
+
+patient_app = typer.Typer(help="Register patients by pseudonym.", no_args_is_help=True)
+duplicates_app = typer.Typer(help="Review suspected duplicates.", no_args_is_help=True)
+metadata_app = typer.Typer(help="Edit an image's metadata fields.", no_args_is_help=True)
+
+Reason = Annotated[str, typer.Option("--reason", help="Why, for the audit trail (required).")]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+@patient_app.command("register")
+def register(
+    ctx: typer.Context,
+    pseudonym: Annotated[str, typer.Argument(help="The patient's study pseudonym, e.g. P0001.")],
+    age: Annotated[str | None, typer.Option(help="Age in years.")] = None,
+    sex: Annotated[str | None, typer.Option(help="male or female.")] = None,
+    fitzpatrick: Annotated[str | None, typer.Option(help="Fitzpatrick skin type I-VI.")] = None,
+    personal_hx_mm: Annotated[str | None, typer.Option(help="true or false.")] = None,
+    family_hx_mm: Annotated[str | None, typer.Option(help="true or false.")] = None,
+) -> None:
+    """Register a patient by pseudonym (no names: personal data is handled separately).
+
+    Example: dermledger --as ada patient register P0001 --age 38 --sex female --fitzpatrick II
+    """
+    c = get(ctx)
+    c.ledger.register_patient(
+        c.signer(),
+        pseudonym,
+        {
+            "age": age,
+            "sex": sex,
+            "fitzpatrick_skin_type": fitzpatrick,
+            "personal_hx_mm": personal_hx_mm,
+            "family_hx_mm": family_hx_mm,
+        },
+    )
+    status(f"Registered patient {pseudonym}")
+
+
+def capture(
+    ctx: typer.Context,
+    image: Annotated[Path, typer.Argument(help="JPEG or PNG file.")],
+    patient: Annotated[str, typer.Option("--patient", help="Registered patient pseudonym.")],
+    lesion: Annotated[str, typer.Option("--lesion", help="Lesion pseudonym.")],
+    anatom_site: Annotated[str | None, typer.Option(help="ISIC anatomic site label.")] = None,
+    clin_size_long_diam_mm: Annotated[str | None, typer.Option(help="Lesion size, mm.")] = None,
+    image_type: Annotated[str, typer.Option(help="ISIC image_type.")] = "dermoscopic",
+    dermoscopic_type: Annotated[str | None, typer.Option(help="ISIC dermoscopic_type.")] = None,
+    acquisition_day: Annotated[str | None, typer.Option(help="Days since study start.")] = None,
+    device: Annotated[str | None, typer.Option(help="Dermatoscope and camera.")] = None,
+    override_sop: Annotated[
+        bool, typer.Option("--override-sop", help="Accept an SOP deviation (needs --reason).")
+    ] = False,
+    reason: Annotated[str | None, typer.Option(help="Why the deviation is acceptable.")] = None,
+    json_: Json = False,
+) -> None:
+    """Capture one image under the SOP: decode, check, store, sign, flag duplicates.
+
+    Example: dermledger --as ada capture lesion.jpg --patient P0001 --lesion L0001
+             --dermoscopic-type "contact polarized" --anatom-site "Trunk:Posterior trunk"
+    """
+    c = get(ctx)
+    if override_sop and not (reason and reason.strip()):
+        raise InvalidInput("--override-sop needs --reason")
+    if reason and not override_sop:
+        raise InvalidInput("--reason goes with --override-sop")
+    data = read_file(image)
+    result = c.ledger.capture(
+        c.signer(),
+        data,
+        patient_id=patient,
+        lesion_id=lesion,
+        metadata={
+            "anatom_site": anatom_site,
+            "clin_size_long_diam_mm": clin_size_long_diam_mm,
+            "image_type": image_type,
+            "dermoscopic_type": dermoscopic_type,
+            "acquisition_day": acquisition_day,
+        },
+        device=device,
+        override_reason=reason if override_sop else None,
+        name=image.name,
+    )
+    suspicions = [s.__dict__ for s in result.suspicions]
+    if json_:
+        print_json({"image_id": result.image_id, "duplicate_suspicions": suspicions})
+        return
+    print(result.image_id)
+    for s in result.suspicions:
+        status(f"Suspected duplicate of {s.duplicate_of} ({s.kind}, distance {s.distance})")
+
+
+def read_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except IsADirectoryError:
+        raise InvalidInput(f"{path.name} is a folder, not an image file") from None
+    except OSError:
+        raise InvalidInput(f"{path} cannot be read") from None
+
+
+def import_(
+    ctx: typer.Context,
+    folder: Annotated[Path, typer.Argument(help="Folder holding the image files.")],
+    metadata: Annotated[Path, typer.Option("--metadata", help="CSV: filename, patient_id, …")],
+    json_: Json = False,
+) -> None:
+    """Import a folder of captures described by a metadata CSV.
+
+    Every row and file is checked first; any problem is listed with its row number and
+    nothing is written. Re-running an interrupted import completes it.
+
+    Example: dermledger --as ada import study/images --metadata study/metadata.csv
+    """
+    c = get(ctx)
+    if not folder.is_dir():
+        raise InvalidInput(f"{folder} is not a folder")
+    header, rows = read_csv(metadata)
+    signer = c.signer()
+    try:
+        with progress_bar("Importing", len(rows), quiet=c.quiet) as advance:
+            report = c.ledger.import_folder(
+                signer, folder, header, rows, source=metadata.name,
+                progress=lambda done, total: advance(done),
+            )  # fmt: skip
+    except ImportRefused as refused:
+        for problem in refused.problems:
+            err.print(f"  {problem}", highlight=False, markup=False)
+        raise
+    summary = {
+        "rows": report.rows,
+        "captured": report.captured,
+        "already_present": report.already_present,
+        "duplicate_suspicions": report.suspicions,
+    }
+    if json_:
+        print_json(summary)
+    else:
+        status(
+            f"Imported {report.captured} images ({report.already_present} already present), "
+            f"{report.suspicions} duplicate suspicions"
+        )
+
+
+def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """Read a metadata CSV as text; the rules that judge it are in policies.csv_rows."""
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        raise InvalidInput(f"{path} cannot be read") from None
+    if len(raw) > MAX_CSV_BYTES:
+        raise InvalidInput(f"{path.name} is larger than {MAX_CSV_BYTES // 2**20} MiB")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{path.name} is not UTF-8 text") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        rows = list(reader)
+    except csv.Error as exc:
+        raise InvalidInput(f"{path.name} is not a readable CSV ({exc})") from None
+    if not reader.fieldnames:
+        raise InvalidInput(f"{path.name} has no header row")
+    return list(reader.fieldnames), rows
+
+
+@metadata_app.command("set")
+def metadata_set(
+    ctx: typer.Context,
+    image: Annotated[str, typer.Argument(help="Image id.")],
+    field: Annotated[str, typer.Argument(help="Field name, e.g. anatom_site.")],
+    value: Annotated[str, typer.Argument(help="New value ('' clears an optional field).")],
+    reason: Reason,
+) -> None:
+    """Change one metadata field of an image; the old value stays in the history.
+
+    Example: dermledger --as ada metadata set IMG-1a2b… anatom_site "Head and neck:Head"
+             --reason "site corrected after review"
+    """
+    c = get(ctx)
+    env = c.ledger.edit_metadata(c.signer(), image, field, value, reason)
+    status(f"{field}: {env.payload['old_value']!r} -> {env.payload['new_value']!r}")
+
+
+@duplicates_app.command("list")
+def duplicates_list(
+    ctx: typer.Context,
+    all_: Annotated[bool, typer.Option("--all", help="Include resolved suspicions.")] = False,
+    json_: Json = False,
+) -> None:
+    """List duplicate suspicions (unresolved by default).
+
+    Example: dermledger duplicates list --json
+    """
+    rows = get(ctx).ledger.list_duplicates(include_resolved=all_)
+    if json_:
+        print_json(rows)
+        return
+    table = Table("image", "suspected duplicate of", "kind", "distance", "status")
+    for r in rows:
+        table.add_row(r["image_id"], r["duplicate_of"], r["kind"], str(r["distance"]), r["status"])
+    out.print(table)
+
+
+@duplicates_app.command("resolve")
+def duplicates_resolve(
+    ctx: typer.Context,
+    image: Annotated[str, typer.Argument(help="The later image under suspicion.")],
+    reason: Reason,
+    duplicate_of: Annotated[
+        str | None, typer.Option("--duplicate-of", help="Exclude it as a duplicate of this one.")
+    ] = None,
+    distinct: Annotated[
+        bool, typer.Option("--distinct", help="Not a duplicate: clear the suspicion.")
+    ] = False,
+) -> None:
+    """Resolve a suspicion: exclude as duplicate of X, or clear as distinct.
+
+    Example: dermledger --as ada duplicates resolve IMG-9f… --duplicate-of IMG-1a…
+             --reason "same lesion, same visit"
+    """
+    c = get(ctx)
+    c.ledger.resolve_duplicate(
+        c.signer(), image, duplicate_of=duplicate_of, distinct=distinct, reason=reason
+    )
+    outcome = f"excluded as duplicate of {duplicate_of}" if duplicate_of else "distinct"
+    status(f"Resolved {image}: {outcome}")
+
+
+def exclude(ctx: typer.Context, image: Annotated[str, typer.Argument()], reason: Reason) -> None:
+    """Exclude an image from the dataset (it stays in the ledger).
+
+    Example: dermledger --as ada exclude IMG-1a… --reason "wrong patient label"
+    """
+    c = get(ctx)
+    c.ledger.set_excluded(c.signer(), image, excluded=True, reason=reason)
+    status(f"Excluded {image}")
+
+
+def reinstate(ctx: typer.Context, image: Annotated[str, typer.Argument()], reason: Reason) -> None:
+    """Reinstate an excluded image.
+
+    Example: dermledger --as ada reinstate IMG-1a… --reason "label confirmed"
+    """
+    c = get(ctx)
+    c.ledger.set_excluded(c.signer(), image, excluded=False, reason=reason)
+    status(f"Reinstated {image}")
+
+
+def register_commands(app: typer.Typer) -> None:
+    app.add_typer(patient_app, name="patient")
+    app.command()(capture)
+    app.command("import")(import_)
+    app.add_typer(metadata_app, name="metadata")
+    app.add_typer(duplicates_app, name="duplicates")
+    app.command()(exclude)
+    app.command()(reinstate)

@@ -1,0 +1,481 @@
+"""Patients, capture under the SOP, metadata edits, duplicates and bulk import.
+
+A mixin of the DermLedger service: every method decides through the policies and
+writes through `DermLedger.append`, so nothing here can bypass a rule. Refusals
+happen before any byte reaches the blob store; a blob created for an event that
+then fails to save is removed again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dermledger.ledger.blobs import BlobStore
+from dermledger.ledger.envelope import Envelope
+from dermledger.ledger.errors import Conflict, InvalidInput, NotFound, PolicyViolation
+from dermledger.ledger.imaging import ImageFacts, inspect_image
+from dermledger.ledger.state import ImageState, PatientState, fold_image, fold_patient
+from dermledger.ledger.store import read_topic
+from dermledger.policies import csv_rows, duplicates, metadata_schema, sop
+from dermledger.projections.dedup_index import DedupIndex, IndexedImage
+
+if TYPE_CHECKING:
+    from dermledger.ledger.app import DermLedger, Proposal
+    from dermledger.ledger.signing import Signer
+
+PATIENT_FIELDS = ("age", "sex", "fitzpatrick_skin_type", "personal_hx_mm", "family_hx_mm")
+MAX_SUSPICIONS = 5  # per capture: the nearest few are what a reviewer needs
+
+
+def patient_stream(patient_id: str) -> str:
+    return f"patient:{patient_id}"
+
+
+@dataclass
+class CaptureResult:
+    image_id: str
+    envelopes: list[Envelope]
+    suspicions: list[duplicates.SuspectedDuplicate]
+    skipped: bool = False
+
+
+@dataclass
+class ImportReport:
+    rows: int = 0
+    captured: int = 0
+    already_present: int = 0
+    suspicions: int = 0
+    image_ids: list[str] = field(default_factory=list)
+
+
+class CaptureService:
+    """Capture-side commands of the DermLedger application."""
+
+    duplicate_threshold: int = duplicates.DEFAULT_THRESHOLD
+
+    # ---------------------------------------------------------------- patients
+
+    def register_patient(
+        self: DermLedger, signer: Signer, patient_id: str, fields: dict[str, str | None]
+    ) -> Envelope:
+        """Register a patient by pseudonym with the patient-level fields."""
+        metadata_schema.validate_field("patient_id", patient_id)
+        payload: dict[str, Any] = {"patient_id": patient_id}
+        for name in PATIENT_FIELDS:
+            value = fields.get(name)
+            if value not in (None, ""):
+                payload[name] = metadata_schema.validate_field(name, str(value))
+
+        def decide() -> list[Proposal]:
+            if self.stream(patient_stream(patient_id)):
+                raise Conflict(f"patient {patient_id} is already registered")
+            return [self.proposal(patient_stream(patient_id), "PatientRegistered", payload)]
+
+        return self.append(signer, decide)[0]
+
+    def get_patient(self: DermLedger, patient_id: str) -> PatientState:
+        state = fold_patient(self.stream(patient_stream(patient_id)))
+        if state is None:
+            raise NotFound(f"there is no patient {patient_id}")
+        return state
+
+    def patient_ids(self: DermLedger) -> set[str]:
+        return {e.payload["patient_id"] for e in read_topic(self.recorder, "PatientRegistered")}
+
+    # ------------------------------------------------------------------ images
+
+    def get_image(self: DermLedger, image_id: str) -> ImageState:
+        state = fold_image(self.stream(image_id))
+        if state is None:
+            raise NotFound(f"there is no image {image_id}")
+        return state
+
+    def image_ids(self: DermLedger) -> list[str]:
+        return [e.payload["image_id"] for e in read_topic(self.recorder, "ImageCaptured")]
+
+    def list_images(self: DermLedger) -> list[dict[str, Any]]:
+        return [image_summary(self.get_image(i)) for i in self.image_ids()]
+
+    def show_image(self: DermLedger, image_id: str) -> dict[str, Any]:
+        image = self.get_image(image_id)
+        return image_summary(image) | {
+            "history": [
+                {
+                    "stream_version": e.stream_version,
+                    "type": e.type,
+                    "recorded_at": e.recorded_at,
+                    "actor": e.actor,
+                    "hash": e.hash,
+                    "payload": {k: v for k, v in e.payload.items() if k not in ("sop", "metadata")},
+                }
+                for e in image.events
+            ]
+        }
+
+    def dedup_index(self: DermLedger) -> DedupIndex:
+        return DedupIndex(
+            IndexedImage(p["image_id"], p["blob_sha256"], p["pixel_sha256"], p["phash"])
+            for p in (e.payload for e in read_topic(self.recorder, "ImageCaptured"))
+        )
+
+    def new_image_id(self: DermLedger, capture_key: str) -> str:
+        """Image ids are derived from the ledger and a capture key, so an import re-run
+        finds the images it already captured instead of capturing them twice."""
+        digest = hashlib.sha256(f"{self.ledger_id()}|{capture_key}".encode()).hexdigest()
+        return f"IMG-{digest[:16]}"
+
+    def capture(
+        self: DermLedger,
+        signer: Signer,
+        data: bytes,
+        *,
+        patient_id: str,
+        lesion_id: str,
+        metadata: dict[str, Any] | None = None,
+        device: str | None = None,
+        override_reason: str | None = None,
+        name: str = "the image",
+        image_id: str | None = None,
+        facts: ImageFacts | None = None,
+        index: DedupIndex | None = None,
+    ) -> CaptureResult:
+        """Capture one image: decode, SOP, metadata, duplicates, blob, signed events."""
+        facts = facts or inspect_image(data, name=name)
+        image_id = image_id or self.new_image_id(f"capture:{uuid.uuid4()}")
+        index = index if index is not None else self.dedup_index()
+        given = {k: v for k, v in (metadata or {}).items() if v is not None}
+        suspicions: list[duplicates.SuspectedDuplicate] = []
+
+        def decide() -> list[Proposal]:
+            if self.stream(image_id):
+                raise Conflict(f"image {image_id} is already captured")
+            patient = fold_patient(self.stream(patient_stream(patient_id)))
+            fields = ({} if patient is None else patient.fields) | given
+            fields = {k: v for k, v in fields.items() if v is not None}
+            record = metadata_schema.validate_record(
+                {"patient_id": patient_id, "lesion_id": lesion_id, **fields}
+            )
+            decision, sop_record = sop.decide(
+                sop.CaptureFacts(
+                    format=facts.format,
+                    width=facts.width,
+                    height=facts.height,
+                    focus=facts.focus,
+                    image_type=record.image_type,
+                    dermoscopic_type=record.dermoscopic_type,
+                    patient_registered=patient is not None,
+                ),
+                override_reason=override_reason,
+            )
+            if patient is None:
+                raise NotFound(f"patient {patient_id} is not registered")
+            decision.enforce()
+            found = duplicates.classify(
+                sha256=facts.sha256,
+                pixel_sha256=facts.pixel_sha256,
+                candidates=(
+                    duplicates.Candidate(i.image_id, i.sha256, i.pixel_sha256, d)
+                    for i, d in index.near(facts.phash, self.duplicate_threshold)
+                ),
+                threshold=self.duplicate_threshold,
+            )[:MAX_SUSPICIONS]
+            suspicions[:] = found
+            values = record.model_dump(mode="json", exclude_none=True)
+            values.pop("patient_id"), values.pop("lesion_id")
+            captured = {
+                "image_id": image_id,
+                "patient_id": patient_id,
+                "lesion_id": lesion_id,
+                "blob_sha256": facts.sha256,
+                "pixel_sha256": facts.pixel_sha256,
+                "phash": facts.phash,
+                "width": facts.width,
+                "height": facts.height,
+                "format": facts.format,
+                "size_bytes": facts.size_bytes,
+                "device": device,
+                "focus": facts.focus,
+                "sop": sop_record,
+                "metadata": values,
+            }
+            return [self.proposal(image_id, "ImageCaptured", captured)] + [
+                self.proposal(
+                    image_id,
+                    "DuplicateSuspected",
+                    {
+                        "image_id": image_id,
+                        "duplicate_of": s.duplicate_of,
+                        "kind": s.kind,
+                        "distance": s.distance,
+                        "threshold": self.duplicate_threshold,
+                        "policy": duplicates.POLICY_NAME,
+                        "version": duplicates.POLICY_VERSION,
+                    },
+                )
+                for s in found
+            ]
+
+        self._acting_record(signer)
+        decide()  # refuse before any byte reaches the blob store
+        blobs = BlobStore(self.settings.blobs_dir)
+        digest, created = blobs.put(data)
+        try:
+            envelopes = self.append(signer, decide)
+        except BaseException:
+            if created:
+                blobs.discard(digest)
+            raise
+        index.add(IndexedImage(image_id, facts.sha256, facts.pixel_sha256, facts.phash))
+        return CaptureResult(image_id, envelopes, list(suspicions))
+
+    # ------------------------------------------------------------- metadata
+
+    def edit_metadata(
+        self: DermLedger, signer: Signer, image_id: str, field_name: str, value: str, reason: str
+    ) -> Envelope:
+        """Change one field; the reason is required and the old value is kept in the event."""
+        if not reason.strip():
+            raise InvalidInput("a reason is required to edit metadata")
+        metadata_schema.check_editable(field_name)
+        new = metadata_schema.validate_field(field_name, value)
+
+        def decide() -> list[Proposal]:
+            image = self.get_image(image_id)
+            old = image.metadata.get(field_name)
+            merged = {k: v for k, v in {**image.metadata, field_name: new}.items() if v is not None}
+            checked = metadata_schema.validate_record(merged).model_dump(mode="json")
+            if checked.get(field_name) == old:
+                raise Conflict(f"{field_name} of {image_id} is already {old!r}")
+            return [
+                self.proposal(
+                    image_id,
+                    "MetadataEdited",
+                    {
+                        "image_id": image_id,
+                        "field": field_name,
+                        "old_value": old,
+                        "new_value": checked.get(field_name),
+                        "reason": reason,
+                    },
+                )
+            ]
+
+        return self.append(signer, decide)[0]
+
+    # ----------------------------------------------------------- duplicates
+
+    def list_duplicates(self: DermLedger, *, include_resolved: bool = False) -> list[dict]:
+        rows = []
+        for env in read_topic(self.recorder, "DuplicateSuspected"):
+            image = self.get_image(env.payload["image_id"])
+            for s in image.suspicions:
+                if s.duplicate_of != env.payload["duplicate_of"]:
+                    continue
+                if s.outcome is None or include_resolved:
+                    rows.append(
+                        {
+                            "image_id": image.image_id,
+                            "duplicate_of": s.duplicate_of,
+                            "kind": s.kind,
+                            "distance": s.distance,
+                            "status": s.outcome or "unresolved",
+                            "reason": s.reason,
+                        }
+                    )
+                break
+        return rows
+
+    def resolve_duplicate(
+        self: DermLedger,
+        signer: Signer,
+        image_id: str,
+        *,
+        duplicate_of: str | None,
+        distinct: bool,
+        reason: str,
+    ) -> list[Envelope]:
+        """Exclude an image as a duplicate of X, or clear its suspicions as distinct."""
+        if distinct == (duplicate_of is not None):
+            raise InvalidInput("give either --duplicate-of IMAGE or --distinct")
+        if not reason.strip():
+            raise InvalidInput("a reason is required to resolve a duplicate suspicion")
+
+        def decide() -> list[Proposal]:
+            image = self.get_image(image_id)
+            open_ = image.unresolved
+            if not open_:
+                raise Conflict(f"{image_id} has no unresolved duplicate suspicion")
+            if duplicate_of is not None:
+                self.get_image(duplicate_of)
+                if duplicate_of not in {s.duplicate_of for s in open_}:
+                    raise PolicyViolation(
+                        f"{image_id} is not suspected to duplicate {duplicate_of}; "
+                        f"suspected: {', '.join(s.duplicate_of for s in open_)}",
+                        policy=duplicates.POLICY_NAME,
+                    )
+            proposals = [
+                self.proposal(
+                    image_id,
+                    "DuplicateResolved",
+                    {
+                        "image_id": image_id,
+                        "duplicate_of": s.duplicate_of,
+                        "outcome": "duplicate" if s.duplicate_of == duplicate_of else "distinct",
+                        "reason": reason,
+                    },
+                )
+                for s in open_
+            ]
+            if duplicate_of is not None and not image.excluded:
+                proposals.append(
+                    self.proposal(
+                        image_id,
+                        "ImageExcluded",
+                        {"image_id": image_id, "reason": f"duplicate of {duplicate_of}: {reason}"},
+                    )
+                )
+            return proposals
+
+        return self.append(signer, decide)
+
+    def set_excluded(
+        self: DermLedger, signer: Signer, image_id: str, *, excluded: bool, reason: str
+    ) -> Envelope:
+        if not reason.strip():
+            raise InvalidInput("a reason is required")
+
+        def decide() -> list[Proposal]:
+            image = self.get_image(image_id)
+            if image.excluded == excluded:
+                raise Conflict(f"{image_id} is already {'excluded' if excluded else 'included'}")
+            kind = "ImageExcluded" if excluded else "ImageReinstated"
+            return [self.proposal(image_id, kind, {"image_id": image_id, "reason": reason})]
+
+        return self.append(signer, decide)[0]
+
+    # ---------------------------------------------------------------- import
+
+    def import_folder(
+        self: DermLedger,
+        signer: Signer,
+        folder: Path,
+        header: list[str],
+        rows: list[dict[str, str]],
+        *,
+        source: str = "the metadata file",
+        progress: Callable[[int, int], None] | None = None,
+    ) -> ImportReport:
+        """Validate every row and file first; then capture, skipping what is already in.
+
+        Raises InvalidInput listing every problem with its row number, before writing.
+        """
+        self._acting_record(signer)
+        report = csv_rows.validate_rows(header, rows, known_patients=self.patient_ids())
+        problems = list(report.problems)
+        planned: list[tuple[dict[str, Any], Path, ImageFacts]] = []
+        folder = folder.resolve()
+        if report.ok:
+            for number, record in zip(_row_numbers(rows), report.records, strict=True):
+                path = (folder / str(record["filename"])).resolve()
+                if not path.is_relative_to(folder):
+                    problems.append(f"row {number}: filename leaves the import folder")
+                    continue
+                if not path.is_file():
+                    problems.append(f"row {number}: {record['filename']} does not exist")
+                    continue
+                try:
+                    facts = inspect_image(path.read_bytes(), name=str(record["filename"]))
+                except InvalidInput as exc:
+                    problems.append(f"row {number}: {exc}")
+                    continue
+                checks = sop.run_checks(
+                    sop.CaptureFacts(
+                        facts.format, facts.width, facts.height, facts.focus,
+                        str(record.get("image_type") or "") or None,
+                        str(record.get("dermoscopic_type") or "") or None,
+                        True,
+                    )
+                )  # fmt: skip
+                failed = [c for c in checks if not c.passed]
+                if failed:
+                    problems.append(f"row {number}: {failed[0].sentence()}")
+                    continue
+                planned.append((record, path, facts))
+        if problems:
+            raise ImportRefused(problems, source)
+        result = ImportReport(rows=len(planned))
+        index = self.dedup_index()
+        for done, (record, path, facts) in enumerate(planned, start=1):
+            image_id = self.new_image_id(f"import:{record['filename']}:{facts.sha256}")
+            if image_id in index or self.stream(image_id):
+                result.already_present += 1
+            else:
+                values = {
+                    k: v
+                    for k, v in record.items()
+                    if k not in ("filename", "device", "patient_id", "lesion_id")
+                }
+                captured = self.capture(
+                    signer,
+                    path.read_bytes(),
+                    patient_id=str(record["patient_id"]),
+                    lesion_id=str(record["lesion_id"]),
+                    metadata=values,
+                    device=str(record["device"]) if record.get("device") else None,
+                    image_id=image_id,
+                    facts=facts,
+                    index=index,
+                    name=str(record["filename"]),
+                )
+                result.captured += 1
+                result.suspicions += len(captured.suspicions)
+            result.image_ids.append(image_id)
+            if progress:
+                progress(done, len(planned))
+        return result
+
+
+class ImportRefused(InvalidInput):
+    """An import with problems: every problem, with row numbers, and nothing written."""
+
+    def __init__(self, problems: list[str], source: str) -> None:
+        more = f"; and {len(problems) - 10} more" if len(problems) > 10 else ""
+        listed = "; ".join(problems[:10]) + more
+        super().__init__(
+            f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in {source} "
+            f"(row 1 is the header), nothing was imported: {listed}"
+        )
+        self.problems = problems
+
+
+def _row_numbers(rows: list[dict[str, str]]) -> list[int]:
+    """Spreadsheet row numbers of the non-blank data rows (the header is row 1)."""
+    return [
+        number
+        for number, row in enumerate(rows, start=2)
+        if any(str(v or "").strip() for k, v in row.items() if k is not None)
+    ]
+
+
+def image_summary(image: ImageState) -> dict[str, Any]:
+    """The query shape of one image: its current fields and status, as plain data."""
+    return {
+        "image_id": image.image_id,
+        "status": "excluded" if image.excluded else (
+            "duplicate-suspected" if image.unresolved else "included"
+        ),
+        "exclusion_reason": image.exclusion_reason,
+        "metadata": dict(sorted(image.metadata.items())),
+        "capture": {
+            k: image.captured[k]
+            for k in ("blob_sha256", "phash", "width", "height", "format", "device", "focus")
+        },
+        "sop_deviations": image.captured["sop"]["deviations"],
+        "captured_at": image.captured_at,
+        "captured_by": image.captured_by,
+    }

@@ -1,0 +1,104 @@
+"""Per-stream state folded from events: what the service's policies decide on.
+
+Only the events of one stream are folded, so a decision about an image costs one
+stream read, not a replay of the log. Derived facts (verification stage, consensus)
+are computed by policies from these plain values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from dermledger.ledger.envelope import Envelope
+
+
+@dataclass
+class PatientState:
+    patient_id: str
+    fields: dict[str, Any]
+    registered_at: str
+    registered_by: str
+
+
+def fold_patient(events: list[Envelope]) -> PatientState | None:
+    state: PatientState | None = None
+    for env in events:
+        if env.type == "PatientRegistered":
+            p = dict(env.payload)
+            state = PatientState(p.pop("patient_id"), p, env.recorded_at, env.actor)
+    return state
+
+
+@dataclass
+class Suspicion:
+    duplicate_of: str
+    kind: str
+    distance: int
+    outcome: str | None = None  # None while unresolved; "duplicate" or "distinct"
+    reason: str | None = None
+
+
+@dataclass
+class ImageState:
+    """One image's record as its stream tells it."""
+
+    image_id: str
+    captured: dict[str, Any]
+    captured_at: str
+    captured_by: str
+    metadata: dict[str, Any]
+    suspicions: list[Suspicion] = field(default_factory=list)
+    excluded: bool = False
+    exclusion_reason: str | None = None
+    events: list[Envelope] = field(default_factory=list)
+
+    @property
+    def unresolved(self) -> list[Suspicion]:
+        return [s for s in self.suspicions if s.outcome is None]
+
+    @property
+    def patient_id(self) -> str:
+        return str(self.captured["patient_id"])
+
+
+def apply_image_event(state: ImageState | None, env: Envelope) -> ImageState | None:
+    p = env.payload
+    if env.type == "ImageCaptured":
+        state = ImageState(
+            image_id=p["image_id"],
+            captured=dict(p),
+            captured_at=env.recorded_at,
+            captured_by=env.actor,
+            metadata={
+                "patient_id": p["patient_id"],
+                "lesion_id": p["lesion_id"],
+                **p["metadata"],
+            },
+        )
+    elif state is None:
+        return None
+    elif env.type == "MetadataEdited":
+        if p["new_value"] is None:
+            state.metadata.pop(p["field"], None)
+        else:
+            state.metadata[p["field"]] = p["new_value"]
+    elif env.type == "DuplicateSuspected":
+        state.suspicions.append(Suspicion(p["duplicate_of"], p["kind"], p["distance"]))
+    elif env.type == "DuplicateResolved":
+        for s in state.suspicions:
+            if s.duplicate_of == p["duplicate_of"] and s.outcome is None:
+                s.outcome, s.reason = p["outcome"], p["reason"]
+    elif env.type == "ImageExcluded":
+        state.excluded, state.exclusion_reason = True, p["reason"]
+    elif env.type == "ImageReinstated":
+        state.excluded, state.exclusion_reason = False, None
+    state.events.append(env)
+    return state
+
+
+def fold_image(events: list[Envelope]) -> ImageState | None:
+    state: ImageState | None = None
+    for env in events:
+        state = apply_image_event(state, env)
+    return state

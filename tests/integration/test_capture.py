@@ -1,0 +1,164 @@
+"""Capture under the SOP on real ledgers, with real generated images and a real blob store."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dermledger.ledger.errors import Conflict, InvalidInput, NotFound, PolicyViolation
+from dermledger.synthetic.images import blur, decode, draw_image, encode_jpeg, encode_png
+from tests.support import LedgerHandle
+
+META = {"image_type": "dermoscopic", "dermoscopic_type": "contact polarized",
+        "anatom_site": "Trunk:Posterior trunk"}  # fmt: skip
+
+
+def jpeg(seed: int, **kw: object) -> bytes:
+    return encode_jpeg(draw_image(seed, **kw))  # type: ignore[arg-type]
+
+
+def state(team: LedgerHandle) -> tuple[int, list[Path]]:
+    blobs = team.ledger.settings.blobs_dir
+    files = sorted(p for p in blobs.rglob("*") if p.is_file()) if blobs.exists() else []
+    return sum(1 for _ in team.ledger.log()), files
+
+
+@pytest.fixture
+def study(team: LedgerHandle) -> LedgerHandle:
+    team.ledger.register_patient(team["ada"], "P0001", {"age": "38", "sex": "female",
+                                                        "fitzpatrick_skin_type": "II"})  # fmt: skip
+    return team
+
+
+def test_capture_stores_blob_and_signed_event(study: LedgerHandle) -> None:
+    data = jpeg(1)
+    result = study.ledger.capture(study["ada"], data, patient_id="P0001", lesion_id="L1",
+                                  metadata=META, device="DermLite DL5")  # fmt: skip
+    image = study.ledger.get_image(result.image_id)
+    assert image.captured["format"] == "JPEG" and image.captured["width"] == 640
+    assert image.metadata["age"] == 38 and image.metadata["sex"] == "female"
+    assert image.metadata["anatom_site"] == "Trunk:Posterior trunk"
+    assert all(c["passed"] for c in image.captured["sop"]["checks"])
+    assert study.ledger.settings.blobs_dir.joinpath(
+        image.captured["blob_sha256"][:2], image.captured["blob_sha256"][2:]
+    ).read_bytes() == data
+    assert result.suspicions == [] and study.ledger.verify().ok
+
+
+def test_duplicates_exact_and_near_are_suspected(study: LedgerHandle) -> None:
+    pixels = draw_image(7)
+    first = study.ledger.capture(study["ada"], encode_jpeg(pixels), patient_id="P0001",
+                                 lesion_id="L1", metadata=META).image_id  # fmt: skip
+    same = study.ledger.capture(study["ada"], encode_jpeg(pixels), patient_id="P0001",
+                                lesion_id="L1", metadata=META)  # fmt: skip
+    assert [(s.duplicate_of, s.kind) for s in same.suspicions] == [(first, "exact-bytes")]
+    same_pixels = encode_png(decode(encode_jpeg(pixels)))
+    png = study.ledger.capture(study["ada"], same_pixels, patient_id="P0001",
+                               lesion_id="L1", metadata=META)  # fmt: skip
+    assert png.suspicions[0].kind == "exact-pixels"
+    brighter = np.clip(pixels.astype(int) * 1.06, 0, 255).astype(np.uint8)
+    near = study.ledger.capture(study["ada"], encode_jpeg(brighter, 80), patient_id="P0001",
+                                lesion_id="L1", metadata=META)  # fmt: skip
+    assert near.suspicions[0].kind == "near"
+    assert near.suspicions[0].duplicate_of in {first, same.image_id, png.image_id}
+    other = study.ledger.capture(study["ada"], jpeg(99), patient_id="P0001", lesion_id="L2",
+                                 metadata=META)  # fmt: skip
+    assert other.suspicions == []
+    listed = study.ledger.list_duplicates()
+    assert {r["image_id"] for r in listed} == {same.image_id, png.image_id, near.image_id}
+
+    study.ledger.resolve_duplicate(study["ada"], same.image_id, duplicate_of=first,
+                                   distinct=False, reason="same file twice")  # fmt: skip
+    assert study.ledger.get_image(same.image_id).excluded
+    study.ledger.resolve_duplicate(study["ada"], near.image_id, duplicate_of=None,
+                                   distinct=True, reason="second visit, new lesion")  # fmt: skip
+    near_state = study.ledger.get_image(near.image_id)
+    assert not near_state.excluded and not near_state.unresolved
+    with pytest.raises(Conflict):
+        study.ledger.resolve_duplicate(study["ada"], near.image_id, duplicate_of=None,
+                                       distinct=True, reason="again")  # fmt: skip
+    assert {r["image_id"] for r in study.ledger.list_duplicates()} == {png.image_id}
+
+
+def test_metadata_edit_keeps_old_value(study: LedgerHandle) -> None:
+    image_id = study.ledger.capture(study["ada"], jpeg(3), patient_id="P0001", lesion_id="L1",
+                                    metadata=META).image_id  # fmt: skip
+    env = study.ledger.edit_metadata(study["ada"], image_id, "anatom_site", "Head and neck:Head",
+                                     "corrected after review")  # fmt: skip
+    assert env.payload["old_value"] == "Trunk:Posterior trunk"
+    assert study.ledger.get_image(image_id).metadata["anatom_site"] == "Head and neck:Head"
+    before = state(study)
+    with pytest.raises(InvalidInput, match="reason"):
+        study.ledger.edit_metadata(study["ada"], image_id, "age", "40", " ")
+    with pytest.raises(InvalidInput, match="age"):
+        study.ledger.edit_metadata(study["ada"], image_id, "age", "200", "typo")
+    with pytest.raises(PolicyViolation):
+        study.ledger.edit_metadata(study["ada"], image_id, "diagnosis", "Nevus", "x")
+    with pytest.raises(PolicyViolation):  # an annotator may not edit metadata
+        study.ledger.edit_metadata(study["ann"], image_id, "age", "40", "x")
+    assert state(study) == before
+
+
+def corrupt_inputs(tmp: Path) -> dict[str, bytes]:
+    good = jpeg(5)
+    png = encode_png(draw_image(5))
+    big = io.BytesIO()
+    Image.new("L", (10_000, 6_000)).save(big, format="PNG")
+    return {
+        "empty": b"",
+        "truncated jpeg": good[: len(good) // 2],
+        "truncated png": png[: len(png) // 3],
+        "corrupt jpeg": good[:600] + bytes(200) + good[800:1200],
+        "text named .jpg": b"this is not an image\n" * 10,
+        "decompression bomb": big.getvalue(),
+    }
+
+
+def test_bad_files_are_refused_and_change_nothing(study: LedgerHandle, tmp_path: Path) -> None:
+    before = state(study)
+    for name, data in corrupt_inputs(tmp_path).items():
+        with pytest.raises(InvalidInput):
+            study.ledger.capture(study["ada"], data, patient_id="P0001", lesion_id="L1",
+                                 metadata=META, name=name)  # fmt: skip
+    assert state(study) == before
+
+
+def test_sop_violations_and_override(study: LedgerHandle) -> None:
+    before = state(study)
+    blurry = encode_jpeg(blur(draw_image(11), 6))
+    with pytest.raises(PolicyViolation, match="SOP rule focus: measured"):
+        study.ledger.capture(study["ada"], blurry, patient_id="P0001", lesion_id="L1",
+                             metadata=META)  # fmt: skip
+    small = encode_jpeg(draw_image(12, size=(320, 240)))
+    with pytest.raises(PolicyViolation, match="minimum-resolution: measured 320x240"):
+        study.ledger.capture(study["ada"], small, patient_id="P0001", lesion_id="L1",
+                             metadata=META)  # fmt: skip
+    with pytest.raises(InvalidInput, match="dermoscopic_type is required"):
+        study.ledger.capture(study["ada"], jpeg(13), patient_id="P0001", lesion_id="L1",
+                             metadata={"image_type": "dermoscopic"})  # fmt: skip
+    with pytest.raises(NotFound, match="not registered"):
+        study.ledger.capture(study["ada"], jpeg(14), patient_id="P9999", lesion_id="L1",
+                             metadata=META)  # fmt: skip
+    assert state(study) == before
+    ok = study.ledger.capture(study["ada"], blurry, patient_id="P0001", lesion_id="L1",
+                              metadata=META, override_reason="patient moved")  # fmt: skip
+    deviations = study.ledger.get_image(ok.image_id).captured["sop"]["deviations"]
+    assert [d["rule"] for d in deviations] == ["focus"]
+    assert deviations[0]["reason"] == "patient moved"
+
+
+def test_patient_registration_rules(study: LedgerHandle) -> None:
+    before = state(study)
+    with pytest.raises(Conflict):
+        study.ledger.register_patient(study["ada"], "P0001", {})
+    with pytest.raises(InvalidInput):
+        study.ledger.register_patient(study["ada"], "P0002", {"age": "200"})
+    with pytest.raises(InvalidInput):
+        study.ledger.register_patient(study["ada"], "=HYPERLINK(1)", {})
+    with pytest.raises(PolicyViolation):
+        study.ledger.register_patient(study["ann"], "P0003", {})
+    assert state(study) == before
