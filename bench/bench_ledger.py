@@ -45,6 +45,7 @@ from dermledger.bench.common import (
     location,
     persistence_env,
     rate,
+    say,
 )
 from dermledger.ledger.app import DermLedger, Proposal, actor_stream
 from dermledger.ledger.bootstrap import Settings
@@ -98,6 +99,7 @@ def measure_backend(backend: Backend, events: int, workdir: Path) -> list[Row]:
         baseline = open_baseline(backend, base_settings)
         stack.callback(baseline.close)
 
+        say(f"  {backend.name}: {events:,} signed appends beside {events:,} unsigned saves")
         peak.reset()
         ours, theirs = append_side_by_side(ledger, founder, baseline, events)
         rows = [
@@ -113,6 +115,7 @@ def measure_backend(backend: Backend, events: int, workdir: Path) -> list[Row]:
         ]
         # One checkpoint, so verification also checks a Merkle root and the witness copy.
         ledger.sign_checkpoint(founder)
+        say(f"  {backend.name}: verifying the log")
         rows += verify_side_by_side(ledger, backend, peak)
     return rows
 
@@ -206,7 +209,7 @@ def verify_side_by_side(ledger: DermLedger, backend: Backend, peak: PeakMemory) 
     mib = peak.mib()
     return [
         Row(
-            "full-log verify vs raw, 1 core",
+            "verify log ÷ raw Ed25519, 1 core",
             backend.name,
             report.events,
             ours_rate,
@@ -215,7 +218,7 @@ def verify_side_by_side(ledger: DermLedger, backend: Backend, peak: PeakMemory) 
             RAW_BASELINE.format(n=1, es=""),
         ),
         Row(
-            f"full-log verify vs raw, {cores} cores",
+            f"verify log ÷ raw Ed25519, {cores} cores",
             backend.name,
             report.events,
             ours_rate,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import resource
 import shutil
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -63,6 +64,11 @@ class BenchArgs:
     backends: tuple[Backend, ...]
     workdir: Path
     extra: dict[str, str] = field(default_factory=dict)  # module-specific knobs, if any
+
+
+def say(message: str) -> None:
+    """Progress on stderr, so stdout carries only the table."""
+    print(message, file=sys.stderr, flush=True)
 
 
 def rate(count: int, seconds: float) -> float:

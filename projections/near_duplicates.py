@@ -339,9 +339,13 @@ class NearDuplicateIndex[K: Hashable]:
         self._shifts_u64 = np.array(shifts, dtype=np.uint64)
         self._masks_u64 = np.array(self._masks, dtype=np.uint64)
 
-        self._ids: list[K] = []
+        self._n = 0
+        # Ids and hashes by position (insertion order); both grow by doubling. An
+        # object array, not a list: answers are built by fancy indexing in C, which
+        # is 2-3x faster than a Python loop over hundreds of scattered ids.
+        self._ids = np.empty(1024, dtype=object)
+        self._hashes = np.zeros(1024, dtype=np.uint64)
         self._positions: dict[K, int] = {}
-        self._hashes = np.zeros(1024, dtype=np.uint64)  # grows by doubling
         self._sealed = 0  # positions [0, _sealed) are in the tables, the rest is tail
         self._order = np.zeros(0, dtype=np.int32)
         self._bucket_hashes = np.zeros(0, dtype=np.uint64)  # _hashes[_order], see _search
@@ -364,7 +368,7 @@ class NearDuplicateIndex[K: Hashable]:
 
     def __len__(self) -> int:
         """Number of stored hashes."""
-        return len(self._ids)
+        return self._n
 
     def __contains__(self, key: object) -> bool:
         """Whether `key` is a stored id."""
@@ -379,14 +383,15 @@ class NearDuplicateIndex[K: Hashable]:
         value = parse_hash(h)
         if key in self._positions:
             raise ValueError(f"id {key!r} is already in the index")
-        n = len(self._ids)
+        n = self._n
         if n >= _MAX_POSITIONS:
             raise OverflowError("the index holds at most 2**31 - 1 hashes")
         if n == self._hashes.size:
             self._grow(n + 1)
         self._hashes[n] = value
+        self._ids[n] = key
         self._positions[key] = n
-        self._ids.append(key)
+        self._n = n + 1
         if n + 1 - self._sealed >= self._merge_threshold:
             self._seal()
 
@@ -405,7 +410,7 @@ class NearDuplicateIndex[K: Hashable]:
         values = self._hash_array(hashes)
         if values.size != len(new_keys):
             raise ValueError(f"{len(new_keys)} ids but {values.size} hashes")
-        n = len(self._ids)
+        n = self._n
         if n + len(new_keys) > _MAX_POSITIONS:
             raise OverflowError("the index holds at most 2**31 - 1 hashes")
         positions = dict(zip(new_keys, range(n, n + len(new_keys)), strict=True))
@@ -418,9 +423,12 @@ class NearDuplicateIndex[K: Hashable]:
             return
         self._grow(n + len(new_keys))
         self._hashes[n : n + len(new_keys)] = values
+        # fromiter stores each id as one element, even a tuple (slice assignment
+        # from a list would try to broadcast tuples into a second dimension).
+        self._ids[n : n + len(new_keys)] = np.fromiter(new_keys, dtype=object, count=len(new_keys))
         self._positions.update(positions)
-        self._ids.extend(new_keys)
-        if len(self._ids) - self._sealed >= self._merge_threshold:
+        self._n = n + len(new_keys)
+        if self._n - self._sealed >= self._merge_threshold:
             self._seal()
 
     def query(self, h: HashLike, radius: int) -> list[tuple[K, int]]:
@@ -432,8 +440,7 @@ class NearDuplicateIndex[K: Hashable]:
         q = parse_hash(h)
         r = _check_radius(radius)
         positions, distances = self._search(q, r)
-        ids = self._ids
-        return [(ids[p], d) for p, d in zip(positions.tolist(), distances.tolist(), strict=True)]
+        return list(zip(self._ids[positions].tolist(), distances.tolist(), strict=True))
 
     def pairs(self, radius: int) -> list[tuple[K, K, int]]:
         """All pairs within `radius` as (earlier id, later id, distance).
@@ -444,7 +451,7 @@ class NearDuplicateIndex[K: Hashable]:
         n**2 distance computations (unless the answer itself is that large).
         """
         r = _check_radius(radius)
-        n = len(self._ids)
+        n = self._n
         if n < 2:
             return []
         self._seal()
@@ -463,10 +470,9 @@ class NearDuplicateIndex[K: Hashable]:
         hashes = self._hashes
         distances = np.bitwise_count(hashes[firsts] ^ hashes[seconds])
         ids = self._ids
-        return [
-            (ids[i], ids[j], d)
-            for i, j, d in zip(firsts.tolist(), seconds.tolist(), distances.tolist(), strict=True)
-        ]
+        return list(
+            zip(ids[firsts].tolist(), ids[seconds].tolist(), distances.tolist(), strict=True)
+        )
 
     # ---------------------------------------------------------------- internals
 
@@ -490,9 +496,11 @@ class NearDuplicateIndex[K: Hashable]:
         if needed <= self._hashes.size:
             return
         capacity = max(needed, 2 * self._hashes.size)
-        grown = np.zeros(capacity, dtype=np.uint64)
-        grown[: len(self._ids)] = self._hashes[: len(self._ids)]
-        self._hashes = grown
+        hashes = np.zeros(capacity, dtype=np.uint64)
+        hashes[: self._n] = self._hashes[: self._n]
+        ids = np.empty(capacity, dtype=object)
+        ids[: self._n] = self._ids[: self._n]
+        self._hashes, self._ids = hashes, ids
 
     def _keys(self, hashes: npt.NDArray[np.uint64]) -> list[npt.NDArray[np.int64]]:
         """Global bucket key (table base + substring value) of `hashes` in every table."""
@@ -503,7 +511,7 @@ class NearDuplicateIndex[K: Hashable]:
 
     def _seal(self) -> None:
         """Move the tail into the tables: merge a short tail, rebuild for a long one."""
-        n = len(self._ids)
+        n = self._n
         new = n - self._sealed
         if new == 0:
             return
@@ -569,7 +577,7 @@ class NearDuplicateIndex[K: Hashable]:
 
     def _search(self, q: int, r: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """Positions and distances within `r` of `q`, sorted by (distance, position)."""
-        n = len(self._ids)
+        n = self._n
         sealed = self._sealed
         q64 = np.uint64(q)
         plan = self._plan(r) if sealed else None
@@ -653,7 +661,7 @@ class NearDuplicateIndex[K: Hashable]:
 
     def _pairs_by_scan(self, r: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """All pairs by row-wise scans, for radii where most pairs qualify anyway."""
-        n = len(self._ids)
+        n = self._n
         hashes = self._hashes[:n]
         firsts, seconds = [], []
         for i in range(n - 1):
