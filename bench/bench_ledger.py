@@ -24,13 +24,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
-from eventsourcing.utils import Environment
+from eventsourcing.utils import Environment, EnvType
 
 from dermledger.bench.common import (
     MEMORY,
@@ -75,7 +74,7 @@ class InMemoryLedger(DermLedger):
 
     name = "DermLedger"
 
-    def construct_env(self, name: str, env: Any = None) -> Environment:
+    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         environment = super().construct_env(name, env)
         environment["PERSISTENCE_MODULE"] = "eventsourcing.popo"
         return environment

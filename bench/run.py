@@ -117,7 +117,11 @@ def render(rows: list[Row], args: BenchArgs, seconds: float) -> None:
     out.print("ratio = ours/s ÷ baseline/s; peak = this process's peak RSS during the measure.")
     for measure, baseline in dict((row.measure, row.baseline) for row in rows).items():
         out.print(f"  {measure}: baseline is {baseline}")
-    out.print(f"{args.events:,} events a measure; {seconds:.0f} s in all.")
+    load = os.getloadavg()[0]
+    out.print(
+        f"{args.events:,} events a measure; {seconds:.0f} s in all; 1-minute load average "
+        f"{load:.1f} on {os.cpu_count()} cores (this run alone makes about 1)."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

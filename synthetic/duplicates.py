@@ -86,7 +86,9 @@ def make_duplicate(data: bytes, kind: str, seed: int) -> bytes:
     Deterministic in (data, kind, seed). "exact" returns `data` unchanged.
     """
     if kind not in DUPLICATE_KINDS:
-        raise ValueError(f"unknown duplicate kind {kind!r}; expected one of {list(DUPLICATE_KINDS)}")
+        raise ValueError(
+            f"unknown duplicate kind {kind!r}; expected one of {list(DUPLICATE_KINDS)}"
+        )
     if kind == "exact":
         return bytes(data)
     rng = _rng(seed)
@@ -121,4 +123,3 @@ def recapture(spec: ImageSpec, seed: int) -> ImageSpec:
     """The same lesion photographed again: new placement, rotation, zoom, light."""
     capture = int(_rng(seed).integers(0, 2**63 - 1, dtype=np.int64))
     return replace(spec, capture_seed=capture)
-

@@ -262,7 +262,7 @@ def render(spec: ImageSpec) -> np.ndarray:
         cx=w / 2 + frame_rng.uniform(-0.1, 0.1) * w,
         cy=h / 2 + frame_rng.uniform(-0.1, 0.1) * h,
         rotation=frame_rng.uniform(0, 2 * math.pi),
-        px_per_mm=frame_rng.uniform(24, 38) * w / 640,
+        px_per_mm=frame_rng.uniform(30, 44) * w / 640,
     )
     hair = spec.hair if spec.hair is not None else frame_rng.random() < 0.35
     bubbles = spec.bubbles if spec.bubbles is not None else frame_rng.random() < 0.25
@@ -296,9 +296,7 @@ def draw_image(
     bubbles: bool | None = None,
 ) -> np.ndarray:
     """Convenience: pixels for a single seed (lesion and capture from the same seed)."""
-    return render(
-        ImageSpec(seed, seed, category, fitzpatrick, size, hair=hair, bubbles=bubbles)
-    )
+    return render(ImageSpec(seed, seed, category, fitzpatrick, size, hair=hair, bubbles=bubbles))
 
 
 def encode_jpeg(img: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:

@@ -371,7 +371,9 @@ class LesionCanvas:
 
 
 def _nevus(cv: LesionCanvas, rng: np.random.Generator) -> None:
-    pattern = rng.choice(["reticular", "globular", "homogeneous", "mixed"], p=[0.45, 0.2, 0.15, 0.2])
+    pattern = rng.choice(
+        ["reticular", "globular", "homogeneous", "mixed"], p=[0.45, 0.2, 0.15, 0.2]
+    )
     if pattern == "homogeneous" and rng.random() < 0.3:  # blue nevus
         cv.tint(BLUE_GREY, VEIL, noise=0.15)
         cv.dots(BLUE_GREY, 12, (2, 4), strength=0.4)
@@ -399,9 +401,7 @@ def _melanoma(cv: LesionCanvas, rng: np.random.Generator) -> None:
     if rng.random() < 0.3:
         cv.patches(PINK, rng.uniform(0.05, 0.15), strength=0.6)
     region = smoothstep(smooth_noise(rng, cv.shape, cv.radius * 0.4) + 0.3)
-    cv.network(
-        BLACK, cell=rng.uniform(10, 20), width=0.32, strength=0.6, warp=4.0, region=region
-    )
+    cv.network(BLACK, cell=rng.uniform(10, 20), width=0.32, strength=0.6, warp=4.0, region=region)
     cv.dots(BLACK, int(rng.integers(10, 40)), (1.2, 4.5), dmin=0.45, dmax=1.0, strength=0.85)
     cv.dots(DARK_BROWN, int(rng.integers(4, 14)), (3.0, 7.0), dmin=0.3, dmax=0.95)
     if rng.random() < 0.4:  # streaks at the edge
@@ -454,7 +454,9 @@ def _bkl(cv: LesionCanvas, rng: np.random.Generator) -> None:
 def _df(cv: LesionCanvas, rng: np.random.Generator) -> None:
     cv.tint(TAN, LIGHT_BROWN, noise=0.2)
     periphery = smoothstep((cv.d - 0.35) / 0.2)
-    cv.network(MID_BROWN, cell=rng.uniform(8, 12), width=0.2, strength=0.55, warp=1.0, region=periphery)
+    cv.network(
+        MID_BROWN, cell=rng.uniform(8, 12), width=0.2, strength=0.55, warp=1.0, region=periphery
+    )
     cv.centre_patch(WHITE, rng.uniform(0.25, 0.45), 0.8)
 
 
@@ -473,7 +475,13 @@ def _other(cv: LesionCanvas, rng: np.random.Generator) -> None:
     n = int(rng.integers(5, 12))
     cv.dots(WHITE, n, (cv.radius * 0.1, cv.radius * 0.22), dmax=0.7, strength=0.6, soften=1.5)
     cv.strokes(
-        RED, int(rng.integers(6, 14)), length=(0.1, 0.25), width=1, curl=0.3, dmin=0.7, dmax=1.0,
+        RED,
+        int(rng.integers(6, 14)),
+        length=(0.1, 0.25),
+        width=1,
+        curl=0.3,
+        dmin=0.7,
+        dmax=1.0,
         inward=True,
     )  # crown vessels
 

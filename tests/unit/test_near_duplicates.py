@@ -351,6 +351,18 @@ def test_single_hash_and_hex_input() -> None:
     assert index.pairs(64) == []
 
 
+def test_any_hashable_id_works_including_tuples() -> None:
+    """Ids live in a numpy object array; a tuple must stay one element there."""
+    index = NearDuplicateIndex[object]()
+    index.add_many([("site", 1), ("site", 2), 7], [5, 5, 4])
+    index.add(("site", 3), 5)
+    index.add(None, 1 << 63)
+    assert index.query(5, 1) == [(("site", 1), 0), (("site", 2), 0), (("site", 3), 0), (7, 1)]
+    assert index.pairs(0) == [(("site", 1), ("site", 2), 0), (("site", 1), ("site", 3), 0),
+                              (("site", 2), ("site", 3), 0)]  # fmt: skip
+    assert index.query(1 << 63, 0) == [(None, 0)]
+
+
 def test_add_many_accepts_numpy_arrays() -> None:
     hashes = random_hashes(100, seed=3)
     index = NearDuplicateIndex[int]()
