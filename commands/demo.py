@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from dermledger.commands.context import get, out, status
+from dermledger.commands.context import err, get, out, status
 from dermledger.ledger.errors import Conflict, VerificationError
 from dermledger.synthetic.demo_study import run_demo
 
@@ -19,26 +20,48 @@ def demo(
     ctx: typer.Context,
     home: Annotated[
         Path | None,
-        typer.Option(
-            "--demo-home", help="Where to build the demo ledger (default: a new temp folder)."
-        ),
+        typer.Option("--demo-home", help="Where to build the demo ledger (default: a new temp folder)."),
     ] = None,
+    records: Annotated[int, typer.Option(help="Capture records to generate.")] = 1044,
+    duplicates: Annotated[int, typer.Option(help="Planted duplicates among them.")] = 18,
+    patients: Annotated[int, typer.Option(help="Patients.")] = 443,
 ) -> None:
-    """Build a demo study in a fresh ledger and print what happened.
+    """Build a synthetic study shaped like the reference cohort and run the workflow.
 
-    Uses the embedded SQLite default unless --db names PostgreSQL.
+    Enrols a team, generates and imports 1,044 captures (18 planted duplicates, 443
+    patients), reviews the duplicates, signs a checkpoint, verifies and exports the log,
+    and prints the cohort table. Uses SQLite in a fresh folder unless --db is given.
 
     Example: dermledger demo
     """
     c = get(ctx)
-    target = home or Path(tempfile.mkdtemp(prefix="dermledger-demo-"))
+    target = (home or Path(tempfile.mkdtemp(prefix="dermledger-demo-"))).resolve()
     if target.exists() and any(target.iterdir()):
         raise Conflict(f"{target} is not empty; the demo needs a fresh folder")
-    result = run_demo(replace(c.settings, home=target.resolve()), say=status)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True,
+                  disable=c.quiet) as bar:  # fmt: skip
+        tasks: dict[str, int] = {}
+
+        def progress(what: str, done: int, total: int) -> None:
+            if what not in tasks:
+                tasks[what] = bar.add_task(what, total=total or None)
+            if total == 0 or done % 10 == 0 or done == total:
+                bar.update(tasks[what], completed=done)
+
+        result = run_demo(
+            replace(c.settings, home=target), records=records, duplicates=duplicates,
+            patients=patients, say=status, progress=progress,
+        )  # fmt: skip
     table = Table("step", "what happened", title="DermLedger demo")
     for what, detail in result.steps:
         table.add_row(what, detail)
     out.print(table)
+    cohort = Table("cohort", "value", title="Cohort (included images)")
+    for key in ("records", "unique_images", "patients", "categories", "malignant",
+                "age_median", "age_range", "sex"):  # fmt: skip
+        cohort.add_row(key, str(result.cohort.get(key)))
+    out.print(cohort)
     out.print(f"Demo home: {result.home}  (try: dermledger --home {result.home} audit verify)")
     if result.report is None or not result.report.ok:
         raise VerificationError("the demo ledger did not verify")

@@ -32,6 +32,10 @@ PATIENT_FIELDS = ("age", "sex", "fitzpatrick_skin_type", "personal_hx_mm", "fami
 MAX_SUSPICIONS = 5  # per capture: the nearest few are what a reviewer needs
 
 
+def hamming_hex(a: str, b: str) -> int:
+    return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
 def patient_stream(patient_id: str) -> str:
     return f"patient:{patient_id}"
 
@@ -119,7 +123,9 @@ class CaptureService:
 
     def dedup_index(self: DermLedger) -> DedupIndex:
         return DedupIndex(
-            IndexedImage(p["image_id"], p["blob_sha256"], p["pixel_sha256"], p["phash"])
+            IndexedImage(
+                p["image_id"], p["blob_sha256"], p["pixel_sha256"], p["phash"], p["dhash"]
+            )
             for p in (e.payload for e in read_topic(self.recorder, "ImageCaptured"))
         )
 
@@ -179,7 +185,9 @@ class CaptureService:
                 sha256=facts.sha256,
                 pixel_sha256=facts.pixel_sha256,
                 candidates=(
-                    duplicates.Candidate(i.image_id, i.sha256, i.pixel_sha256, d)
+                    duplicates.Candidate(
+                        i.image_id, i.sha256, i.pixel_sha256, d, hamming_hex(i.dhash, facts.dhash)
+                    )
                     for i, d in index.near(facts.phash, self.duplicate_threshold)
                 ),
                 threshold=self.duplicate_threshold,
@@ -194,6 +202,7 @@ class CaptureService:
                 "blob_sha256": facts.sha256,
                 "pixel_sha256": facts.pixel_sha256,
                 "phash": facts.phash,
+                "dhash": facts.dhash,
                 "width": facts.width,
                 "height": facts.height,
                 "format": facts.format,
@@ -230,7 +239,9 @@ class CaptureService:
             if created:
                 blobs.discard(digest)
             raise
-        index.add(IndexedImage(image_id, facts.sha256, facts.pixel_sha256, facts.phash))
+        index.add(
+            IndexedImage(image_id, facts.sha256, facts.pixel_sha256, facts.phash, facts.dhash)
+        )
         return CaptureResult(image_id, envelopes, list(suspicions))
 
     # ------------------------------------------------------------- metadata

@@ -80,6 +80,7 @@ class ImageCaptured(Payload):
     blob_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     pixel_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     phash: str = Field(pattern=r"^[0-9a-f]{16}$")
+    dhash: str = Field(pattern=r"^[0-9a-f]{16}$")
     width: int
     height: int
     format: str

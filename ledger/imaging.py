@@ -29,6 +29,7 @@ class ImageFacts:
     sha256: str
     pixel_sha256: str
     phash: str
+    dhash: str
     width: int
     height: int
     format: str
@@ -75,6 +76,7 @@ def inspect_image(data: bytes, *, name: str = "the image") -> ImageFacts:
             f"{rgb.width}x{rgb.height}".encode() + pixels.tobytes()
         ).hexdigest(),
         phash=str(imagehash.phash(rgb)),
+        dhash=str(imagehash.dhash(rgb)),
         width=rgb.width,
         height=rgb.height,
         format=fmt,

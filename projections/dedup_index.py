@@ -18,6 +18,7 @@ class IndexedImage:
     sha256: str
     pixel_sha256: str
     phash: str
+    dhash: str
 
 
 class DedupIndex:

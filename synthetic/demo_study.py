@@ -1,20 +1,26 @@
 """The demo study: a whole workflow on a fresh ledger, driven through the service.
 
 `dermledger demo` calls `run_demo`; each step is a service call a coordinator could
-make from the command line. It grows with each capability of the ledger.
+make from the command line (`patient register`, `import`, `duplicates resolve`, …).
 """
 
 from __future__ import annotations
 
+import csv
+import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from dermledger.ledger.app import DermLedger
 from dermledger.ledger.bootstrap import Settings
 from dermledger.ledger.verify import Report
+from dermledger.synthetic.cohort import generate_cohort
 
 DEMO_PASSPHRASE = "demo passphrase, not a secret"
+LEAD = "coordinator"
 TEAM: dict[str, list[str]] = {
     "dr-annotator": ["annotator"],
     "dr-reader1": ["specialist"],
@@ -24,6 +30,7 @@ TEAM: dict[str, list[str]] = {
     "auditor": ["auditor"],
     "temp-coordinator": ["coordinator"],
 }
+Progress = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -32,37 +39,149 @@ class DemoResult:
 
     home: Path
     steps: list[tuple[str, str]] = field(default_factory=list)
+    cohort: dict[str, Any] = field(default_factory=dict)
     report: Report | None = None
-    export_path: Path | None = None
 
     def step(self, what: str, detail: str) -> None:
         self.steps.append((what, detail))
 
 
-def run_demo(settings: Settings, *, say: Callable[[str], None] = lambda s: None) -> DemoResult:
-    """Found a ledger, enrol a team, revoke a key, checkpoint, verify and export."""
+def run_demo(
+    settings: Settings,
+    *,
+    records: int = 1044,
+    duplicates: int = 18,
+    patients: int = 443,
+    say: Callable[[str], None] = lambda s: None,
+    progress: Progress = lambda what, done, total: None,
+) -> DemoResult:
+    """Enrol a team, generate and import a cohort, review duplicates, checkpoint, verify."""
     result = DemoResult(home=settings.home)
     ledger = DermLedger(settings)
     try:
-        ledger_id, _ = ledger.found("coordinator", DEMO_PASSPHRASE)
-        result.step("init", f"ledger {ledger_id}, founding coordinator 'coordinator'")
-        lead = ledger.unlock("coordinator", DEMO_PASSPHRASE)
+        ledger_id, _ = ledger.found(LEAD, DEMO_PASSPHRASE)
+        result.step("init", f"ledger {ledger_id}, founding coordinator '{LEAD}'")
+        lead = ledger.unlock(LEAD, DEMO_PASSPHRASE)
         for name, roles in TEAM.items():
             ledger.enrol(lead, name, roles, passphrase=DEMO_PASSPHRASE)
         result.step("actor add", f"{len(TEAM)} actors: " + ", ".join(TEAM))
         ledger.revoke(lead, "temp-coordinator", "temporary access ended")
         result.step("actor revoke", "temp-coordinator (its earlier events stay valid)")
-        say("Signing a checkpoint")
-        cp = ledger.sign_checkpoint(lead)
+
+        say("Generating the synthetic cohort")
+        started = time.perf_counter()
+        cohort = generate_cohort(
+            settings.home / "cohort", records=records, duplicates=duplicates, patients=patients,
+            progress=lambda done, total: progress("Drawing images", done, total),
+        )  # fmt: skip
         result.step(
-            "checkpoint", f"tree_size {cp.payload['tree_size']}, root {cp.payload['root'][:16]}…"
+            "generate",
+            f"{len(cohort.records)} capture records, {len(cohort.patients)} patients "
+            f"in {time.perf_counter() - started:.1f} s",
         )
+        for done, row in enumerate(cohort.patients, start=1):
+            ledger.register_patient(lead, row["patient_id"], row)
+            progress("Registering patients", done, len(cohort.patients))
+        result.step("patient register", f"{len(cohort.patients)} patients by pseudonym")
+
+        header, rows = _read_csv(cohort.metadata_csv)
+        started = time.perf_counter()
+        imported = ledger.import_folder(
+            lead, cohort.images_dir, header, rows, source="metadata.csv",
+            progress=lambda done, total: progress("Importing", done, total),
+        )  # fmt: skip
+        seconds = time.perf_counter() - started
+        result.step(
+            "import",
+            f"{imported.captured} images in {seconds:.1f} s "
+            f"({imported.captured / seconds:.0f}/s), {imported.suspicions} duplicate suspicions",
+        )
+        result.cohort.update(_review_duplicates(ledger, lead, cohort.truth_csv, imported.image_ids,
+                                                [r["filename"] for r in rows]))  # fmt: skip
+        c = result.cohort
+        result.step(
+            "duplicates resolve",
+            f"{c['excluded']} excluded as duplicates, {c['cleared']} cleared as distinct "
+            f"(planted {c['planted']}: recall {c['recall']:.2f}, precision {c['precision']:.2f})",
+        )
+        say("Signing a checkpoint")
+        cp = ledger.sign_checkpoint(lead, lambda n: progress("Hashing the log", n, 0))
+        result.step("checkpoint", f"tree_size {cp.payload['tree_size']}, root {cp.payload['root']}")
         say("Verifying the whole log")
-        result.report = ledger.verify()
-        result.step("audit verify", "OK" if result.report.ok else result.report.failure.sentence())  # type: ignore[union-attr]
-        result.export_path = settings.home / "export" / "log.jsonl"
-        count = ledger.export(result.export_path)
-        result.step("audit export", f"{count} events to {result.export_path}")
+        result.report = ledger.verify(lambda n: progress("Verifying", n, 0))
+        failure = result.report.failure
+        result.step("audit verify", "OK" if failure is None else failure.sentence())
+        export_path = settings.home / "export" / "log.jsonl"
+        count = ledger.export(export_path)
+        result.step("audit export", f"{count} events to {export_path}")
+        result.cohort.update(_cohort_table(ledger, cohort.truth_csv, imported.image_ids, rows))
     finally:
         ledger.close()
     return result
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def _truth(path: Path) -> dict[str, dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return {row["filename"]: row for row in csv.DictReader(handle)}
+
+
+def _review_duplicates(
+    ledger: DermLedger, lead: Any, truth_csv: Path, image_ids: list[str], filenames: list[str]
+) -> dict[str, Any]:
+    """The coordinator's review, played from the generator's truth: planted copies are
+    excluded as duplicates of their original, anything else flagged is cleared."""
+    truth = _truth(truth_csv)
+    by_file = dict(zip(filenames, image_ids, strict=True))
+    planted = {
+        by_file[f]: by_file[t["duplicate_of"]] for f, t in truth.items() if t["duplicate_of"]
+    }
+    flagged = {r["image_id"]: r for r in ledger.list_duplicates()}
+    excluded = cleared = 0
+    for image_id in flagged:
+        original = planted.get(image_id)
+        suspected = {s.duplicate_of for s in ledger.get_image(image_id).unresolved}
+        if original in suspected:
+            ledger.resolve_duplicate(lead, image_id, duplicate_of=original, distinct=False,
+                                     reason="planted copy of the same capture")  # fmt: skip
+            excluded += 1
+        else:
+            ledger.resolve_duplicate(lead, image_id, duplicate_of=None, distinct=True,
+                                     reason="reviewed: a different lesion or visit")  # fmt: skip
+            cleared += 1
+    found = sum(1 for i in planted if i in flagged)
+    return {
+        "planted": len(planted),
+        "flagged": len(flagged),
+        "excluded": excluded,
+        "cleared": cleared,
+        "recall": found / len(planted) if planted else 1.0,
+        "precision": found / len(flagged) if flagged else 1.0,
+    }
+
+
+def _cohort_table(
+    ledger: DermLedger, truth_csv: Path, image_ids: list[str], rows: list[dict[str, str]]
+) -> dict[str, Any]:
+    truth = _truth(truth_csv)
+    included = {i["image_id"] for i in ledger.list_images() if i["status"] == "included"}
+    kept = [
+        (r, truth[r["filename"]]) for r, i in zip(rows, image_ids, strict=True) if i in included
+    ]
+    patients = {r["patient_id"]: r for r, _ in kept}
+    ages = sorted(int(p["age"]) for p in patients.values())
+    return {
+        "records": len(rows),
+        "unique_images": len(kept),
+        "patients": len(patients),
+        "categories": dict(Counter(t["category"] for _, t in kept).most_common()),
+        "malignant": sum(1 for _, t in kept if t["malignant"] == "true"),
+        "age_median": ages[len(ages) // 2] if ages else None,
+        "age_range": (ages[0], ages[-1]) if ages else None,
+        "sex": dict(Counter(p["sex"] for p in patients.values())),
+    }

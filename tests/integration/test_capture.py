@@ -133,8 +133,8 @@ def test_sop_violations_and_override(study: LedgerHandle) -> None:
     with pytest.raises(PolicyViolation, match="SOP rule focus: measured"):
         study.ledger.capture(study["ada"], blurry, patient_id="P0001", lesion_id="L1",
                              metadata=META)  # fmt: skip
-    small = encode_jpeg(draw_image(12, size=(320, 240)))
-    with pytest.raises(PolicyViolation, match="minimum-resolution: measured 320x240"):
+    small = encode_jpeg(draw_image(12, size=(300, 225)))
+    with pytest.raises(PolicyViolation, match="minimum-resolution: measured 300x225"):
         study.ledger.capture(study["ada"], small, patient_id="P0001", lesion_id="L1",
                              metadata=META)  # fmt: skip
     with pytest.raises(InvalidInput, match="dermoscopic_type is required"):
