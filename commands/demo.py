@@ -20,7 +20,7 @@ def demo(
     ctx: typer.Context,
     home: Annotated[
         Path | None,
-        typer.Option("--demo-home", help="Where to build the demo ledger (default: a new temp folder)."),
+        typer.Option("--demo-home", help="Where to build the demo (default: a new temp folder)."),
     ] = None,
     records: Annotated[int, typer.Option(help="Capture records to generate.")] = 1044,
     duplicates: Annotated[int, typer.Option(help="Planted duplicates among them.")] = 18,
