@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import LiteralString
 
@@ -63,7 +63,6 @@ class BenchArgs:
     events: int
     backends: tuple[Backend, ...]
     workdir: Path
-    extra: dict[str, str] = field(default_factory=dict)  # module-specific knobs, if any
 
 
 def say(message: str) -> None:

@@ -11,54 +11,89 @@ Why this is exact (generalised multi-index hashing, Norouzi, Punjani & Fleet,
 ----------------------------------------------------------------------------
 Cut the 64 bits into ``m`` disjoint substrings. If ``dist(h, g) <= r`` the ``m``
 substring distances sum to at most ``r``. Write ``r = s*m + a`` with
-``0 <= a < m``. Then some substring among the first ``a + 1`` is within ``s`` of
-the query's, or some substring among the others is within ``s - 1``: otherwise
-the distance would be at least ``(a+1)(s+1) + (m-a-1)s = r + 1``. So probing the
-first ``a + 1`` tables at radius ``s`` and the rest at ``s - 1`` (skipping them
-when that is negative) reaches every true neighbour; every candidate is then
-verified by a full 64-bit popcount, so nothing false survives. With ``m > r``
-this is the classic "one substring matches exactly" rule; for ``r >= m`` it is
-the general case, and ``probe_radii`` implements it for any ``m`` and widths.
-The unit tests check the lemma exhaustively and the index against the naive scan.
+``0 <= a < m`` and pick any ``a + 1`` of the tables. Then some substring in
+those is within ``s`` of the query's, or some substring in the others is within
+``s - 1``: otherwise the distance would be at least
+``(a+1)(s+1) + (m-a-1)s = r + 1``. So probing ``a + 1`` tables at radius ``s``
+and the rest at ``s - 1`` (skipping them when that is negative) reaches every
+true neighbour, and every candidate is verified with a full 64-bit popcount, so
+nothing false survives. With ``m > r`` this is the classic "some substring
+matches exactly" rule; ``probe_radii`` implements the general rule for any
+``m``, any radius and unequal widths (the larger radius goes to the narrowest
+tables, where it costs fewest probes). It is also tight: the escape cost
+``sum(radius_t + 1)`` is exactly ``r + 1``, so no probe is wasted. The unit
+tests check the rule in closed form for every ``m``, by enumeration for
+``m = 3, 4``, with neighbours placed exactly on every table's probe boundary,
+and end to end against ``naive_query`` / ``naive_pairs``.
 
-Why this layout (measured on this machine, 1.1M random hashes, radius 10; the
-numbers come from ``bench/bench_near_duplicates.py --alternatives``)
------------------------------------------------------------------------------
-The strong baseline is a numpy linear scan (XOR plus ``np.bitwise_count`` over a
-uint64 array): about 2.9 ms per query. Alternatives, all exact:
+Why this layout (measured, not guessed)
+---------------------------------------
+``bench/bench_near_duplicates.py --alternatives`` times all designs on the same
+queries, interleaved, against 1.1M uniform hashes at radius 10. The machine is a
+2-vCPU VM that other jobs shared during the runs, so absolute figures moved by
+up to 2x between four runs; the ranking did not. One run (CPU time per query):
 
-* ``m = r + 1 = 11`` substrings of 5-6 bits, exact substring match: each bucket
-  holds ~1/64 of the data, so a query verifies ~190k candidates: ~3.6 ms, slower
-  than the scan it was meant to beat.
-* ``m = 6`` (10-11 bits, radius 1): ~2.4k probes of ~800 ids: 0.86 ms.
-* ``m = 5`` (12-13 bits, radius 2/1): 0.32 ms.
-* ``m = 4`` substrings of 16 bits, radius 2 in three tables and 1 in the fourth
-  (refined split above): 429 probes of ~17 ids, ~7k candidates: 0.09 ms mean.
-* ``m = 3`` (21-22 bits, radius 3): 4.7k probes of ~0.4 ids: 0.24 ms, and a
-  4M-entry offset table.
-* the same ``m = 4`` scheme with Python dicts of lists and ``int.bit_count``:
-  ~3.3 ms; the per-candidate interpreter cost dominates.
+=============================  ========  ============  ========  =========
+design                         probes/q  candidates/q  CPU time  arrays
+=============================  ========  ============  ========  =========
+numpy linear scan (baseline)          -     1,100,000   1.86 ms     9 MB
+MIH m=3 (21-22-bit keys)          3,378        ~1,700   0.26 ms   124 MB
+**MIH m=4 (16-bit keys)**           428        ~7,200   0.19 ms    73 MB
+MIH m=5 (12-13-bit keys)            135       ~29,000   0.25 ms    84 MB
+MIH m=6 (10-11-bit keys)             59       ~43,500   0.28 ms    97 MB
+MIH m=8 (8-bit keys)                 32      ~137,000   0.57 ms   123 MB
+MIH m=11 = r+1 (exact match)         11      ~223,000   0.89 ms   163 MB
+m=4, dicts of lists, bit_count      428        ~7,200   6.9 ms        -
+=============================  ========  ============  ========  =========
 
-``m = 4`` wins because ``log2(1.1M) ~ 20`` bits is the sweet spot Norouzi et
-al. recommend (``m ~ 64 / log2 n``), and 16-bit keys let every table be a dense
-CSR array: all probe keys of all tables are formed with one XOR against a
-precomputed mask array, bucket ranges come from one offsets lookup, and the
-candidates are gathered, XORed and popcounted in a handful of numpy calls, with
-no Python loop per probe or per candidate. The default is therefore
-``substrings=4``; other values remain available for other data sizes.
+* ``m = r + 1`` (every substring matched exactly, the textbook rule) is the
+  worst index: 5-6-bit keys leave 1/32-1/64 of the data in each bucket, so a
+  query verifies a fifth of the collection; only 2x better than the scan.
+* Fewer, longer substrings trade candidates for probes. ``m = 4`` balances
+  them at this size: 16 bits is close to ``log2(1.1M) ~ 20``, the choice
+  Norouzi et al. recommend (``m ~ 64 / log2 n``); ``m = 3`` has ~4x fewer
+  candidates but 8x more probes and an 8M-entry offsets array.
+* The same ``m = 4`` scheme in pure Python (dict lookups, a loop with
+  ``int.bit_count`` per candidate) is slower than the numpy scan: the
+  interpreter's per-candidate cost (~1 us) dominates. Here every step is a
+  numpy call over all probes or all candidates at once: probe keys are one XOR
+  of the query's substrings with a precomputed mask array, bucket ranges are one
+  lookup in a dense CSR offsets array, candidates are gathered, XORed and
+  popcounted in bulk, and one sort deduplicates and orders the hits: a few
+  dozen numpy calls per query, whatever the radius.
+* Candidates are verified against ``_bucket_hashes``, a bucket-ordered copy of
+  the hashes, rather than gathered from ``_hashes`` by position: the runs are
+  contiguous there, which halved query time (0.27 -> 0.13 ms, side by side)
+  for 35 MB at 1.1M hashes.
+
+Radius 10 at 1.1M hashes, mean wall time per query across the runs: 0.12-0.43 ms
+for random hashes, 0.26-0.43 ms for clustered ones (~400 hits per query, and
+building the answer list is a good part of that; 1.0 ms in the most loaded run,
+load average 5 on 2 vCPUs, where the scan took 4.9 ms), against 1.5-3.9 ms for
+the scan. Mind the constant rather than the exponent: with ``m`` fixed,
+candidates grow as ``n * probes / 2**16`` while probes stay fixed, so ``m = 3``
+gains as the collection grows; re-run ``--alternatives`` at the new size before
+changing the default. A cost model (``_tables_pay``) falls back to the linear
+scan when probing would not pay: small collections (below ~34k hashes at
+radius 10) and very large radii.
 
 Memory and incremental adds
 ---------------------------
-Tables are two flat arrays shared by all substrings: ``_order`` (int32 positions,
-sorted by (table, key)) and ``_offsets`` (start of every (table, key) bucket),
-about ``4*m`` bytes per hash plus ``8 * m * 2**16`` bytes, beside 8 bytes per
-hash in ``_hashes``: roughly 27 MB of arrays at 1.1M hashes. Python-side, the
-index keeps a list and a dict of the caller's ids (tens of bytes per id).
-A dense CSR cannot take inserts cheaply, so new hashes first land in a short
-*tail* (the newest positions) that queries scan linearly; once the tail holds
-``merge_threshold`` hashes it is merged into the tables with one ``np.insert``
-(O(m*n) memory copy, no re-sort), keeping tail scans under ~20 us. Bulk loads
-through ``add_many`` rebuild the tables once with a radix ``argsort``.
+All tables share flat arrays: ``_order`` (int32 positions sorted by
+(table, key): 4m bytes per hash), ``_bucket_hashes`` (8m bytes per hash) and
+``_offsets`` (one int64 per (table, key)), beside ``_hashes`` and the id
+pointers (8 bytes each per hash): 72.5 MB of arrays at 1.1M hashes with
+``m = 4``. The id -> position dict (to refuse duplicate ids) roughly doubles
+that; tracemalloc measures ~138 MB retained, ~204 MB peak, for building it.
+A dense CSR cannot take inserts cheaply, so new hashes first land in a *tail*
+(the newest positions) that queries scan linearly (8192 hashes: ~15 us); once
+the tail holds ``merge_threshold`` hashes, it is merged into the tables with
+``np.insert`` (no re-sort; ~20 ms at 1.1M hashes, so ~2.5 us per add
+amortised). ``add_many`` of a large batch rebuilds the tables once with stable
+radix argsorts (under 1 s for 1.1M hashes).
+
+``pairs`` runs the same probes for blocks of stored hashes at once (a vectorised
+self-join), keeping each pair once from its earlier-inserted side.
 
 The reference implementations ``naive_query`` and ``naive_pairs`` (pure Python)
 and ``linear_scan`` (numpy) define the expected results; tests and the
@@ -306,8 +341,9 @@ class NearDuplicateIndex[K: Hashable]:
     """Exact Hamming-radius search over 64-bit hashes by multi-index hashing.
 
     ``query(h, r)`` returns exactly what ``naive_query`` returns over the same
-    adds, for any radius, in sub-linear time for small radii (see the module
-    docstring for the design and its measurements). Ids are any hashable values
+    adds, for any radius; for typical radii it touches well under 1% of the
+    hashes a scan would (see the module docstring for the design and its
+    measurements). Ids are any hashable values
     and must be unique: a projection replayed twice should fail loudly rather
     than report every image as its own duplicate.
     """
@@ -663,12 +699,13 @@ class NearDuplicateIndex[K: Hashable]:
             if total:
                 flat = np.arange(total, dtype=np.int64)
                 flat += np.repeat(s - (ends - ln), ln)
-                candidates = self._order[flat].astype(np.int64)
-                owner = np.repeat(np.arange(start + q_lo, start + q_hi), per_query[q_lo:q_hi])
-                later = candidates > owner
-                candidates, owner = candidates[later], owner[later]
-                close = np.bitwise_count(hashes[candidates] ^ hashes[owner]) <= r
-                packed = _sorted_unique((owner[close] << 32) | candidates[close])
+                own_hash = np.repeat(queries[q_lo:q_hi], per_query[q_lo:q_hi])
+                close = np.flatnonzero(np.bitwise_count(self._bucket_hashes[flat] ^ own_hash) <= r)
+                # Only the few close candidates need their positions and owners.
+                seconds_ = self._order[flat[close]].astype(np.int64)
+                owner = start + q_lo + np.searchsorted(bounds[q_lo:q_hi] - base, close, "right")
+                later = seconds_ > owner
+                packed = _sorted_unique((owner[later] << 32) | seconds_[later])
                 firsts.append(packed >> 32)
                 seconds.append(packed & 0xFFFFFFFF)
             q_lo = q_hi

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import ctypes
+import multiprocessing
 import os
 import sys
 import time
@@ -587,6 +589,24 @@ class Cohort:
         return self.images_dir / filename
 
 
+def _keep_freed_memory() -> None:
+    """Ask glibc to reuse freed blocks instead of returning them to the OS at once.
+
+    Rendering allocates and frees dozens of ~1 MB numpy temporaries per image.
+    By default glibc maps and unmaps each one, and the resulting page faults
+    cost about a quarter of the render time in system CPU. Only called in
+    processes this module owns (pool workers, the CLI); elsewhere a no-op.
+    """
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, 32 * 1024 * 1024)
+    mallopt(m_trim_threshold, 256 * 1024 * 1024)
+
+
 def _render_original(job: tuple[ImageSpec, Path]) -> str:
     """Worker: draw one original and write its JPEG (top-level so it pickles)."""
     spec, path = job
@@ -604,7 +624,9 @@ def _render_all(jobs: list[tuple[ImageSpec, Path]], workers: int | None) -> Iter
     if workers <= 1:
         yield from map(_render_original, jobs)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # spawn, not fork: the caller (a CLI, a test runner, a web app) may hold threads.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, context, initializer=_keep_freed_memory) as pool:
         yield from pool.map(_render_original, jobs, chunksize=16)
 
 
@@ -706,6 +728,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if done == total or done % 50 == 0:
             print(f"\r{done}/{total} images", end="", file=sys.stderr, flush=True)
 
+    _keep_freed_memory()
     started = time.perf_counter()
     try:
         cohort = generate_cohort(

@@ -106,17 +106,30 @@ def plant_duplicates(data: bytes, seed: int) -> dict[str, bytes]:
     return {kind: make_duplicate(data, kind, seed + i) for i, kind in enumerate(DUPLICATE_KINDS)}
 
 
-def hard_negatives(spec: ImageSpec, count: int, seed: int) -> list[ImageSpec]:
-    """Different lesions of the same category, skin type and size, same capture set-up.
+def hard_negatives(
+    spec: ImageSpec, count: int, seed: int, *, same_capture: bool = False
+) -> list[ImageSpec]:
+    """Different lesions that must NOT be flagged as duplicates of `spec`.
 
-    They share the capture seed, so framing, zoom, skin texture, lighting,
-    dermatoscope field, hair and bubbles are identical; only the lesion (its
-    border, colours and structures) differs. That is the hardest honest case
-    for a perceptual hash: nothing but the lesion tells them apart.
+    Same category, skin type, size and hair/bubble artefacts, so nothing but
+    the lesion and the shot differ: what another lesion of the same patient,
+    photographed with the same device, looks like. With `same_capture` they
+    also share the capture seed (identical framing, zoom, skin texture, light,
+    field stop, hair): an adversarial extreme where only the lesion differs,
+    useful to show what a global perceptual hash can and cannot tell apart.
     """
     rng = _rng(seed)
-    seeds = rng.integers(0, 2**63 - 1, size=count, dtype=np.int64)
-    return [replace(spec, lesion_seed=int(s)) for s in seeds if int(s) != spec.lesion_seed]
+    out: list[ImageSpec] = []
+    for _ in range(count):
+        lesion, capture = (int(v) for v in rng.integers(0, 2**63 - 1, size=2, dtype=np.int64))
+        out.append(
+            replace(
+                spec,
+                lesion_seed=lesion,
+                capture_seed=spec.capture_seed if same_capture else capture,
+            )
+        )
+    return out
 
 
 def recapture(spec: ImageSpec, seed: int) -> ImageSpec:

@@ -112,7 +112,7 @@ def _skin(rng: np.random.Generator, shape: tuple[int, int], base: np.ndarray) ->
     h, w = shape
     colour = base + rng.normal(0, 5, 3).astype(np.float32)
     half = smooth_noise(rng, ((h + 1) // 2, (w + 1) // 2), 45)
-    half *= np.float32(rng.uniform(0.015, 0.035))
+    half *= np.float32(rng.uniform(0.02, 0.05))
     half += 1.0
     shade = np.array(Image.fromarray(half).resize((w, h), Image.Resampling.BILINEAR))
     layer, draw = new_layer(shape)
@@ -218,27 +218,36 @@ def _bubbles(rng: np.random.Generator, img: np.ndarray) -> None:
 def _field_and_sensor(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
     """Uneven LED light, the dermatoscope's dark circular field stop, sensor noise.
 
-    Returns the final HxWx3 uint8 image.
+    The field stop varies as it does between devices and exports: the whole
+    circle inside the frame, a circle clipped by the frame (dark corners), or
+    no stop at all (cropped inside the field). A single fixed circle would
+    dominate every image's low frequencies and make distinct images look alike
+    to a perceptual hash. Returns the final HxWx3 uint8 image.
     """
     h, w = img.shape[1:]
     x = np.arange(w, dtype=np.float32)[None, :]
     y = np.arange(h, dtype=np.float32)[:, None]
-    radius = rng.uniform(0.40, 0.68) * w
-    dx = (x - np.float32(w / 2 + rng.normal(0, 0.03 * w))) / np.float32(radius)
-    dy = (y - np.float32(h / 2 + rng.normal(0, 0.03 * h))) / np.float32(radius)
-    sharpness = np.float32(radius / (rng.uniform(3, 16) * w / 640))
-    gx, gy = rng.normal(0, 0.06, 2)
-    falloff = np.float32(rng.uniform(0.05, 0.25))
+    half_diagonal = math.hypot(w, h) / 2
+    style, small, large = rng.random(), rng.uniform(0.40, 0.50), rng.uniform(0.50, 0.72)
+    radius = (small if style < 0.3 else large if style < 0.85 else 0.0) * w
+    ux = (x - np.float32(w / 2 + rng.normal(0, 0.05 * w))) / np.float32(half_diagonal)
+    uy = (y - np.float32(h / 2 + rng.normal(0, 0.05 * h))) / np.float32(half_diagonal)
+    soft = rng.uniform(3, 16) * w / 640
+    gx, gy = rng.normal(0, 0.12, 2)
+    falloff = np.float32(rng.uniform(0.05, 0.35))
     dark = np.float32(rng.uniform(6, 22))
     sigma = rng.uniform(1.4, 2.6)
-    r2 = dx * dx + dy * dy
-    inside = smoothstep((1.0 - np.sqrt(r2)) * sharpness)
-    gain = (1.0 + np.float32(gx) * dx + np.float32(gy) * dy - falloff * r2) * inside
+    r2 = ux * ux + uy * uy
+    gain = 1.0 + np.float32(gx) * ux + np.float32(gy) * uy - falloff * r2
     # Uniform noise scaled to the wanted sigma: as good as Gaussian here, 4x cheaper.
     offset = rng.random((h, w), dtype=np.float32)
     offset -= 0.5
     offset *= np.float32(sigma * math.sqrt(12))
-    offset += (1.0 - inside) * dark + 0.5  # +0.5 so the uint8 cast rounds
+    offset += 0.5  # so the uint8 cast rounds
+    if radius:
+        inside = smoothstep((np.float32(radius) - np.sqrt(r2) * np.float32(half_diagonal)) / soft)
+        gain *= inside
+        offset += (1.0 - inside) * dark
     planes = []
     for c in range(3):
         plane = img[c]
@@ -259,8 +268,8 @@ def render(spec: ImageSpec) -> np.ndarray:
         spec.capture_seed, _CAPTURE_TAG, 5
     )
     framing = Framing(
-        cx=w / 2 + frame_rng.uniform(-0.1, 0.1) * w,
-        cy=h / 2 + frame_rng.uniform(-0.1, 0.1) * h,
+        cx=w / 2 + frame_rng.uniform(-0.15, 0.15) * w,
+        cy=h / 2 + frame_rng.uniform(-0.15, 0.15) * h,
         rotation=frame_rng.uniform(0, 2 * math.pi),
         px_per_mm=frame_rng.uniform(30, 44) * w / 640,
     )
@@ -269,7 +278,8 @@ def render(spec: ImageSpec) -> np.ndarray:
 
     base = np.asarray(_SKIN[spec.fitzpatrick], dtype=np.float32)
     img = _skin(skin_rng, (h, w), base)
-    skin_scale = float(np.clip(0.45 + 0.55 * base.mean() / 190, 0.55, 1.0))
+    # Pigment reads darker on darker skin; without this, lesions on type V-VI vanish.
+    skin_scale = float(np.clip(0.25 + 0.75 * base.mean() / 190, 0.45, 1.0))
     paint_lesion(
         img,
         lesion_rng,

@@ -514,7 +514,7 @@ def paint_lesion(
     if diameter_mm is None:
         diameter_mm = float(rng.uniform(*DIAMETER_MM[category]))
     h, w = image.shape[1:]
-    radius = float(np.clip(diameter_mm / 2 * framing.px_per_mm, 0.05 * w, 0.38 * min(h, w)))
+    radius = float(np.clip(diameter_mm / 2 * framing.px_per_mm, 0.09 * w, 0.38 * min(h, w)))
     canvas = LesionCanvas(rng, (h, w), framing, radius, SHAPES[category], skin_scale)
     PAINTERS[category](canvas, rng)
     np.clip(canvas.col, 0, 255, out=canvas.col)

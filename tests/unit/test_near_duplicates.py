@@ -280,6 +280,21 @@ def test_pairs_equals_naive_pairs(dataset: str, m: int, mode: str) -> None:
     assert total > 300
 
 
+def test_tables_answer_at_realistic_sizes() -> None:
+    """Guard the cost model: at 100k hashes, radius 10 must not fall back to scanning."""
+    rng = np.random.default_rng(11)
+    hashes = rng.integers(0, np.iinfo(np.uint64).max, size=100_000, dtype=np.uint64)
+    index = NearDuplicateIndex[int]()
+    index.add_many(range(hashes.size), hashes)
+    plan = index._plan(10)
+    assert plan is not None
+    assert plan.probes == 428  # 3 tables at radius 2 (137 keys each) + 1 at radius 1 (17)
+    assert index._tables_pay(plan.probes + 2_000)
+    assert not index._tables_pay(hashes.size)  # but scans when every hash is a candidate
+    q = int(hashes[123]) ^ 0b1011
+    assert index.query(q, 10)[0] == (123, 3)
+
+
 @pytest.mark.parametrize("radius", [24, 40, 64, 65, 1000])
 def test_large_radii_fall_back_to_scanning_and_stay_exact(radius: int) -> None:
     hashes = random_hashes(150, seed=radius)

@@ -1,0 +1,164 @@
+"""Bulk import: `DermLedger.import_folder` beside the least work any importer must do.
+
+Ours is the real service path: CSV validation; a pass that reads, fully decodes and measures
+every file (SHA-256, pixel SHA-256, pHash, dHash, focus) and runs the SOP; then per image a
+second read of the bytes (no second decode: the facts are passed on), SOP and metadata
+decisions, dedup index, blob write, signed events. Baselines, run on the same files just
+before and just after the import: read + full Pillow decode + SHA-256, and that plus
+imagehash pHash and dHash (the least an importer that detects near-duplicates must do).
+Cohort: 300 records, 6 planted duplicates, 120 patients registered outside the timing.
+
+    .venv/bin/python bench/run.py --only bench_import   # size: $DERMLEDGER_BENCH_IMPORT_RECORDS
+    .venv/bin/python bench/bench_import.py [--import-records N] [--postgres] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import csv
+import hashlib
+import io
+import os
+import pstats
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import imagehash
+from PIL import Image
+
+from dermledger.bench.bench_ledger import open_ledger
+from dermledger.bench.common import (
+    SQLITE,
+    Backend,
+    BenchArgs,
+    PeakMemory,
+    Row,
+    Stopwatch,
+    location,
+    rate,
+    say,
+)
+from dermledger.ledger.app import DermLedger
+from dermledger.ledger.bootstrap import Settings
+from dermledger.ledger.signing import Signer
+from dermledger.synthetic.cohort import Cohort, generate_cohort
+
+RECORDS_ENV = "DERMLEDGER_BENCH_IMPORT_RECORDS"
+Prepared = tuple[DermLedger, Signer, list[str], list[dict[str, str]]]
+BASELINES = {
+    "import ÷ decode+SHA-256": "read bytes + full Pillow decode + SHA-256, same files",
+    "import ÷ decode+SHA-256+pHash+dHash": "read + decode + SHA-256 + imagehash pHash, dHash",
+}
+
+
+def make_cohort(n: int, workdir: Path) -> Cohort:
+    say(f"  generating a {n:,}-record cohort")
+    out = workdir / f"import-cohort-{uuid.uuid4().hex[:8]}"
+    return generate_cohort(out, records=n, duplicates=n // 50, patients=n * 2 // 5)
+
+
+def prepared(backend: Backend, settings: Settings, cohort: Cohort) -> Prepared:
+    """A founded ledger with the cohort's patients registered, and the CSV to import."""
+    ledger, lead = open_ledger(backend, settings)
+    for row in cohort.patients:
+        ledger.register_patient(lead, row["patient_id"], row)
+    with cohort.metadata_csv.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+    return ledger, lead, list(reader.fieldnames or []), rows
+
+
+def baseline(paths: list[Path], hashes: bool) -> float:
+    """Seconds for the baseline's work on every file."""
+    with Stopwatch() as watch:
+        for path in paths:
+            data = path.read_bytes()
+            with Image.open(io.BytesIO(data)) as img:
+                img.load()
+                hashlib.sha256(data).hexdigest()
+                if hashes:
+                    str(imagehash.phash(img)), str(imagehash.dhash(img))
+    return watch.seconds
+
+
+def run(args: BenchArgs, records: int | None = None) -> list[Row]:
+    records = records or int(os.environ.get(RECORDS_ENV) or 300)
+    cohort = make_cohort(records, args.workdir)
+    try:
+        return measure(args, cohort, records)
+    finally:
+        shutil.rmtree(cohort.out_dir, ignore_errors=True)
+
+
+def measure(args: BenchArgs, cohort: Cohort, records: int) -> list[Row]:
+    paths = [cohort.image_path(r["filename"]) for r in cohort.records]
+    baseline(paths[:10], hashes=True)  # warm up Pillow and imagehash
+    rows: list[Row] = []
+    for backend in args.backends:
+        with location(backend, args.workdir, "import") as settings:
+            ledger, lead, header, csv_rows = prepared(backend, settings, cohort)
+            try:
+                say(f"  {backend.name}: baselines, import of {records:,} images, baselines")
+                before = [baseline(paths, hashes) for hashes in (False, True)]
+                peak = PeakMemory()
+                peak.reset()
+                with Stopwatch() as ours:
+                    report = ledger.import_folder(lead, cohort.images_dir, header, csv_rows)
+                mib = peak.mib()
+            finally:
+                ledger.close()
+            after = [baseline(paths, hashes) for hashes in (False, True)]
+        if report.captured != records:
+            raise RuntimeError(f"captured {report.captured} of {records} images")
+        ours_rate = rate(records, ours.seconds)
+        for (label, what), first, second in zip(BASELINES.items(), before, after, strict=True):
+            theirs = rate(2 * len(paths), first + second)  # run before and after: evens drift
+            rows.append(Row(label, backend.name, records, ours_rate, theirs, mib, what))
+    return rows
+
+
+def profile_import(records: int, workdir: Path, top: int = 12) -> str:
+    """cProfile of one SQLite import of a fresh cohort: the `top` entries by cumulative."""
+    cohort, backend = make_cohort(records, workdir), Backend(SQLITE)
+    with location(backend, workdir, "import-profile") as settings:
+        ledger, lead, header, csv_rows = prepared(backend, settings, cohort)
+        try:
+            profiler = cProfile.Profile()
+            profiler.runcall(ledger.import_folder, lead, cohort.images_dir, header, csv_rows)
+        finally:
+            ledger.close()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(top)
+    return out.getvalue()
+
+
+def main(argv: list[str] | None = None) -> int:
+    from dermledger.bench import run as suite
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--import-records", type=int, default=300, metavar="N")
+    parser.add_argument("--postgres", action=argparse.BooleanOptionalAction, default=None)
+    parser.set_defaults(memory=False)  # suite.backends reads it: no in-memory row here
+    parser.add_argument("--profile", action="store_true", help="cProfile a SQLite import, top 12")
+    options = parser.parse_args(argv)
+    if options.import_records < 50:
+        parser.error("--import-records must be at least 50")
+    if options.postgres and not os.environ.get(suite.POSTGRES_ENV):
+        parser.error(f"--postgres needs ${suite.POSTGRES_ENV}")
+    with tempfile.TemporaryDirectory(prefix="dermledger-bench-") as tmp:
+        if options.profile:
+            print(profile_import(options.import_records, Path(tmp)))
+            return 0
+        args = BenchArgs(options.import_records, suite.backends(options), Path(tmp))
+        started = time.perf_counter()
+        rows = run(args, options.import_records)
+        suite.render(rows, args, time.perf_counter() - started)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
