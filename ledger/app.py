@@ -90,8 +90,12 @@ class DermLedger(CaptureService, Application[str]):
         return self.recorder.max_notification_id() is not None
 
     def ledger_id(self) -> str:
+        """The id in the founding enrolment; it never changes, so it is read once."""
+        if getattr(self, "_ledger_id", None):
+            return self._ledger_id
         for entry in self.log():
-            return str(entry.envelope().payload.get("ledger_id", ""))
+            self._ledger_id: str = str(entry.envelope().payload.get("ledger_id", ""))
+            return self._ledger_id
         raise NotFound(f"there is no ledger at {self.settings.describe()}; run dermledger init")
 
     def get_actor(self, name: str) -> ActorRecord:
