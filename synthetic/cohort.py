@@ -58,6 +58,7 @@ __all__ = [
     "generate_cohort",
     "main",
     "plan_cohort",
+    "summarize",
 ]
 
 REFERENCE_RECORDS: Final = 1044
