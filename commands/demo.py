@@ -61,6 +61,13 @@ def demo(
     for key in ("records", "unique_images", "patients", "categories", "malignant",
                 "age_median", "age_range", "sex"):  # fmt: skip
         cohort.add_row(key, str(result.cohort.get(key)))
+    stats = result.cohort.get("statistics") or {}
+    for key in ("stages", "consensus", "malignant_with_histology", "discordant"):
+        cohort.add_row(key, str(stats.get(key)))
+    agreement = stats.get("agreement") or {}
+    for key in ("fleiss_kappa", "krippendorff_alpha", "percent_agreement"):
+        value = agreement.get(key)
+        cohort.add_row(key, "n/a" if value is None else f"{value:.3f}")
     out.print(cohort)
     out.print(f"Demo home: {result.home}  (try: dermledger --home {result.home} audit verify)")
     if result.report is None or not result.report.ok:

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from dermledger.commands import actor, audit, capture, demo, ledger_cmds, views
+from dermledger.commands import actor, audit, capture, demo, ledger_cmds, verification, views
 from dermledger.commands.context import Context, settings_from
 from dermledger.commands.errors import DermLedgerGroup
 
@@ -60,6 +60,7 @@ ledger_cmds.register(app)
 demo.register(app)
 capture.register_commands(app)
 views.register(app)
+verification.register(app)
 app.add_typer(actor.app, name="actor")
 app.add_typer(audit.app, name="audit")
 

@@ -21,12 +21,13 @@ def dataset(ctx: typer.Context, json_: Json = False) -> None:
     if json_:
         print_json(rows)
         return
-    table = Table("image", "patient", "lesion", "site", "status")
+    table = Table("image", "patient", "lesion", "site", "stage", "category", "status")
     for r in rows:
-        m = r["metadata"]
+        m, v = r["metadata"], r["verification"]
         table.add_row(
             r["image_id"], m.get("patient_id", ""), m.get("lesion_id", ""),
-            str(m.get("anatom_site", "")), r["status"],
+            str(m.get("anatom_site", "")), v["verification_stage"] or "-",
+            v["category"] or "-", r["status"],
         )  # fmt: skip
     out.print(table)
     out.print(f"{len(rows)} images")
@@ -48,6 +49,10 @@ def show(
         fields.add_row(name, str(value))
     for name, value in record["capture"].items():
         fields.add_row(name, str(value))
+    for name, value in record["verification"].items():
+        fields.add_row(name, str(value))
+    for name, value in record["structures"].items():
+        fields.add_row(name, value)
     out.print(fields)
     history = Table("v", "event", "recorded at", "by", "details", title="History")
     for e in record["history"]:

@@ -33,6 +33,7 @@ from dermledger.ledger.keystore import Keystore, check_actor_name
 from dermledger.ledger.merkle import RootBuilder, hash_leaf
 from dermledger.ledger.signing import Signer
 from dermledger.ledger.store import EnvelopeMapper, LogEntry, read_log, read_stream, stream_head
+from dermledger.ledger.verification_service import VerificationService
 from dermledger.ledger.verify import LogVerifier, Report
 from dermledger.policies import roles as role_policy
 
@@ -56,7 +57,7 @@ class Proposal:
     payload: dict[str, Any]
 
 
-class DermLedger(CaptureService, Application[str]):
+class DermLedger(CaptureService, VerificationService, Application[str]):
     """One ledger: its event store, keystore and checkpoint witness."""
 
     name = "DermLedger"
@@ -136,6 +137,13 @@ class DermLedger(CaptureService, Application[str]):
                 continue
             return envelopes
         raise Conflict("the ledger stayed busy with concurrent writers; try again")
+
+    def permit(self, signer: Signer, event_type: str) -> None:
+        """Refuse early, before any other rule, if the signer's roles cannot append this."""
+        acting = self._acting_record(signer)
+        role_policy.check_append(
+            role_policy.AppendRequest(acting.name, acting.roles, acting.revoked, event_type)
+        ).enforce()
 
     def _acting_record(self, signer: Signer) -> ActorRecord:
         record = fold_actor(self.stream(actor_stream(signer.actor)))

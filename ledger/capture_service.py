@@ -477,6 +477,8 @@ def image_summary(image: ImageState) -> dict[str, Any]:
     """The query shape of one image: its current fields and status, as plain data."""
     return {
         "image_id": image.image_id,
+        "verification": image.verification().as_dict(),
+        "structures": image.structures,
         "status": "excluded" if image.excluded else (
             "duplicate-suspected" if image.unresolved else "included"
         ),

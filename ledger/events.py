@@ -129,3 +129,47 @@ class ImageExcluded(Payload):
 class ImageReinstated(Payload):
     image_id: str
     reason: str = Field(min_length=1)
+
+
+# ------------------------------------------------------------------------ verification
+
+
+class SignedAs(Payload):
+    """What a signature on a clinical judgement means, recorded with it."""
+
+    signer_role: str
+    signature_meaning: str
+
+
+@register
+class AnnotationRecorded(SignedAs):
+    image_id: str
+    diagnosis: str
+    category: str
+    structures: dict[str, str] = Field(default_factory=dict)
+
+
+@register
+class ConsensusVoteCast(SignedAs):
+    image_id: str
+    diagnosis: str
+    category: str
+    reader_slot: int
+    supersedes: str | None = None  # event_id of the voter's earlier vote
+    reason: str | None = None
+
+
+@register
+class HistologyRecorded(SignedAs):
+    image_id: str
+    diagnosis: str
+    category: str
+    report_ref: str = Field(min_length=1, max_length=128)
+    report_date: str | None = None
+
+
+@register
+class FurtherReadOrdered(Payload):
+    image_id: str
+    kind: str  # histology or further-reader
+    reason: str = Field(min_length=1)

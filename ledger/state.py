@@ -7,10 +7,11 @@ are computed by policies from these plain values.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dermledger.ledger.envelope import Envelope
+from dermledger.policies import verification
 
 
 @dataclass
@@ -52,6 +53,24 @@ class ImageState:
     excluded: bool = False
     exclusion_reason: str | None = None
     events: list[Envelope] = field(default_factory=list)
+    annotation: verification.Label | None = None
+    structures: dict[str, str] = field(default_factory=dict)
+    votes: list[tuple[str, verification.Vote]] = field(default_factory=list)  # (event_id, vote)
+    histology: verification.Label | None = None
+    further_readers_ordered: int = 0
+    histology_ordered: bool = False
+
+    def facts(self) -> verification.Facts:
+        return verification.Facts(
+            annotation=self.annotation,
+            votes=tuple(v for _, v in self.votes),
+            histology=self.histology,
+            further_readers_ordered=self.further_readers_ordered,
+            histology_ordered=self.histology_ordered,
+        )
+
+    def verification(self) -> verification.Verification:
+        return verification.derive(self.facts())
 
     @property
     def unresolved(self) -> list[Suspicion]:
@@ -93,6 +112,25 @@ def apply_image_event(state: ImageState | None, env: Envelope) -> ImageState | N
         state.excluded, state.exclusion_reason = True, p["reason"]
     elif env.type == "ImageReinstated":
         state.excluded, state.exclusion_reason = False, None
+    elif env.type == "AnnotationRecorded":
+        state.annotation = verification.Label(env.actor, p["diagnosis"], p["category"])
+        state.structures = dict(p.get("structures") or {})
+    elif env.type == "ConsensusVoteCast":
+        if p.get("supersedes"):
+            state.votes = [
+                (eid, replace(v, superseded=True) if eid == p["supersedes"] else v)
+                for eid, v in state.votes
+            ]
+        state.votes.append(
+            (env.event_id, verification.Vote(env.actor, p["diagnosis"], p["category"]))
+        )
+    elif env.type == "HistologyRecorded":
+        state.histology = verification.Label(env.actor, p["diagnosis"], p["category"])
+    elif env.type == "FurtherReadOrdered":
+        if p["kind"] == "further-reader":
+            state.further_readers_ordered += 1
+        else:
+            state.histology_ordered = True
     state.events.append(env)
     return state
 

@@ -7,6 +7,7 @@ make from the command line (`patient register`, `import`, `duplicates resolve`, 
 from __future__ import annotations
 
 import csv
+import random
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -26,6 +27,7 @@ TEAM: dict[str, list[str]] = {
     "dr-reader1": ["specialist"],
     "dr-reader2": ["specialist"],
     "dr-reader3": ["specialist"],
+    "dr-reader4": ["specialist"],
     "dr-pathologist": ["pathologist"],
     "auditor": ["auditor"],
     "temp-coordinator": ["coordinator"],
@@ -104,6 +106,15 @@ def run_demo(
             f"{c['excluded']} excluded as duplicates, {c['cleared']} cleared as distinct "
             f"(planted {c['planted']}: recall {c['recall']:.2f}, precision {c['precision']:.2f})",
         )
+        verified = _verify_labels(ledger, cohort.truth_csv, imported.image_ids,
+                                  [r["filename"] for r in rows], progress)  # fmt: skip
+        result.step(
+            "annotate, vote",
+            f"{verified['annotated']} initial annotations, {verified['votes']} consensus votes, "
+            f"{verified['disputed']} disputed ({verified['further_readers']} further readers, "
+            f"{verified['histology_ordered']} histology ordered)",
+        )
+        result.step("histology", f"{verified['histology']} pathology results")
         say("Signing a checkpoint")
         cp = ledger.sign_checkpoint(lead, lambda n: progress("Hashing the log", n, 0))
         result.step("checkpoint", f"tree_size {cp.payload['tree_size']}, root {cp.payload['root']}")
@@ -115,6 +126,7 @@ def run_demo(
         count = ledger.export(export_path)
         result.step("audit export", f"{count} events to {export_path}")
         result.cohort.update(_cohort_table(ledger, cohort.truth_csv, imported.image_ids, rows))
+        result.cohort["statistics"] = ledger.statistics()
     finally:
         ledger.close()
     return result
@@ -163,6 +175,86 @@ def _review_duplicates(
         "recall": found / len(planted) if planted else 1.0,
         "precision": found / len(flagged) if flagged else 1.0,
     }
+
+
+# How often each reader's label is the truth (the rest are plausible confusions), as in
+# published reader studies of dermoscopy: annotators a little below consensus readers.
+ANNOTATOR_ACCURACY = 0.85
+READER_ACCURACY = 0.82
+CONFUSIONS = {
+    "MEL": ("NV", "BKL"), "NV": ("MEL", "BKL", "DF"), "BKL": ("NV", "AK", "MEL"),
+    "BCC": ("OTHER", "SCC", "NV"), "SCC": ("AK", "BCC"), "AK": ("SCC", "BKL"),
+    "DF": ("NV", "OTHER"), "VASC": ("OTHER", "MEL"), "OTHER": ("NV", "BKL"),
+}  # fmt: skip
+MALIGNANT = {"MEL", "BCC", "SCC"}
+
+
+def _verify_labels(
+    ledger: DermLedger, truth_csv: Path, image_ids: list[str], filenames: list[str],
+    progress: Progress,
+) -> dict[str, int]:  # fmt: skip
+    """Annotate every included image, let the panel vote with realistic disagreement,
+    settle disputes as a coordinator would, and record histology for every lesion that
+    is malignant or was labelled malignant."""
+    rng = random.Random(2026)
+    truth = _truth(truth_csv)
+    labels: dict[str, list[str]] = {}
+    for row in truth.values():
+        labels.setdefault(row["category"], []).append(row["diagnosis"])
+    for choices in labels.values():
+        choices.sort()
+
+    def reading(category: str, accuracy: float) -> str:
+        if rng.random() < accuracy:
+            return category
+        options = [c for c in CONFUSIONS[category] if c in labels]
+        return rng.choice(options) if options else category
+
+    def label(category: str, true_label: str, true_category: str) -> str:
+        return true_label if category == true_category else rng.choice(labels[category])
+
+    keys = {
+        name: ledger.unlock(name, DEMO_PASSPHRASE)
+        for name in (LEAD, "dr-annotator", "dr-reader1", "dr-reader2", "dr-reader3",
+                     "dr-reader4", "dr-pathologist")
+    }  # fmt: skip
+    counts = dict.fromkeys(("annotated", "votes", "disputed", "further_readers",
+                            "histology_ordered", "histology"), 0)  # fmt: skip
+    included = [
+        (image_id, truth[name])
+        for image_id, name in zip(image_ids, filenames, strict=True)
+        if not ledger.get_image(image_id).excluded
+    ]
+    for done, (image_id, t) in enumerate(included, start=1):
+        cat, true_label = t["category"], t["diagnosis"]
+        first = reading(cat, ANNOTATOR_ACCURACY)
+        ledger.annotate(keys["dr-annotator"], image_id, label(first, true_label, cat), [])
+        counts["annotated"] += 1
+        readings = []
+        for reader in ("dr-reader1", "dr-reader2", "dr-reader3"):
+            read = reading(cat, READER_ACCURACY)
+            readings.append(read)
+            ledger.vote(keys[reader], image_id, label(read, true_label, cat))
+            counts["votes"] += 1
+        v = ledger.get_image(image_id).verification()
+        if v.consensus == "disputed":
+            counts["disputed"] += 1
+            if cat in MALIGNANT or MALIGNANT & set(readings):
+                ledger.order_read(keys[LEAD], image_id, "histology",
+                                  "three-way split including a malignant reading")  # fmt: skip
+                counts["histology_ordered"] += 1
+            else:
+                ledger.order_read(keys[LEAD], image_id, "further-reader", "three-way split")
+                ledger.vote(keys["dr-reader4"], image_id, true_label)
+                counts["further_readers"] += 1
+                counts["votes"] += 1
+        v = ledger.get_image(image_id).verification()
+        if cat in MALIGNANT or v.malignant or v.consensus == "disputed":
+            ledger.record_histology(keys["dr-pathologist"], image_id, true_label,
+                                    f"PATH-{done:05d}", "2026-11-20")  # fmt: skip
+            counts["histology"] += 1
+        progress("Annotating, voting, histology", done, len(included))
+    return counts
 
 
 def _cohort_table(

@@ -1,0 +1,189 @@
+"""Annotations, consensus votes, histology and coordinators' orders.
+
+A mixin of the DermLedger service. Each judgement is signed by the actor in the role
+that gives it meaning, and says so in its payload ("consensus reader 2 of 3"), so the
+audit trail shows what each signature stands for.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from dermledger.ledger.envelope import Envelope
+from dermledger.ledger.errors import InvalidInput
+from dermledger.ledger.state import ImageState
+from dermledger.policies import metadata_schema, structures, verification
+from dermledger.policies.categories import category_of
+from dermledger.policies.roles import SIGNATURE_MEANING
+
+if TYPE_CHECKING:
+    from dermledger.ledger.app import DermLedger, Proposal
+    from dermledger.ledger.signing import Signer
+
+
+def _label(value: str) -> tuple[str, str]:
+    """A full ISIC diagnosis label and its category, or InvalidInput with suggestions."""
+    diagnosis = metadata_schema.parse_label("diagnosis", value)
+    return diagnosis, category_of(diagnosis)
+
+
+class VerificationService:
+    """Verification-side commands and queries of the DermLedger application."""
+
+    def annotate(
+        self: DermLedger, signer: Signer, image_id: str, diagnosis: str, items: list[str]
+    ) -> Envelope:
+        """The initial clinical annotation, with dermoscopic structures."""
+        self.permit(signer, "AnnotationRecorded")
+        label, category = _label(diagnosis)
+        found = structures.parse_structures(items)
+
+        def decide() -> list[Proposal]:
+            image = self._open_image(image_id)
+            verification.check_annotation(image.facts()).enforce()
+            return [
+                self.proposal(image_id, "AnnotationRecorded", {
+                    "image_id": image_id, "diagnosis": label, "category": category,
+                    "structures": found, "signer_role": "annotator",
+                    "signature_meaning": SIGNATURE_MEANING["AnnotationRecorded"],
+                })
+            ]  # fmt: skip
+
+        return self.append(signer, decide)[0]
+
+    def vote(
+        self: DermLedger,
+        signer: Signer,
+        image_id: str,
+        diagnosis: str,
+        *,
+        supersede_reason: str | None = None,
+    ) -> Envelope:
+        """One specialist's consensus vote (or a reasoned replacement of their own)."""
+        self.permit(signer, "ConsensusVoteCast")
+        label, category = _label(diagnosis)
+        supersede = supersede_reason is not None
+        if supersede and not supersede_reason.strip():
+            raise InvalidInput("superseding a vote needs a reason")
+
+        def decide() -> list[Proposal]:
+            image = self._open_image(image_id)
+            verification.check_vote(image.facts(), signer.actor, supersede=supersede).enforce()
+            readers = list(dict.fromkeys(v.actor for _, v in image.votes))
+            slot = readers.index(signer.actor) + 1 if signer.actor in readers else len(readers) + 1
+            earlier = next(
+                (eid for eid, v in image.votes if v.actor == signer.actor and not v.superseded),
+                None,
+            )
+            panel = verification.PANEL_SIZE + image.further_readers_ordered
+            return [
+                self.proposal(image_id, "ConsensusVoteCast", {
+                    "image_id": image_id, "diagnosis": label, "category": category,
+                    "reader_slot": slot, "supersedes": earlier if supersede else None,
+                    "reason": supersede_reason, "signer_role": "specialist",
+                    "signature_meaning": f"consensus reader {slot} of {panel}",
+                })
+            ]  # fmt: skip
+
+        return self.append(signer, decide)[0]
+
+    def record_histology(
+        self: DermLedger,
+        signer: Signer,
+        image_id: str,
+        diagnosis: str,
+        report_ref: str,
+        report_date: str | None = None,
+    ) -> Envelope:
+        """A pathology result: it becomes the label."""
+        self.permit(signer, "HistologyRecorded")
+        label, category = _label(diagnosis)
+        if not report_ref.strip():
+            raise InvalidInput("a histology result needs a report reference")
+        if report_date is not None:
+            try:
+                date.fromisoformat(report_date)
+            except ValueError:
+                raise InvalidInput(f"report date {report_date!r} is not YYYY-MM-DD") from None
+
+        def decide() -> list[Proposal]:
+            image = self._open_image(image_id, allow_excluded=True)
+            verification.check_histology(image.facts()).enforce()
+            return [
+                self.proposal(image_id, "HistologyRecorded", {
+                    "image_id": image_id, "diagnosis": label, "category": category,
+                    "report_ref": report_ref, "report_date": report_date,
+                    "signer_role": "pathologist",
+                    "signature_meaning": SIGNATURE_MEANING["HistologyRecorded"],
+                })
+            ]  # fmt: skip
+
+        return self.append(signer, decide)[0]
+
+    def order_read(
+        self: DermLedger, signer: Signer, image_id: str, kind: str, reason: str
+    ) -> Envelope:
+        """A coordinator's decision for a disputed image: histology or a further reader."""
+        self.permit(signer, "FurtherReadOrdered")
+        if kind not in ("histology", "further-reader"):
+            raise InvalidInput("order either histology or a further-reader")
+        if not reason.strip():
+            raise InvalidInput("an order needs a reason")
+
+        def decide() -> list[Proposal]:
+            image = self._open_image(image_id)
+            verification.check_order(image.facts(), kind).enforce()
+            return [
+                self.proposal(
+                    image_id,
+                    "FurtherReadOrdered",
+                    {"image_id": image_id, "kind": kind, "reason": reason},
+                )
+            ]
+
+        return self.append(signer, decide)[0]
+
+    def _open_image(self: DermLedger, image_id: str, *, allow_excluded: bool = False) -> ImageState:
+        image = self.get_image(image_id)
+        if image.excluded and not allow_excluded:
+            raise InvalidInput(f"{image_id} is excluded ({image.exclusion_reason})")
+        return image
+
+    # ------------------------------------------------------------------ queries
+
+    def statistics(self: DermLedger) -> dict[str, Any]:
+        """Stage and category counts over included images, and the panel's agreement."""
+        from dermledger.projections.agreement import agreement
+
+        stages: Counter[str] = Counter()
+        categories: Counter[str] = Counter()
+        consensus: Counter[str] = Counter()
+        votes: dict[str, list[str]] = {}
+        counts = {"images": 0, "included": 0, "excluded": 0, "discordant": 0,
+                  "malignant": 0, "malignant_with_histology": 0}  # fmt: skip
+        for image_id in self.image_ids():
+            image = self.get_image(image_id)
+            counts["images"] += 1
+            if image.excluded:
+                counts["excluded"] += 1
+                continue
+            counts["included"] += 1
+            v = image.verification()
+            stages[v.stage or "unannotated"] += 1
+            consensus[v.consensus] += 1
+            if v.category:
+                categories[v.category] += 1
+            counts["discordant"] += v.discordant
+            counts["malignant"] += v.malignant
+            counts["malignant_with_histology"] += v.malignant and v.stage == "histology"
+            active = [vote.category for vote in image.facts().active_votes]
+            if active:
+                votes[image_id] = active
+        return counts | {
+            "stages": dict(sorted(stages.items())),
+            "consensus": dict(sorted(consensus.items())),
+            "categories": dict(categories.most_common()),
+            "agreement": agreement(votes).as_dict(),
+        }
