@@ -11,12 +11,16 @@ queries through ``NearDuplicateIndex.query`` and through the numpy scan
 in the same process, checks that both give identical answers, and reports
 mean / p99 latency, queries per second and the speed-up. ``--alternatives``
 also times other substring counts and a pure-Python dict-of-lists MIH, which is
-how the default design was chosen (see the module docstring).
+how the default design was chosen (see the docstring of
+``dermledger.projections.near_duplicates``).
 
 Queries are stored hashes with 0..radius+2 random bits flipped (so most have a
 true neighbour, as when a re-encoded image is registered) plus one in five
 fresh random hashes. "clustered" data are noisy copies of 1,000 centres, each
 bit flipped with probability 0.05, like phashes of crops and re-encodings.
+
+``run(args)`` is the entry point for ``bench/run.py``: one row per distribution
+at the study's 1.1M hashes, queries per second beside the scan's.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import time
 import tracemalloc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -38,12 +43,16 @@ from rich.console import Console
 from rich.table import Table
 
 from dermledger.projections.near_duplicates import (
+    DEFAULT_SUBSTRINGS,
     HASH_BITS,
     NearDuplicateIndex,
     linear_scan,
     probe_radii,
     substring_widths,
 )
+
+if TYPE_CHECKING:
+    from dermledger.bench.common import BenchArgs, Row
 
 U64 = npt.NDArray[np.uint64]
 Hits = list[tuple[str, int]]
@@ -376,6 +385,55 @@ def run_alternatives(
                   f"{few_scan.cpu_us / lat.cpu_us:.1f}x", "-")  # fmt: skip
     console.print(table)
     return mismatches
+
+
+# ------------------------------------------------------------ bench/run.py
+
+
+STUDY_SIZE = 1_100_000
+STUDY_RADIUS = 10
+
+
+def run(args: BenchArgs) -> list[Row]:
+    """Rows for `bench/run.py`: radius-10 queries at study scale, index beside the scan.
+
+    The index size is the study's 1.1M hashes whatever `--events` says (the index
+    only pays off at scale; below ~34k hashes it scans itself); `--events` sets
+    the number of queries (a tenth of it, 500-5000). Raises if any answer differs
+    from the scan's.
+    """
+    # Imported here so that this file also runs as a plain script without them.
+    from dermledger.bench.common import PeakMemory, Row, say
+
+    count = min(5000, max(500, args.events // 10))
+    rng = np.random.default_rng(20240601)
+    peak = PeakMemory()
+    rows = []
+    for name in ("random", "clustered"):
+        say(f"near duplicates: {STUDY_SIZE:,} {name} hashes, {count:,} queries …")
+        hashes = DISTRIBUTIONS[name](STUDY_SIZE, rng)
+        ids = [f"ISIC_{i:07d}" for i in range(STUDY_SIZE)]
+        queries = make_queries(hashes, count, STUDY_RADIUS, rng)
+        peak.reset()
+        index, _ = build_index(ids, hashes, DEFAULT_SUBSTRINGS)
+        (ours, found), (scan, expected) = time_queries(
+            [index.query, NumpyScan(ids, hashes).query], queries, STUDY_RADIUS
+        )
+        if found != expected:
+            raise AssertionError(f"near-duplicate index disagrees with the scan ({name})")
+        rows.append(
+            Row(
+                measure=f"near-dup query r={STUDY_RADIUS}, {name} hashes",
+                backend="in-process",
+                n=STUDY_SIZE,
+                ours_per_s=ours.qps,
+                baseline_per_s=scan.qps,
+                peak_mib=peak.mib(),
+                baseline="numpy scan, XOR + bitwise_count over uint64, same queries interleaved",
+            )
+        )
+        del index
+    return rows
 
 
 if __name__ == "__main__":

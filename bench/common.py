@@ -8,6 +8,7 @@ the absolute rates do not. Rates are printed, never asserted.
 
 from __future__ import annotations
 
+import gc
 import resource
 import shutil
 import sys
@@ -108,6 +109,7 @@ class PeakMemory:
         self.resettable = False
 
     def reset(self) -> None:
+        gc.collect()  # so garbage of an earlier measure is not counted against this one
         try:
             _CLEAR_REFS.write_text("5")
             self.resettable = True

@@ -75,11 +75,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def backends(args: argparse.Namespace) -> tuple[Backend, ...]:
-    chosen = [Backend(MEMORY)] if args.memory else []
-    chosen.append(Backend(SQLITE))
+    """SQLite, then PostgreSQL, then memory: the in-memory store, which grows the heap
+    most, goes last so that its leftovers do not inflate the others' peak memory."""
+    chosen = [Backend(SQLITE)]
     url = os.environ.get(POSTGRES_ENV)
     if url and args.postgres is not False:
         chosen.append(Backend(POSTGRES, url))
+    if args.memory:
+        chosen.append(Backend(MEMORY))
     return tuple(chosen)
 
 
@@ -112,11 +115,11 @@ def render(rows: list[Row], args: BenchArgs, seconds: float) -> None:
             f"{row.ratio:.2f}",
             f"{row.peak_mib:.0f}",
         )
-    out = Console(width=None if sys.stdout.isatty() else 120)
+    out = Console(width=None if sys.stdout.isatty() else 140)
     out.print(table)
-    out.print("ratio = ours/s ÷ baseline/s; peak = this process's peak RSS during the measure.")
+    out.print("ratio = ours/s ÷ baseline/s; peak = this process's peak RSS during ours.")
     for measure, baseline in dict((row.measure, row.baseline) for row in rows).items():
-        out.print(f"  {measure}: baseline is {baseline}")
+        out.print(f"  {measure} — baseline: {baseline}")
     load = os.getloadavg()[0]
     out.print(
         f"{args.events:,} events a measure; {seconds:.0f} s in all; 1-minute load average "

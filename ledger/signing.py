@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -37,15 +38,15 @@ class Signer:
     actor: str
     private_key: Ed25519PrivateKey = field(repr=False)
 
-    @property
+    @cached_property
     def public_raw(self) -> bytes:
         return raw_public_key(self.private_key.public_key())
 
-    @property
+    @cached_property
     def public_hex(self) -> str:
         return self.public_raw.hex()
 
-    @property
+    @cached_property
     def key_id(self) -> str:
         return key_id_of(self.public_raw)
 

@@ -66,11 +66,13 @@ m=4, dicts of lists, bit_count      428        ~7,200   6.9 ms        -
   contiguous there, which halved query time (0.27 -> 0.13 ms, side by side)
   for 35 MB at 1.1M hashes.
 
-Radius 10 at 1.1M hashes, mean wall time per query across the runs: 0.12-0.43 ms
-for random hashes, 0.26-0.43 ms for clustered ones (~400 hits per query, and
-building the answer list is a good part of that; 1.0 ms in the most loaded run,
-load average 5 on 2 vCPUs, where the scan took 4.9 ms), against 1.5-3.9 ms for
-the scan. Mind the constant rather than the exponent: with ``m`` fixed,
+Radius 10 at 1.1M hashes, mean wall time per query: 0.11-0.13 ms in the least
+loaded measurements, 0.19-0.55 ms across five full benchmark runs on the shared
+machine; clustered data (~400 hits per query, and building the answer list is a
+good part of the cost) took 0.28-0.57 ms, and 1.0 ms in the one run at load
+average 5 on 2 vCPUs, where the scan took 4.9 ms. The scan itself took
+1.2-1.5 ms unloaded and 1.9-3.6 ms shared. Mind the constant rather than the
+exponent: with ``m`` fixed,
 candidates grow as ``n * probes / 2**16`` while probes stay fixed, so ``m = 3``
 gains as the collection grows; re-run ``--alternatives`` at the new size before
 changing the default. A cost model (``_tables_pay``) falls back to the linear
@@ -90,10 +92,14 @@ A dense CSR cannot take inserts cheaply, so new hashes first land in a *tail*
 the tail holds ``merge_threshold`` hashes, it is merged into the tables with
 ``np.insert`` (no re-sort; ~20 ms at 1.1M hashes, so ~2.5 us per add
 amortised). ``add_many`` of a large batch rebuilds the tables once with stable
-radix argsorts (under 1 s for 1.1M hashes).
+radix argsorts (0.7-1.7 s for 1.1M hashes on the shared machine).
 
 ``pairs`` runs the same probes for blocks of stored hashes at once (a vectorised
-self-join), keeping each pair once from its earlier-inserted side.
+self-join), keeping each pair once from its earlier-inserted side; only the few
+candidates within the radius are mapped back to positions. Its cost is n
+queries, i.e. ``n**2 * probes / 2**16`` candidates with ``m`` fixed: radius 10
+over 1.1M random hashes took 119 s of CPU (229 s wall, shared machine) against
+~1,040 s of CPU estimated for an all-pairs numpy scan.
 
 The reference implementations ``naive_query`` and ``naive_pairs`` (pure Python)
 and ``linear_scan`` (numpy) define the expected results; tests and the
