@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
-from dermledger.commands.context import get, print_json, progress_bar, status
-from dermledger.ledger.errors import VerificationError
+from dermledger.commands.context import get, out, print_json, progress_bar, status
+from dermledger.ledger.errors import PolicyViolation, VerificationError
 
 app = typer.Typer(help="Verify and export the signed log.", no_args_is_help=True)
 
@@ -72,3 +73,64 @@ def export(
     with progress_bar("Exporting", total, quiet=c.quiet) as advance:
         count = c.ledger.export(out, advance)
     status(f"Wrote {count} events to {out}")
+
+
+@app.command("trail")
+def trail(
+    ctx: typer.Context,
+    image: Annotated[str | None, typer.Argument(help="Only this image's events.")] = None,
+    actor: Annotated[str | None, typer.Option("--actor", help="Only this actor's events.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="ISO date/time, UTC.")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="ISO date/time, UTC.")] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The audit trail: who did what, when and why, old and new values side by side.
+
+    Example: dermledger audit trail IMG-1a2b… --since 2026-11-01 --json
+    """
+    rows = get(ctx).ledger.audit_trail(image=image, actor=actor, since=since, until=until)
+    if json_:
+        print_json(rows)
+        return
+    table = Table("seq", "when", "who", "as", "event", "image", "field", "old", "new", "why")
+    for r in rows:
+        table.add_row(
+            str(r["seq"]), r["recorded_at"], r["actor"], r["role"], r["type"],
+            r["image_id"] or r["stream"], r["field"] or "", _text(r["old_value"]),
+            _text(r["new_value"]), r["reason"] or "",
+        )  # fmt: skip
+    out.print(table)
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+@app.command("compliance")
+def compliance(
+    ctx: typer.Context,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="A seq number or an ISO date/time (UTC).")
+    ] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Every rule breach the study would be asked about; exit 1 when there is any.
+
+    Example: dermledger audit compliance || echo "do not release"
+    """
+    report = get(ctx).ledger.compliance(as_of)
+    if json_:
+        print_json(report)
+    else:
+        table = Table("rule", "count", "what", "images / events")
+        for b in report["breaches"]:
+            shown = ", ".join(b["subjects"][:5]) + (" …" if b["count"] > 5 else "")
+            table.add_row(b["rule"], str(b["count"]), b["description"], shown)
+        out.print(table)
+    breaches = report["breaches"]
+    if breaches:
+        raise PolicyViolation(
+            f"{len(breaches)} compliance rule(s) breached: "
+            + ", ".join(f"{b['rule']} ({b['count']})" for b in breaches)
+        )
+    status(f"OK: no breach of {len(report['rules_checked'])} rules at seq {report['as_of_seq']}")

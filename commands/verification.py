@@ -96,13 +96,17 @@ def order(
 
 
 def stats(
-    ctx: typer.Context, json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
+    ctx: typer.Context,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="A seq number or an ISO date/time (UTC).")
+    ] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Stage, category and malignancy counts of included images, and panel agreement.
 
-    Example: dermledger stats --json
+    Example: dermledger stats --as-of 5000 --json
     """
-    result = get(ctx).ledger.statistics()
+    result = get(ctx).ledger.statistics(as_of)
     if json_:
         print_json(result)
         return

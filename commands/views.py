@@ -10,14 +10,18 @@ from rich.table import Table
 from dermledger.commands.context import get, out, print_json
 
 Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+AsOf = Annotated[
+    str | None,
+    typer.Option("--as-of", help="A past position: a seq number or an ISO date/time (UTC)."),
+]
 
 
-def dataset(ctx: typer.Context, json_: Json = False) -> None:
-    """List every captured image with its lesion, site and status.
+def dataset(ctx: typer.Context, as_of: AsOf = None, json_: Json = False) -> None:
+    """List every captured image with its lesion, site, stage, category and status.
 
-    Example: dermledger dataset --json
+    Example: dermledger dataset --as-of 2026-11-23T12:00:00Z --json
     """
-    rows = get(ctx).ledger.list_images()
+    rows = get(ctx).ledger.list_images(as_of)
     if json_:
         print_json(rows)
         return
@@ -34,13 +38,17 @@ def dataset(ctx: typer.Context, json_: Json = False) -> None:
 
 
 def show(
-    ctx: typer.Context, image: Annotated[str, typer.Argument(help="Image id.")], json_: Json = False
+    ctx: typer.Context,
+    image: Annotated[str, typer.Argument(help="Image id.")],
+    as_of: AsOf = None,
+    json_: Json = False,
 ) -> None:
-    """Show one image: its fields, status and every event in its history.
+    """Show one image's provenance: fields, stage, and every event that shaped it, with
+    its signer, what the signature means, and an inclusion proof in the newest checkpoint.
 
-    Example: dermledger show IMG-1a2b3c4d5e6f7a8b
+    Example: dermledger show IMG-1a2b3c4d5e6f7a8b --as-of 1200
     """
-    record = get(ctx).ledger.show_image(image)
+    record = get(ctx).ledger.show_image(image, as_of)
     if json_:
         print_json(record)
         return
@@ -54,11 +62,23 @@ def show(
     for name, value in record["structures"].items():
         fields.add_row(name, value)
     out.print(fields)
-    history = Table("v", "event", "recorded at", "by", "details", title="History")
+    history = Table("seq", "event", "recorded at", "signed by", "as", "details", "proof",
+                    title="History")  # fmt: skip
     for e in record["history"]:
-        details = ", ".join(f"{k}={v}" for k, v in e["payload"].items() if k != "image_id")
-        history.add_row(str(e["stream_version"]), e["type"], e["recorded_at"], e["actor"], details)
+        details = ", ".join(
+            f"{k}={v}" for k, v in e["payload"].items()
+            if k not in ("image_id", "signer_role", "signature_meaning")
+        )  # fmt: skip
+        proof = "-" if e["inclusion_proof"] is None else f"{len(e['inclusion_proof'])} hashes"
+        history.add_row(str(e["seq"]), e["type"], e["recorded_at"], e["actor"],
+                        e["meaning"] or e["role"], details, proof)  # fmt: skip
     out.print(history)
+    cp = record["checkpoint"]
+    out.print(
+        "no checkpoint covers these events yet"
+        if cp is None
+        else f"proofs against checkpoint tree_size={cp['tree_size']} root={cp['root']}"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -31,6 +31,7 @@ from dermledger.ledger.envelope import Envelope, format_timestamp, seal
 from dermledger.ledger.errors import Conflict, InvalidInput, NotFound, PolicyViolation
 from dermledger.ledger.keystore import Keystore, check_actor_name
 from dermledger.ledger.merkle import RootBuilder, hash_leaf
+from dermledger.ledger.query_service import QueryService
 from dermledger.ledger.signing import Signer
 from dermledger.ledger.store import EnvelopeMapper, LogEntry, read_log, read_stream, stream_head
 from dermledger.ledger.verification_service import VerificationService
@@ -57,7 +58,7 @@ class Proposal:
     payload: dict[str, Any]
 
 
-class DermLedger(CaptureService, VerificationService, Application[str]):
+class DermLedger(CaptureService, VerificationService, QueryService, Application[str]):
     """One ledger: its event store, keystore and checkpoint witness."""
 
     name = "DermLedger"

@@ -102,25 +102,6 @@ class CaptureService:
     def image_ids(self: DermLedger) -> list[str]:
         return [e.payload["image_id"] for e in read_topic(self.recorder, "ImageCaptured")]
 
-    def list_images(self: DermLedger) -> list[dict[str, Any]]:
-        return [image_summary(self.get_image(i)) for i in self.image_ids()]
-
-    def show_image(self: DermLedger, image_id: str) -> dict[str, Any]:
-        image = self.get_image(image_id)
-        return image_summary(image) | {
-            "history": [
-                {
-                    "stream_version": e.stream_version,
-                    "type": e.type,
-                    "recorded_at": e.recorded_at,
-                    "actor": e.actor,
-                    "hash": e.hash,
-                    "payload": {k: v for k, v in e.payload.items() if k not in ("sop", "metadata")},
-                }
-                for e in image.events
-            ]
-        }
-
     def dedup_index(self: DermLedger) -> DedupIndex:
         return DedupIndex(
             IndexedImage(

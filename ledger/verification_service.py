@@ -7,9 +7,8 @@ audit trail shows what each signature stands for.
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dermledger.ledger.envelope import Envelope
 from dermledger.ledger.errors import InvalidInput
@@ -150,40 +149,3 @@ class VerificationService:
         if image.excluded and not allow_excluded:
             raise InvalidInput(f"{image_id} is excluded ({image.exclusion_reason})")
         return image
-
-    # ------------------------------------------------------------------ queries
-
-    def statistics(self: DermLedger) -> dict[str, Any]:
-        """Stage and category counts over included images, and the panel's agreement."""
-        from dermledger.projections.agreement import agreement
-
-        stages: Counter[str] = Counter()
-        categories: Counter[str] = Counter()
-        consensus: Counter[str] = Counter()
-        votes: dict[str, list[str]] = {}
-        counts = {"images": 0, "included": 0, "excluded": 0, "discordant": 0,
-                  "malignant": 0, "malignant_with_histology": 0}  # fmt: skip
-        for image_id in self.image_ids():
-            image = self.get_image(image_id)
-            counts["images"] += 1
-            if image.excluded:
-                counts["excluded"] += 1
-                continue
-            counts["included"] += 1
-            v = image.verification()
-            stages[v.stage or "unannotated"] += 1
-            consensus[v.consensus] += 1
-            if v.category:
-                categories[v.category] += 1
-            counts["discordant"] += v.discordant
-            counts["malignant"] += v.malignant
-            counts["malignant_with_histology"] += v.malignant and v.stage == "histology"
-            active = [vote.category for vote in image.facts().active_votes]
-            if active:
-                votes[image_id] = active
-        return counts | {
-            "stages": dict(sorted(stages.items())),
-            "consensus": dict(sorted(consensus.items())),
-            "categories": dict(categories.most_common()),
-            "agreement": agreement(votes).as_dict(),
-        }

@@ -1,0 +1,43 @@
+"""Study statistics over a set of image states: stages, categories, malignancy, agreement."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from dermledger.ledger.state import ImageState
+from dermledger.projections.agreement import agreement
+
+
+def study_statistics(images: Iterable[ImageState]) -> dict[str, Any]:
+    """Counts over included images, and the consensus panel's agreement."""
+    stages: Counter[str] = Counter()
+    categories: Counter[str] = Counter()
+    consensus: Counter[str] = Counter()
+    votes: dict[str, list[str]] = {}
+    counts = {"images": 0, "included": 0, "excluded": 0, "discordant": 0,
+              "malignant": 0, "malignant_with_histology": 0}  # fmt: skip
+    for image in images:
+        counts["images"] += 1
+        if image.excluded:
+            counts["excluded"] += 1
+            continue
+        counts["included"] += 1
+        v = image.verification()
+        stages[v.stage or "unannotated"] += 1
+        consensus[v.consensus] += 1
+        if v.category:
+            categories[v.category] += 1
+        counts["discordant"] += v.discordant
+        counts["malignant"] += v.malignant
+        counts["malignant_with_histology"] += v.malignant and v.stage == "histology"
+        active = [vote.category for vote in image.facts().active_votes]
+        if active:
+            votes[image.image_id] = active
+    return counts | {
+        "stages": dict(sorted(stages.items())),
+        "consensus": dict(sorted(consensus.items())),
+        "categories": dict(sorted(categories.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "agreement": agreement(votes).as_dict(),
+    }
