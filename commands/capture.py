@@ -33,8 +33,16 @@ def register(
     fitzpatrick: Annotated[str | None, typer.Option(help="Fitzpatrick skin type I-VI.")] = None,
     personal_hx_mm: Annotated[str | None, typer.Option(help="true or false.")] = None,
     family_hx_mm: Annotated[str | None, typer.Option(help="true or false.")] = None,
+    name: Annotated[str | None, typer.Option(help="Personal: full name (encrypted).")] = None,
+    record_number: Annotated[
+        str | None, typer.Option(help="Personal: hospital record number (encrypted).")
+    ] = None,
+    birth_date: Annotated[
+        str | None, typer.Option(help="Personal: date of birth YYYY-MM-DD (encrypted).")
+    ] = None,
 ) -> None:
-    """Register a patient by pseudonym (no names: personal data is handled separately).
+    """Register a patient by pseudonym. Personal data (--name, --record-number,
+    --birth-date) is encrypted with the patient's own key before it is signed.
 
     Example: dermledger --as ada patient register P0001 --age 38 --sex female --fitzpatrick II
     """
@@ -49,6 +57,7 @@ def register(
             "personal_hx_mm": personal_hx_mm,
             "family_hx_mm": family_hx_mm,
         },
+        personal={"name": name, "record_number": record_number, "birth_date": birth_date},
     )
     status(f"Registered patient {pseudonym}")
 

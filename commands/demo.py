@@ -72,6 +72,8 @@ def demo(
     out.print(f"Demo home: {result.home}  (try: dermledger --home {result.home} audit verify)")
     if result.report is None or not result.report.ok:
         raise VerificationError("the demo ledger did not verify")
+    if result.release_failures:
+        raise VerificationError("a demo release did not verify")
 
 
 def register(app: typer.Typer) -> None:

@@ -11,7 +11,17 @@ from typing import Annotated
 
 import typer
 
-from dermledger.commands import actor, audit, capture, demo, ledger_cmds, verification, views
+from dermledger.commands import (
+    actor,
+    audit,
+    capture,
+    consent,
+    demo,
+    ledger_cmds,
+    release,
+    verification,
+    views,
+)
 from dermledger.commands.context import Context, settings_from
 from dermledger.commands.errors import DermLedgerGroup
 
@@ -63,6 +73,8 @@ views.register(app)
 verification.register(app)
 app.add_typer(actor.app, name="actor")
 app.add_typer(audit.app, name="audit")
+app.add_typer(release.app, name="release")
+app.add_typer(consent.app, name="consent")
 
 
 def run() -> None:

@@ -27,11 +27,14 @@ from dermledger.ledger.authority import ActorRecord, Authority, fold_actor
 from dermledger.ledger.bootstrap import Settings, ensure_postgres_schema, eventsourcing_env
 from dermledger.ledger.capture_service import CaptureService
 from dermledger.ledger.checkpoints import Checkpoint, WitnessedCheckpoint, WitnessFolder
+from dermledger.ledger.consent_service import ConsentService
 from dermledger.ledger.envelope import Envelope, format_timestamp, seal
 from dermledger.ledger.errors import Conflict, InvalidInput, NotFound, PolicyViolation
 from dermledger.ledger.keystore import Keystore, check_actor_name
 from dermledger.ledger.merkle import RootBuilder, hash_leaf
+from dermledger.ledger.personal_data import FilePatientKeyStore
 from dermledger.ledger.query_service import QueryService
+from dermledger.ledger.release_service import ReleaseService
 from dermledger.ledger.signing import Signer
 from dermledger.ledger.store import EnvelopeMapper, LogEntry, read_log, read_stream, stream_head
 from dermledger.ledger.verification_service import VerificationService
@@ -58,7 +61,14 @@ class Proposal:
     payload: dict[str, Any]
 
 
-class DermLedger(CaptureService, VerificationService, QueryService, Application[str]):
+class DermLedger(
+    CaptureService,
+    ConsentService,
+    VerificationService,
+    QueryService,
+    ReleaseService,
+    Application[str],
+):
     """One ledger: its event store, keystore and checkpoint witness."""
 
     name = "DermLedger"
@@ -71,6 +81,7 @@ class DermLedger(CaptureService, VerificationService, QueryService, Application[
         super().__init__(env=eventsourcing_env(settings))
         self.keystore = Keystore(settings.keys_dir, kdf_log2_n=settings.kdf_log2_n)
         self.witness = WitnessFolder(settings.checkpoints_dir)
+        self.patient_keys = FilePatientKeyStore(settings.home / "patient-keys")
 
     def construct_mapper(self) -> EnvelopeMapper:  # type: ignore[override]
         return EnvelopeMapper()

@@ -19,6 +19,7 @@ from dermledger.ledger.blobs import BlobStore
 from dermledger.ledger.envelope import Envelope
 from dermledger.ledger.errors import Conflict, InvalidInput, NotFound, PolicyViolation
 from dermledger.ledger.imaging import ImageFacts, inspect_image
+from dermledger.ledger.personal_data import seal_personal
 from dermledger.ledger.state import ImageState, PatientState, fold_image, fold_patient
 from dermledger.ledger.store import read_topic
 from dermledger.policies import csv_rows, duplicates, metadata_schema, sop
@@ -34,6 +35,26 @@ MAX_SUSPICIONS = 5  # per capture: the nearest few are what a reviewer needs
 
 def hamming_hex(a: str, b: str) -> int:
     return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+def check_personal(data: dict[str, str | None]) -> dict[str, str]:
+    """Personal fields, validated without ever echoing their values."""
+    from datetime import date
+
+    from dermledger.ledger.personal_data import PERSONAL_FIELDS
+
+    clean = {k: str(v).strip() for k, v in data.items() if v not in (None, "")}
+    unknown = sorted(set(clean) - set(PERSONAL_FIELDS))
+    if unknown:
+        raise InvalidInput(f"unknown personal field {', '.join(unknown)}")
+    if any(len(v) > 200 for v in clean.values()):
+        raise InvalidInput("a personal field is longer than 200 characters")
+    if "birth_date" in clean:
+        try:
+            date.fromisoformat(clean["birth_date"])
+        except ValueError:
+            raise InvalidInput("the birth date is not a YYYY-MM-DD date") from None
+    return clean
 
 
 def patient_stream(patient_id: str) -> str:
@@ -65,22 +86,45 @@ class CaptureService:
     # ---------------------------------------------------------------- patients
 
     def register_patient(
-        self: DermLedger, signer: Signer, patient_id: str, fields: dict[str, str | None]
+        self: DermLedger,
+        signer: Signer,
+        patient_id: str,
+        fields: dict[str, str | None],
+        *,
+        personal: dict[str, str] | None = None,
     ) -> Envelope:
-        """Register a patient by pseudonym with the patient-level fields."""
+        """Register a patient by pseudonym with the patient-level fields.
+
+        Personal data (name, record number, birth date) is encrypted with a new key of the
+        patient's own before the event is signed; the key is removed again if the
+        registration is refused.
+        """
+        self.permit(signer, "PatientRegistered")
         metadata_schema.validate_field("patient_id", patient_id)
         payload: dict[str, Any] = {"patient_id": patient_id}
         for name in PATIENT_FIELDS:
             value = fields.get(name)
             if value not in (None, ""):
                 payload[name] = metadata_schema.validate_field(name, str(value))
+        personal = check_personal(personal or {})
 
         def decide() -> list[Proposal]:
             if self.stream(patient_stream(patient_id)):
                 raise Conflict(f"patient {patient_id} is already registered")
             return [self.proposal(patient_stream(patient_id), "PatientRegistered", payload)]
 
-        return self.append(signer, decide)[0]
+        decide()
+        created = False
+        if personal:
+            key = self.patient_keys.create(patient_id)
+            created = True
+            payload["personal"] = seal_personal(key, patient_id, personal)
+        try:
+            return self.append(signer, decide)[0]
+        except BaseException:
+            if created:
+                self.patient_keys.destroy(patient_id)
+            raise
 
     def get_patient(self: DermLedger, patient_id: str) -> PatientState:
         state = fold_patient(self.stream(patient_stream(patient_id)))
@@ -104,9 +148,7 @@ class CaptureService:
 
     def dedup_index(self: DermLedger) -> DedupIndex:
         return DedupIndex(
-            IndexedImage(
-                p["image_id"], p["blob_sha256"], p["pixel_sha256"], p["phash"], p["dhash"]
-            )
+            IndexedImage(p["image_id"], p["blob_sha256"], p["pixel_sha256"], p["phash"], p["dhash"])
             for p in (e.payload for e in read_topic(self.recorder, "ImageCaptured"))
         )
 
@@ -161,6 +203,11 @@ class CaptureService:
             )
             if patient is None:
                 raise NotFound(f"patient {patient_id} is not registered")
+            if not patient.consent:
+                raise PolicyViolation(
+                    f"patient {patient_id} has no consent in force; record consent first",
+                    policy="consent",
+                )
             decision.enforce()
             found = duplicates.classify(
                 sha256=facts.sha256,
@@ -460,9 +507,9 @@ def image_summary(image: ImageState) -> dict[str, Any]:
         "image_id": image.image_id,
         "verification": image.verification().as_dict(),
         "structures": image.structures,
-        "status": "excluded" if image.excluded else (
-            "duplicate-suspected" if image.unresolved else "included"
-        ),
+        "status": "excluded"
+        if image.excluded
+        else ("duplicate-suspected" if image.unresolved else "included"),
         "exclusion_reason": image.exclusion_reason,
         "metadata": dict(sorted(image.metadata.items())),
         "capture": {

@@ -70,6 +70,33 @@ class PatientRegistered(Payload):
     fitzpatrick_skin_type: str | None = None
     personal_hx_mm: bool | None = None
     family_hx_mm: bool | None = None
+    personal: dict[str, str] | None = None  # AES-256-GCM under the patient's own key
+
+
+@register
+class ConsentRecorded(Payload):
+    patient_id: str
+    scope: str = Field(min_length=1, max_length=200)
+    document_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+@register
+class ConsentWithdrawn(Payload):
+    patient_id: str
+    reason: str = Field(min_length=1)
+
+
+@register
+class PatientErased(Payload):
+    patient_id: str
+    reason: str = Field(min_length=1)
+    key_destroyed: bool = True
+
+
+@register
+class PersonalDataAccessed(Payload):
+    patient_id: str
+    reason: str = Field(min_length=1)
 
 
 @register
@@ -173,3 +200,16 @@ class FurtherReadOrdered(Payload):
     image_id: str
     kind: str  # histology or further-reader
     reason: str = Field(min_length=1)
+
+
+# ---------------------------------------------------------------------------- releases
+
+
+@register
+class ReleasePublished(Payload):
+    name: str
+    as_of_seq: int
+    tree_size: int
+    root: str
+    manifest_sha256: str
+    images: int

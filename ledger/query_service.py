@@ -140,6 +140,7 @@ class QueryService:
                     verification=i.verification(),
                     unresolved_suspicions=len(i.unresolved),
                     sop_deviations=[d["rule"] for d in i.captured["sop"]["deviations"]],
+                    consent_in_force_at_capture=i.image_id not in view.captured_without_consent,
                 )
                 for i in view.images.values()
             ],

@@ -20,14 +20,32 @@ class PatientState:
     fields: dict[str, Any]
     registered_at: str
     registered_by: str
+    personal: dict[str, str] | None = None
+    consent: bool = False
+    consent_scope: str | None = None
+    erased: bool = False
+
+
+def apply_patient_event(state: PatientState | None, env: Envelope) -> PatientState | None:
+    p = env.payload
+    if env.type == "PatientRegistered":
+        fields = {k: v for k, v in p.items() if k not in ("patient_id", "personal")}
+        return PatientState(p["patient_id"], fields, env.recorded_at, env.actor, p.get("personal"))
+    if state is None:
+        return None
+    if env.type == "ConsentRecorded" and not state.erased:
+        state.consent, state.consent_scope = True, p["scope"]
+    elif env.type == "ConsentWithdrawn":
+        state.consent = False
+    elif env.type == "PatientErased":
+        state.consent, state.erased = False, True
+    return state
 
 
 def fold_patient(events: list[Envelope]) -> PatientState | None:
     state: PatientState | None = None
     for env in events:
-        if env.type == "PatientRegistered":
-            p = dict(env.payload)
-            state = PatientState(p.pop("patient_id"), p, env.recorded_at, env.actor)
+        state = apply_patient_event(state, env)
     return state
 
 

@@ -43,6 +43,7 @@ class DemoResult:
     steps: list[tuple[str, str]] = field(default_factory=list)
     cohort: dict[str, Any] = field(default_factory=dict)
     report: Report | None = None
+    release_failures: list[str] = field(default_factory=list)
 
     def step(self, what: str, detail: str) -> None:
         self.steps.append((what, detail))
@@ -82,9 +83,19 @@ def run_demo(
             f"in {time.perf_counter() - started:.1f} s",
         )
         for done, row in enumerate(cohort.patients, start=1):
-            ledger.register_patient(lead, row["patient_id"], row)
+            pid = row["patient_id"]
+            # Invented personal data, so the demo exercises the encryption path.
+            personal = {"name": f"Demo Person {pid}", "record_number": f"MRN-{pid}",
+                        "birth_date": f"{2026 - int(row['age'])}-01-01"}  # fmt: skip
+            ledger.register_patient(lead, pid, row, personal=personal)
+            ledger.record_consent(lead, pid, "study, publication and sharing",
+                                  f"consent form v3 signed by {pid}".encode())  # fmt: skip
             progress("Registering patients", done, len(cohort.patients))
-        result.step("patient register", f"{len(cohort.patients)} patients by pseudonym")
+        result.step(
+            "patient register, consent record",
+            f"{len(cohort.patients)} patients by pseudonym (personal data encrypted per patient),"
+            f" {len(cohort.patients)} consents",
+        )
 
         header, rows = _read_csv(cohort.metadata_csv)
         started = time.perf_counter()
@@ -122,6 +133,28 @@ def run_demo(
         result.report = ledger.verify(lambda n: progress("Verifying", n, 0))
         failure = result.report.failure
         result.step("audit verify", "OK" if failure is None else failure.sentence())
+        releases = settings.home / "releases"
+        v1 = ledger.create_release(lead, "v1", releases / "v1",
+                                   progress=lambda what, d, t: progress(what, d, t))  # fmt: skip
+        result.step("release create v1", _release_line(v1))
+        _verify_release(ledger, releases / "v1", result)
+        withdrawn, erased = cohort.patients[0]["patient_id"], cohort.patients[1]["patient_id"]
+        ledger.withdraw_consent(lead, withdrawn, "patient asked to leave the study")
+        ledger.erase_patient(lead, erased, "patient asked for erasure")
+        result.step("consent withdraw, erase", f"{withdrawn} withdrawn; {erased} erased "
+                    "(key destroyed; the ciphertext stays, unreadable)")  # fmt: skip
+        ledger.sign_checkpoint(lead)
+        v2 = ledger.create_release(lead, "v2", releases / "v2",
+                                   progress=lambda what, d, t: progress(what, d, t))  # fmt: skip
+        result.step("release create v2", _release_line(v2))
+        _verify_release(ledger, releases / "v1", result)
+        _verify_release(ledger, releases / "v2", result)
+        diff = ledger.diff_releases(releases / "v1", releases / "v2")
+        result.step("release diff v1 v2", f"added {len(diff['added'])}, removed "
+                    f"{len(diff['removed'])}, relabelled {len(diff['relabelled'])}; v2 extends "
+                    f"v1: {'yes' if diff['extends'] else 'NO'}")  # fmt: skip
+        result.report = ledger.verify()
+        result.step("audit verify (after erasure)", "OK" if result.report.ok else "FAILED")
         export_path = settings.home / "export" / "log.jsonl"
         count = ledger.export(export_path)
         result.step("audit export", f"{count} events to {export_path}")
@@ -130,6 +163,22 @@ def run_demo(
     finally:
         ledger.close()
     return result
+
+
+def _release_line(summary: dict[str, Any]) -> str:
+    left = ", ".join(f"{k} {v}" for k, v in summary["left_out"].items() if v)
+    return (f"{summary['images']} images at seq {summary['as_of_seq']} in {summary['out']}"
+            f"; left out: {left or 'none'}")  # fmt: skip
+
+
+def _verify_release(ledger: DermLedger, folder: Path, result: DemoResult) -> None:
+    from dermledger.ledger.release_verify import verify_release_dir
+
+    manifest, failures = verify_release_dir(folder)
+    failures += ledger.check_release_against_ledger(manifest)
+    result.step(f"release verify {manifest['name']} --ledger",
+                "OK" if not failures else "; ".join(failures))  # fmt: skip
+    result.release_failures += failures
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:

@@ -102,3 +102,9 @@ def drop_schema(settings: Settings) -> None:
         autocommit=True,
     ) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def register_with_consent(handle: LedgerHandle, patient_id: str, fields: dict[str, str]) -> None:
+    """Register a patient and record the study consent, as a coordinator does before capture."""
+    handle.ledger.register_patient(handle["ada"], patient_id, fields)
+    handle.ledger.record_consent(handle["ada"], patient_id, "study", b"signed consent form v3")

@@ -54,6 +54,9 @@ def registered(cohort, env) -> None:
             "--fitzpatrick", row["fitzpatrick_skin_type"],
         )  # fmt: skip
         assert result.exit_code == 0, result.output
+        consent = cli("consent", "record", row["patient_id"], "--scope", "study",
+                      "--document", str(cohort.patients_csv))  # fmt: skip
+        assert consent.exit_code == 0, consent.output
 
 
 def events(env) -> int:
@@ -104,7 +107,7 @@ def write_csv(path: Path, header: list[str], rows: list[dict[str, str]]) -> Path
         (lambda h, r: ([*h, "colour"], r), "colour"),  # an unknown column
         (lambda h, r: (h, [{**r[0], "sex": "robot"}, *r[1:]]), "row 2"),
         (lambda h, r: (h, [r[0], {**r[1], "age": "200"}, *r[2:]]), "row 3"),
-        (lambda h, r: (h, [{**r[0], "device": "=HYPERLINK(\"x\")"}, *r[1:]]), "row 2"),
+        (lambda h, r: (h, [{**r[0], "device": '=HYPERLINK("x")'}, *r[1:]]), "row 2"),
         (lambda h, r: (h, [{**r[0], "filename": "../secret.jpg"}, *r[1:]]), "row 2"),
         (lambda h, r: (h, [{**r[0], "patient_id": "P9999"}, *r[1:]]), "row 2"),
         (lambda h, r: (h, [{**r[0], "filename": "missing.jpg"}, *r[1:]]), "row 2"),

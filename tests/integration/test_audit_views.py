@@ -8,7 +8,7 @@ import pytest
 
 from dermledger.ledger.errors import InvalidInput
 from dermledger.synthetic.images import blur, draw_image, encode_jpeg
-from tests.support import LedgerHandle
+from tests.support import LedgerHandle, register_with_consent
 
 META = {"image_type": "dermoscopic", "dermoscopic_type": "contact polarized",
         "anatom_site": "Trunk:Posterior trunk"}  # fmt: skip
@@ -21,7 +21,7 @@ def size(team: LedgerHandle) -> int:
 
 @pytest.fixture
 def study(team: LedgerHandle) -> LedgerHandle:
-    team.ledger.register_patient(team["ada"], "P1", {"age": "61", "sex": "male"})
+    register_with_consent(team, "P1", {"age": "61", "sex": "male"})
     return team
 
 

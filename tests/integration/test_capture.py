@@ -11,7 +11,7 @@ from PIL import Image
 
 from dermledger.ledger.errors import Conflict, InvalidInput, NotFound, PolicyViolation
 from dermledger.synthetic.images import blur, decode, draw_image, encode_jpeg, encode_png
-from tests.support import LedgerHandle
+from tests.support import LedgerHandle, register_with_consent
 
 META = {"image_type": "dermoscopic", "dermoscopic_type": "contact polarized",
         "anatom_site": "Trunk:Posterior trunk"}  # fmt: skip
@@ -29,8 +29,8 @@ def state(team: LedgerHandle) -> tuple[int, list[Path]]:
 
 @pytest.fixture
 def study(team: LedgerHandle) -> LedgerHandle:
-    team.ledger.register_patient(team["ada"], "P0001", {"age": "38", "sex": "female",
-                                                        "fitzpatrick_skin_type": "II"})  # fmt: skip
+    register_with_consent(team, "P0001", {"age": "38", "sex": "female",
+                                          "fitzpatrick_skin_type": "II"})  # fmt: skip
     return team
 
 
@@ -43,9 +43,12 @@ def test_capture_stores_blob_and_signed_event(study: LedgerHandle) -> None:
     assert image.metadata["age"] == 38 and image.metadata["sex"] == "female"
     assert image.metadata["anatom_site"] == "Trunk:Posterior trunk"
     assert all(c["passed"] for c in image.captured["sop"]["checks"])
-    assert study.ledger.settings.blobs_dir.joinpath(
-        image.captured["blob_sha256"][:2], image.captured["blob_sha256"][2:]
-    ).read_bytes() == data
+    assert (
+        study.ledger.settings.blobs_dir.joinpath(
+            image.captured["blob_sha256"][:2], image.captured["blob_sha256"][2:]
+        ).read_bytes()
+        == data
+    )
     assert result.suspicions == [] and study.ledger.verify().ok
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from dermledger.ledger.errors import InvalidInput, NotFound, PolicyViolation
 from dermledger.synthetic.images import draw_image, encode_jpeg
-from tests.support import PASSPHRASE, LedgerHandle
+from tests.support import PASSPHRASE, LedgerHandle, register_with_consent
 
 META = {"image_type": "dermoscopic", "dermoscopic_type": "contact polarized"}
 NEVUS, SEBK, DF = "Nevus, NOS, Compound", "Seborrheic keratosis", "Dermatofibroma"
@@ -15,7 +15,7 @@ MEL, BCC = "Melanoma Invasive", "Basal cell carcinoma"
 
 @pytest.fixture
 def image(team: LedgerHandle) -> str:
-    team.ledger.register_patient(team["ada"], "P1", {"age": "50", "sex": "male"})
+    register_with_consent(team, "P1", {"age": "50", "sex": "male"})
     data = encode_jpeg(draw_image(21))
     return team.ledger.capture(team["ada"], data, patient_id="P1", lesion_id="L1",
                                metadata=META).image_id  # fmt: skip

@@ -1,0 +1,95 @@
+"""`dermledger consent` and `patient show`: consent, withdrawal, erasure, recorded access."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dermledger.commands.capture import patient_app, read_file
+from dermledger.commands.context import get, out, print_json, status
+from dermledger.ledger.errors import InvalidInput
+
+app = typer.Typer(help="Record, withdraw and erase consent.", no_args_is_help=True)
+Patient = Annotated[str, typer.Argument(help="The patient's pseudonym.")]
+Reason = Annotated[str, typer.Option("--reason", help="Why (required).")]
+
+
+@app.command("record")
+def record(
+    ctx: typer.Context,
+    patient: Patient,
+    scope: Annotated[str, typer.Option("--scope", help="What the patient consented to.")],
+    document: Annotated[Path, typer.Option("--document", help="The signed consent form.")],
+) -> None:
+    """Record consent; only the document's SHA-256 enters the ledger, never its content.
+
+    Example: dermledger --as ada consent record P0001 --scope "study and publication"
+             --document consent/P0001.pdf
+    """
+    c = get(ctx)
+    env = c.ledger.record_consent(c.signer(), patient, scope, read_file(document))
+    status(f"Consent recorded for {patient} (document {env.payload['document_sha256'][:16]}…)")
+
+
+@app.command("withdraw")
+def withdraw(ctx: typer.Context, patient: Patient, reason: Reason) -> None:
+    """Withdraw consent: the patient's images leave every later release, not earlier ones.
+
+    Example: dermledger --as ada consent withdraw P0001 --reason "patient request"
+    """
+    c = get(ctx)
+    c.ledger.withdraw_consent(c.signer(), patient, reason)
+    status(f"Consent withdrawn for {patient}")
+
+
+@app.command("erase")
+def erase(ctx: typer.Context, patient: Patient, reason: Reason) -> None:
+    """Erase a patient's personal data by destroying their key (crypto-shredding).
+
+    Every hash, signature, checkpoint and earlier release still verifies.
+
+    Example: dermledger --as ada consent erase P0001 --reason "GDPR art. 17 request"
+    """
+    c = get(ctx)
+    c.ledger.erase_patient(c.signer(), patient, reason)
+    status(f"Erased the personal data of {patient}; its key is destroyed")
+
+
+@patient_app.command("show")
+def show(
+    ctx: typer.Context,
+    patient: Patient,
+    reveal: Annotated[
+        bool, typer.Option("--reveal", help="Decrypt personal data (coordinators; recorded).")
+    ] = False,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why, with --reveal.")] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show a patient's pseudonymous record; --reveal --reason decrypts the personal data
+    and records that access in the ledger first.
+
+    Example: dermledger --as ada patient show P0001 --reveal --reason "contact for follow-up"
+    """
+    c = get(ctx)
+    state = c.ledger.get_patient(patient)
+    record = {
+        "patient_id": state.patient_id,
+        **state.fields,
+        "consent": "in force" if state.consent else ("erased" if state.erased else "none"),
+        "consent_scope": state.consent_scope,
+        "personal_data": "erased" if state.erased else (
+            "held, encrypted" if state.personal else "none"),
+    }  # fmt: skip
+    if reveal:
+        if not reason:
+            raise InvalidInput("--reveal needs --reason")
+        record["personal"] = c.ledger.reveal_personal(c.signer(), patient, reason)
+    elif reason:
+        raise InvalidInput("--reason goes with --reveal")
+    if json_:
+        print_json(record)
+        return
+    for key, value in record.items():
+        out.print(f"{key}: {value}", markup=False, highlight=False)

@@ -1,0 +1,129 @@
+"""`dermledger release`: publish point-in-time snapshots anyone can verify offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from dermledger.commands.context import err, get, out, print_json, status
+from dermledger.ledger.errors import VerificationError
+from dermledger.ledger.release_verify import verify_release_dir
+
+app = typer.Typer(help="Create, verify, list and compare releases.", no_args_is_help=True)
+Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+@app.command("create")
+def create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Release name, e.g. v1.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write (must not exist).")],
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="A seq number or an ISO date/time (UTC).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Build and sign, but do not publish.")
+    ] = False,
+    json_: Json = False,
+) -> None:
+    """Build, sign and publish a release of the dataset as it was at a position.
+
+    Example: dermledger --as ada release create v1 --out releases/v1
+    """
+    c = get(ctx)
+    from rich.progress import Progress
+
+    with Progress(console=err, transient=True, disable=c.quiet) as bar:
+        task = bar.add_task("Writing the release", total=None)
+        summary = c.ledger.create_release(
+            c.signer(), name, out_dir, as_of=as_of, publish=not dry_run,
+            progress=lambda what, done, total: bar.update(task, completed=done, total=total),
+        )  # fmt: skip
+    if json_:
+        print_json(summary)
+        return
+    status(
+        f"Published {name}: {summary['images']} images at seq {summary['as_of_seq']}, "
+        f"root {summary['root'][:16]}…, in {summary['out']}"
+    )
+    for gate, count in summary["left_out"].items():
+        if count:
+            status(f"  left out by {gate}: {count}")
+
+
+@app.command("verify")
+def verify(
+    ctx: typer.Context,
+    folder: Annotated[Path, typer.Argument(help="The release folder.")],
+    ledger: Annotated[
+        bool,
+        typer.Option("--ledger", help="Also prove it consistent with this ledger's current log."),
+    ] = False,
+    json_: Json = False,
+) -> None:
+    """Verify a release offline: signature, every file, no extras, every inclusion proof.
+
+    Exit 1 naming each failure.
+
+    Example: dermledger release verify releases/v1 --ledger
+    """
+    manifest, failures = verify_release_dir(folder)
+    if ledger:
+        failures += get(ctx).ledger.check_release_against_ledger(manifest)
+    if json_:
+        print_json({"release": manifest.get("name"), "ok": not failures, "failures": failures})
+    else:
+        for failure in failures:
+            err.print(f"  FAIL {failure}", markup=False, highlight=False)
+    if failures:
+        raise VerificationError(f"release {manifest.get('name')} fails {len(failures)} check(s)")
+    status(
+        f"OK: release {manifest['name']} ({len(manifest['files'])} files, tree_size "
+        f"{manifest['checkpoint']['tree_size']}) verifies"
+        + (" against the ledger" if ledger else "")
+    )
+
+
+@app.command("list")
+def list_(ctx: typer.Context, json_: Json = False) -> None:
+    """List published releases.
+
+    Example: dermledger release list --json
+    """
+    rows = get(ctx).ledger.list_releases()
+    if json_:
+        print_json(rows)
+        return
+    table = Table("name", "as of seq", "images", "root", "published by", "at")
+    for r in rows:
+        table.add_row(r["name"], str(r["as_of_seq"]), str(r["images"]), r["root"][:16] + "…",
+                      r["published_by"], r["recorded_at"])  # fmt: skip
+    out.print(table)
+
+
+@app.command("diff")
+def diff(
+    ctx: typer.Context,
+    old: Annotated[Path, typer.Argument(help="The earlier release folder.")],
+    new: Annotated[Path, typer.Argument(help="The later release folder.")],
+    json_: Json = False,
+) -> None:
+    """Images added, removed and relabelled, and proof that the later release extends the
+    earlier one (an RFC 6962 consistency proof between their checkpoints).
+
+    Example: dermledger release diff releases/v1 releases/v2
+    """
+    result = get(ctx).ledger.diff_releases(old, new)
+    if json_:
+        print_json(result)
+    else:
+        print(f"added {len(result['added'])}, removed {len(result['removed'])}, "
+              f"relabelled {len(result['relabelled'])}")  # fmt: skip
+        for r in result["relabelled"]:
+            print(f"  {r['image_id']}: {r['from']} -> {r['to']}")
+        print("extends: " + ("yes (consistency proof verifies)" if result["extends"] else "NO"))
+    if not result["extends"]:
+        raise VerificationError(f"{new} does not extend {old}: the log was rewritten between them")

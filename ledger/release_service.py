@@ -1,0 +1,478 @@
+"""Point-in-time releases: build, sign, publish, list, diff (DESIGN section 6).
+
+A release is built in a hidden partial folder next to the target, from the log replayed
+up to the as-of position; its manifest is signed, `ReleasePublished` is appended, and
+only then is the folder renamed into place, so a crash never leaves a directory that
+looks like a release. Nothing reads the wall clock: the same ledger, position and
+software give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import isic_metadata
+
+from dermledger import __version__
+from dermledger.ledger.blobs import BlobStore
+from dermledger.ledger.errors import Conflict, InvalidInput, NotFound, VerificationError
+from dermledger.ledger.merkle import MerkleTree, hash_leaf, verify_consistency
+from dermledger.ledger.release_verify import FORMAT, MANIFEST, file_sha256, manifest_digest
+from dermledger.ledger.state import ImageState
+from dermledger.ledger.store import read_topic
+from dermledger.policies import metadata_schema, release_gates, structures
+from dermledger.projections.study_view import StudyView, iter_envelopes
+
+if TYPE_CHECKING:
+    from dermledger.ledger.app import DermLedger, Proposal
+    from dermledger.ledger.signing import Signer
+
+POLICY_VERSION = "release-gates/1; staged-verification/1; metadata-schema/1"
+JUDGEMENTS = ("AnnotationRecorded", "ConsensusVoteCast", "HistologyRecorded")
+ANNOTATION_COLUMNS = [
+    "image_id",
+    "seq",
+    "type",
+    "actor",
+    "role",
+    "meaning",
+    "diagnosis",
+    "category",
+    "structures",
+    "seven_point_score",
+    "report_ref",
+    "superseded",
+]
+Progress = Callable[[str, int, int], None]
+
+
+def release_stream(name: str) -> str:
+    return f"release:{name}"
+
+
+def _csv_bytes(columns: list[str], rows: list[dict[str, Any]]) -> bytes:
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _cell(row.get(k)) for k in columns})
+    return buffer.getvalue().encode("utf-8")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _record_problem(values: dict[str, Any]) -> tuple[Any, str | None]:
+    try:
+        return metadata_schema.validate_record(values), None
+    except InvalidInput as exc:
+        return None, str(exc)
+
+
+class ReleaseService:
+    def create_release(
+        self: DermLedger,
+        signer: Signer,
+        name: str,
+        out: Path,
+        *,
+        as_of: str | None = None,
+        progress: Progress | None = None,
+        publish: bool = True,
+    ) -> dict[str, Any]:
+        """Build, sign and publish release `name` of the dataset at `as_of` into `out`.
+
+        With publish=False the folder is built and signed but no ReleasePublished event is
+        appended: a preview, or a rebuild to check that a release reproduces byte for byte.
+        """
+        from dermledger.ledger import release_docs
+
+        self.permit(signer, "ReleasePublished")
+        if not name or not all(c.isalnum() or c in "._-" for c in name) or len(name) > 64:
+            raise InvalidInput(f"release name {name!r} must be 1-64 letters, digits, '.', '_', '-'")
+        out = out.resolve()
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise Conflict(f"{out} already exists and is not an empty folder")
+        if publish and self.stream(release_stream(name)):
+            raise Conflict(f"a release named {name} is already published")
+        position = self.position(as_of) or sum(1 for _ in self.log())
+        view, tree, seqs = StudyView(), MerkleTree(), {}
+        for seq, env in iter_envelopes(self.log(), position):
+            view.apply(seq, env)
+            seqs[env.event_id] = seq
+            tree.append(hash_leaf(bytes.fromhex(env.hash)))
+        root = tree.root(position).hex()
+        tmp = out.with_name(f".{out.name}.partial-{uuid.uuid4().hex[:8]}")
+        tmp.mkdir(parents=True)
+        try:
+            summary = self._write_release(
+                signer, name, tmp, view, tree, seqs, position, root, release_docs, progress
+            )
+            manifest_sha = file_sha256(tmp / MANIFEST)
+
+            def decide() -> list[Proposal]:
+                if self.stream(release_stream(name)):
+                    raise Conflict(f"a release named {name} is already published")
+                return [
+                    self.proposal(
+                        release_stream(name),
+                        "ReleasePublished",
+                        {
+                            "name": name,
+                            "as_of_seq": position,
+                            "tree_size": position,
+                            "root": root,
+                            "manifest_sha256": manifest_sha,
+                            "images": summary["images"],
+                        },
+                    )
+                ]
+
+            if publish:
+                self.append(signer, decide)
+            if out.exists():
+                out.rmdir()
+            os.replace(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return summary | {"manifest_sha256": manifest_sha, "out": str(out)}
+
+    def _write_release(
+        self: DermLedger,
+        signer: Signer,
+        name: str,
+        folder: Path,
+        view: StudyView,
+        tree: MerkleTree,
+        seqs: dict[str, int],
+        position: int,
+        root: str,
+        docs: Any,
+        progress: Progress | None,
+    ) -> dict[str, Any]:
+        blobs = BlobStore(self.settings.blobs_dir)
+        released: list[tuple[ImageState, dict[str, Any]]] = []
+        left_out: dict[str, int] = {gate.name: 0 for gate in release_gates.GATES}
+        for image in sorted(view.images.values(), key=lambda i: i.image_id):
+            verification = image.verification()
+            values = {k: v for k, v in image.metadata.items() if v is not None} | {
+                "diagnosis": verification.diagnosis,
+                "verification_stage": verification.stage,
+                "diagnosis_confirm_type": verification.diagnosis_confirm_type,
+                "melanocytic": verification.melanocytic,
+            }
+            record, problem = _record_problem({k: v for k, v in values.items() if v is not None})
+            candidate = release_gates.Candidate(
+                image_id=image.image_id,
+                excluded=image.excluded,
+                unresolved_suspicions=len(image.unresolved),
+                verification=verification,
+                consent_in_force=(
+                    image.patient_id in view.patients and view.patients[image.patient_id].consent
+                ),
+                metadata_problem=problem,
+            )
+            gate = release_gates.first_failed_gate(candidate)
+            if gate is not None:
+                left_out[gate.name] += 1
+                continue
+            released.append((image, metadata_schema.to_isic_published(record)))
+        images_dir = folder / "images"
+        images_dir.mkdir()
+        rows, annotations, provenance = [], [], []
+        for done, (image, published) in enumerate(released, start=1):
+            ext = {"JPEG": "jpg", "PNG": "png"}.get(image.captured["format"], "img")
+            filename = f"{image.image_id}.{ext}"
+            self._place_blob(blobs, image.captured["blob_sha256"], images_dir / filename)
+            v = image.verification()
+            rows.append(
+                {
+                    "image_id": image.image_id,
+                    "filename": filename,
+                    **published,
+                    "category": v.category,
+                    "verification_stage": v.stage,
+                }
+            )
+            superseded = {eid for eid, vote in image.votes if vote.superseded}
+            for env in image.events:
+                if env.type in JUDGEMENTS:
+                    p = env.payload
+                    found = p.get("structures") or {}
+                    annotations.append(
+                        {
+                            "image_id": image.image_id,
+                            "seq": seqs[env.event_id],
+                            "type": env.type,
+                            "actor": env.actor,
+                            "role": p.get("signer_role"),
+                            "meaning": p.get("signature_meaning"),
+                            "diagnosis": p["diagnosis"],
+                            "category": p["category"],
+                            "structures": json.dumps(found, sort_keys=True) if found else "",
+                            "seven_point_score": structures.seven_point_score(found)
+                            if env.type == "AnnotationRecorded"
+                            else "",
+                            "report_ref": p.get("report_ref"),
+                            "superseded": env.event_id in superseded,
+                        }
+                    )
+            provenance.append(
+                {
+                    "image_id": image.image_id,
+                    "events": [
+                        {
+                            "seq": seqs[e.event_id],
+                            "type": e.type,
+                            "hash": e.hash,
+                            "proof": [
+                                h.hex()
+                                for h in tree.inclusion_proof(seqs[e.event_id] - 1, position)
+                            ],
+                        }
+                        for e in image.events
+                    ],
+                }
+            )
+            if progress:
+                progress("Writing the release", done, len(released))
+        (folder / "metadata.csv").write_bytes(_csv_bytes(docs.RELEASE_COLUMNS, rows))
+        (folder / "annotations.csv").write_bytes(_csv_bytes(ANNOTATION_COLUMNS, annotations))
+        (folder / "provenance.jsonl").write_bytes(
+            "".join(
+                json.dumps(p, sort_keys=True, separators=(",", ":")) + "\n" for p in provenance
+            ).encode()
+        )
+        as_of = {"seq": position, "recorded_at": view.recorded_at}
+        self._write_docs(docs, folder, name, rows, view, left_out, as_of)
+        files = [
+            {
+                "path": p.relative_to(folder).as_posix(),
+                "sha256": file_sha256(p),
+                "bytes": p.stat().st_size,
+            }
+            for p in sorted(folder.rglob("*"), key=lambda p: p.relative_to(folder).as_posix())
+            if p.is_file()
+        ]
+        manifest: dict[str, Any] = {
+            "format": FORMAT,
+            "name": name,
+            "ledger_id": view.ledger_id,
+            "as_of": as_of,
+            "checkpoint": {"tree_size": position, "root": root},
+            "policy_version": POLICY_VERSION,
+            "software": {"dermledger": __version__, "isic-metadata": isic_metadata_version()},
+            "files": files,
+            "signer": {
+                "actor": signer.actor,
+                "key_id": signer.key_id,
+                "public_key": signer.public_hex,
+            },
+        }
+        manifest["signature"] = signer.sign_digest(manifest_digest(manifest))
+        (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        return {
+            "name": name,
+            "images": len(rows),
+            "as_of_seq": position,
+            "root": root,
+            "left_out": left_out,
+        }
+
+    def _write_docs(
+        self: DermLedger,
+        docs: Any,
+        folder: Path,
+        name: str,
+        rows: list[dict[str, Any]],
+        view: StudyView,
+        left_out: dict[str, int],
+        as_of: dict[str, Any],
+    ) -> None:
+        from dermledger.projections.statistics import study_statistics
+
+        stats = study_statistics(view.images[r["image_id"]] for r in rows)
+        str_rows = [{k: _cell(v) for k, v in r.items()} for r in rows]
+        gates = [
+            docs.GateCount(g.name, g.version, left_out[g.name], g.description)
+            for g in release_gates.GATES
+        ]
+        table = docs.CohortTable.from_rows(str_rows)
+        docs.write_datasheet(
+            folder,
+            name=name,
+            table=table,
+            gates=gates,
+            agreement=stats["agreement"],
+            as_of=as_of,
+        )
+        image_files = [
+            (
+                f"images/{r['filename']}",
+                file_sha256(folder / "images" / r["filename"]),
+                (folder / "images" / r["filename"]).stat().st_size,
+            )
+            for r in rows
+        ]
+        doc = docs.croissant_document(
+            name=name,
+            description=(
+                f"DermLedger release {name} of study {view.ledger_id} at seq {as_of['seq']}"
+            ),
+            version=f"seq-{as_of['seq']}",
+            date_published=(as_of["recorded_at"] or "")[:10],
+            license="https://creativecommons.org/licenses/by-nc/4.0/",
+            url=None,
+            metadata_rows=str_rows,
+            image_files=image_files,
+            csv_sha256=file_sha256(folder / "metadata.csv"),
+            rai=docs.RaiFacts.from_release(table, stats["agreement"], gates),
+        )
+        docs.write_croissant(folder / "croissant.json", doc)
+
+    @staticmethod
+    def _place_blob(blobs: BlobStore, sha: str, target: Path) -> None:
+        """Hard-link the stored blob (no copy, no re-hash) or copy it across filesystems."""
+        source = blobs.path(sha)
+        if not source.exists():
+            raise VerificationError(f"blob {sha[:16]}… is missing from the blob store")
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copyfile(source, target)
+
+    # -------------------------------------------------------------- queries
+
+    def list_releases(self: DermLedger) -> list[dict[str, Any]]:
+        rows = []
+        for env in read_topic(self.recorder, "ReleasePublished"):
+            p = env.payload
+            rows.append(
+                {
+                    "name": p["name"],
+                    "as_of_seq": p["as_of_seq"],
+                    "images": p["images"],
+                    "root": p["root"],
+                    "manifest_sha256": p["manifest_sha256"],
+                    "published_by": env.actor,
+                    "recorded_at": env.recorded_at,
+                }
+            )
+        return rows
+
+    def check_release_against_ledger(self: DermLedger, manifest: dict[str, Any]) -> list[str]:
+        """With the ledger at hand: the release is published here, its signer's key is
+        enrolled, and its checkpoint is consistent with the current log."""
+        failures = []
+        if manifest.get("ledger_id") != self.ledger_id():
+            return ["the release belongs to another ledger"]
+        published = {r["name"]: r for r in self.list_releases()}.get(manifest.get("name"))
+        if published is None:
+            failures.append(f"release {manifest.get('name')} is not published on this ledger")
+        tree = MerkleTree(hash_leaf(bytes.fromhex(e.envelope().hash)) for e in self.log())
+        cp = manifest["checkpoint"]
+        size, old_root = int(cp["tree_size"]), bytes.fromhex(cp["root"])
+        if size > tree.size:
+            return [*failures, f"the release claims {size} events; the log holds {tree.size}"]
+        try:
+            verify_consistency(
+                old_size=size,
+                new_size=tree.size,
+                old_root=old_root,
+                new_root=tree.root(),
+                proof=tree.consistency_proof(size),
+            )
+        except VerificationError:
+            failures.append(
+                "the release's checkpoint is not consistent with the current log "
+                "(the log was rewritten since the release)"
+            )
+        signer = manifest.get("signer", {})
+        try:
+            if self.get_actor(signer.get("actor", "")).key_id != signer.get("key_id"):
+                failures.append("the manifest's signer key is not the key enrolled for that actor")
+        except NotFound:
+            failures.append(f"the manifest's signer {signer.get('actor')} is not enrolled")
+        return failures
+
+    def diff_releases(self: DermLedger, old: Path, new: Path) -> dict[str, Any]:
+        """Images added, removed and relabelled between two release folders, and the proof
+        that the later release's log extends the earlier one's."""
+        from dermledger.ledger.release_verify import load_manifest
+
+        a, b = load_manifest(old), load_manifest(new)
+
+        def rows(folder: Path) -> dict[str, dict[str, str]]:
+            with (folder / "metadata.csv").open(encoding="utf-8", newline="") as handle:
+                return {r["image_id"]: r for r in csv.DictReader(handle)}
+
+        ra, rb = rows(old), rows(new)
+        relabelled = sorted(
+            i
+            for i in set(ra) & set(rb)
+            if (
+                ra[i]["category"],
+                ra[i]["diagnosis_1"],
+                ra[i]["diagnosis_2"],
+                ra[i]["diagnosis_3"],
+                ra[i]["diagnosis_4"],
+                ra[i]["diagnosis_5"],
+            )
+            != (
+                rb[i]["category"],
+                rb[i]["diagnosis_1"],
+                rb[i]["diagnosis_2"],
+                rb[i]["diagnosis_3"],
+                rb[i]["diagnosis_4"],
+                rb[i]["diagnosis_5"],
+            )
+        )
+        size_a, size_b = a["checkpoint"]["tree_size"], b["checkpoint"]["tree_size"]
+        if size_a > size_b:
+            raise InvalidInput(f"{old.name} is later than {new.name}; give the earlier first")
+        tree = MerkleTree(hash_leaf(bytes.fromhex(e.envelope().hash)) for e in self.log())
+        proof = tree.consistency_proof(size_a, size_b) if size_a else []
+        extends = True
+        try:
+            if size_a:
+                verify_consistency(
+                    old_size=size_a,
+                    new_size=size_b,
+                    old_root=bytes.fromhex(a["checkpoint"]["root"]),
+                    new_root=bytes.fromhex(b["checkpoint"]["root"]),
+                    proof=proof,
+                )
+        except VerificationError:
+            extends = False
+        return {
+            "old": {"name": a["name"], "tree_size": size_a, "root": a["checkpoint"]["root"]},
+            "new": {"name": b["name"], "tree_size": size_b, "root": b["checkpoint"]["root"]},
+            "added": sorted(set(rb) - set(ra)),
+            "removed": sorted(set(ra) - set(rb)),
+            "relabelled": [
+                {"image_id": i, "from": ra[i]["category"], "to": rb[i]["category"]}
+                for i in relabelled
+            ],
+            "extends": extends,
+            "consistency_proof": [h.hex() for h in proof],
+        }
+
+
+def isic_metadata_version() -> str:
+    from importlib.metadata import version
+
+    return version("isic-metadata") if isic_metadata else "unknown"

@@ -1,0 +1,123 @@
+"""Offline verification of a release directory (DESIGN section 6, a contract).
+
+Needs nothing but the directory: the manifest's Ed25519 signature over SHA-256 of the
+JCS of the manifest without `signature`, every listed file's size and hash, no missing
+or extra file, and every event's RFC 6962 inclusion proof against the manifest's
+checkpoint. Each failure is named; the caller decides the exit status.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from dermledger.ledger.canonical import jcs_sha256
+from dermledger.ledger.errors import VerificationError
+from dermledger.ledger.merkle import hash_leaf, verify_inclusion
+from dermledger.ledger.signing import key_id_of, verify_digest
+
+FORMAT = "dermledger-release/1"
+MANIFEST = "manifest.json"
+
+
+def manifest_digest(manifest: dict[str, Any]) -> bytes:
+    return jcs_sha256({k: v for k, v in manifest.items() if k != "signature"})
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_manifest(folder: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise VerificationError(f"{folder} has no {MANIFEST}") from None
+    except ValueError:
+        raise VerificationError(f"{MANIFEST} is not valid JSON") from None
+    if manifest.get("format") != FORMAT:
+        raise VerificationError(f"{MANIFEST} is not in the {FORMAT} format")
+    return manifest
+
+
+def verify_release_dir(folder: Path) -> tuple[dict[str, Any], list[str]]:
+    """(manifest, failures); an empty list means the release verifies."""
+    manifest = load_manifest(folder)
+    failures: list[str] = []
+    signer = manifest.get("signer") or {}
+    try:
+        public = bytes.fromhex(signer["public_key"])
+        if key_id_of(public) != signer.get("key_id"):
+            failures.append("manifest: the signer's key_id is not the hash of its public key")
+        verify_digest(public_raw=public, digest=manifest_digest(manifest),
+                      signature_b64=manifest.get("signature", ""))  # fmt: skip
+    except (KeyError, ValueError):
+        failures.append("manifest: the signer's public key is missing or malformed")
+    except VerificationError:
+        failures.append("manifest: the signature does not verify (the manifest was altered)")
+    listed = {}
+    for entry in manifest.get("files", []):
+        listed[entry["path"]] = entry
+    present = {
+        p.relative_to(folder).as_posix()
+        for p in folder.rglob("*")
+        if p.is_file() and p.name != MANIFEST
+    }
+    for path in sorted(set(listed) - present):
+        failures.append(f"{path}: listed in the manifest but missing")
+    for path in sorted(present - set(listed)):
+        failures.append(f"{path}: present but not listed in the manifest")
+    for path in sorted(set(listed) & present):
+        entry, actual = listed[path], folder / path
+        if actual.stat().st_size != entry["bytes"] or file_sha256(actual) != entry["sha256"]:
+            failures.append(f"{path}: its bytes do not match the manifest's SHA-256")
+    paths = [e["path"] for e in manifest.get("files", [])]
+    if paths != sorted(paths):
+        failures.append("manifest: files are not sorted by path")
+    failures += _check_provenance(folder, manifest)
+    return manifest, failures
+
+
+def _check_provenance(folder: Path, manifest: dict[str, Any]) -> list[str]:
+    failures = []
+    checkpoint = manifest.get("checkpoint") or {}
+    size, root = checkpoint.get("tree_size"), checkpoint.get("root", "")
+    path = folder / "provenance.jsonl"
+    if not path.exists():
+        return failures
+    proven: set[str] = set()
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        try:
+            record = json.loads(line)
+            image_id = record["image_id"]
+            for event in record["events"]:
+                verify_inclusion(
+                    index=int(event["seq"]) - 1,
+                    size=int(size),
+                    leaf_hash=hash_leaf(bytes.fromhex(event["hash"])),
+                    proof=[bytes.fromhex(h) for h in event["proof"]],
+                    root=bytes.fromhex(root),
+                )
+            proven.add(image_id)
+        except VerificationError:
+            failures.append(
+                f"provenance.jsonl line {number}: an inclusion proof does not verify "
+                "against the manifest's checkpoint"
+            )
+        except (KeyError, ValueError, TypeError):
+            failures.append(f"provenance.jsonl line {number}: malformed")
+    metadata = folder / "metadata.csv"
+    if metadata.exists():
+        rows = csv.DictReader(io.StringIO(metadata.read_text(encoding="utf-8")))
+        released = {row.get("image_id", "") for row in rows}
+        for image_id in sorted(released - proven):
+            failures.append(f"metadata.csv: {image_id} has no verified provenance")
+    return failures

@@ -1,0 +1,54 @@
+"""What may enter a release: named, versioned gates (DESIGN section 6).
+
+Every image is checked against every gate in order; the first gate it fails is the
+reason it is left out, and the datasheet lists each gate with how many it left out,
+so nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dermledger.policies.verification import Verification
+
+POLICY_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    image_id: str
+    excluded: bool
+    unresolved_suspicions: int
+    verification: Verification
+    consent_in_force: bool | None  # None: the study records no consent for anyone
+    metadata_problem: str | None  # None when the record is valid for ISIC and the study
+
+
+@dataclass(frozen=True)
+class Gate:
+    name: str
+    description: str
+    passes: Callable[[Candidate], bool]
+    version: str = POLICY_VERSION
+
+
+GATES: tuple[Gate, ...] = (
+    Gate("consent-in-force", "the patient's consent is in force at the as-of position",
+         lambda c: c.consent_in_force is not False),
+    Gate("not-excluded", "the image is not excluded (duplicates, other reasons)",
+         lambda c: not c.excluded),
+    Gate("duplicates-resolved", "no unresolved duplicate suspicion",
+         lambda c: c.unresolved_suspicions == 0),
+    Gate("verified-by-consensus", "verification stage at least consensus",
+         lambda c: c.verification.stage in ("consensus", "histology")),
+    Gate("malignant-histology", "every malignant label (MEL, BCC, SCC) histologically verified",
+         lambda c: not c.verification.needs_histology),
+    Gate("metadata-valid", "the record is valid for ISIC and the study's own rules",
+         lambda c: c.metadata_problem is None),
+)  # fmt: skip
+
+
+def first_failed_gate(candidate: Candidate) -> Gate | None:
+    """The gate that keeps the image out, or None when it enters the release."""
+    return next((gate for gate in GATES if not gate.passes(candidate)), None)
