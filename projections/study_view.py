@@ -13,7 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dermledger.ledger.envelope import Envelope
-from dermledger.ledger.state import ImageState, apply_image_event
+from dermledger.ledger.state import (
+    ImageState,
+    PatientState,
+    apply_image_event,
+    apply_patient_event,
+)
 from dermledger.ledger.store import LogEntry
 
 
@@ -32,7 +37,8 @@ class StudyView:
     recorded_at: str | None = None
     ledger_id: str = ""
     images: dict[str, ImageState] = field(default_factory=dict)
-    patients: dict[str, dict[str, Any]] = field(default_factory=dict)
+    patients: dict[str, PatientState] = field(default_factory=dict)
+    captured_without_consent: set[str] = field(default_factory=set)
     actors: dict[str, ActorView] = field(default_factory=dict)
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
     revoked_key_events: list[tuple[int, str, str]] = field(default_factory=list)
@@ -53,10 +59,16 @@ class StudyView:
             )
         elif env.type == "ActorRevoked" and p["actor"] in self.actors:
             self.actors[p["actor"]].revoked_at_seq = seq
-        elif env.type == "PatientRegistered":
-            self.patients[p["patient_id"]] = dict(p)
+        elif env.stream_id.startswith("patient:"):
+            state = apply_patient_event(self.patients.get(p["patient_id"]), env)
+            if state is not None:
+                self.patients[state.patient_id] = state
         elif env.type == "CheckpointSigned":
             self.checkpoints.append({"seq": seq, **p})
+        if env.type == "ImageCaptured":
+            patient = self.patients.get(p["patient_id"])
+            if patient is None or not patient.consent:
+                self.captured_without_consent.add(env.stream_id)
         if env.stream_id in self.images or env.type == "ImageCaptured":
             state = apply_image_event(self.images.get(env.stream_id), env)
             if state is not None:
