@@ -10,10 +10,13 @@ never fork a stream. A refusal raises before anything is written.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -130,8 +133,17 @@ class DermLedger(
 
         `decide` reads whatever state it needs and runs the policies; it raises a
         DermLedgerError to refuse. It may be called more than once.
+
+        Each event is sealed on the stream head that the decision saw: a head read
+        before `decide` (the streams of the previous attempt), or one read after it
+        when nothing at all was committed meanwhile. Otherwise a writer that commits
+        between the decision and the sealing would go unnoticed, and the event would
+        be chained onto a state its policies never saw (two votes by one specialist).
         """
+        streams: list[str] = []
         for _ in range(MAX_ATTEMPTS):
+            heads = {s: stream_head(self.recorder, s) for s in streams}
+            position = self.recorder.max_notification_id()
             acting = self._acting_record(signer)
             proposals = decide()
             if not proposals:
@@ -142,7 +154,13 @@ class DermLedger(
                         acting.name, acting.roles, acting.revoked, proposal.event_type
                     )
                 ).enforce()
-            envelopes = self._seal_all(signer, proposals)
+            streams = list(dict.fromkeys(p.stream_id for p in proposals))
+            unseen = [s for s in streams if s not in heads]
+            if unseen:
+                heads |= {s: stream_head(self.recorder, s) for s in unseen}
+                if self.recorder.max_notification_id() != position:
+                    continue  # a commit landed while deciding: decide again on heads read first
+            envelopes = self._seal_all(signer, proposals, heads)
             try:
                 self.save(*envelopes)
             except IntegrityError:
@@ -174,13 +192,17 @@ class DermLedger(
             )
         return record
 
-    def _seal_all(self, signer: Signer, proposals: list[Proposal]) -> list[Envelope]:
-        heads: dict[str, tuple[int, str | None]] = {}
+    def _seal_all(
+        self,
+        signer: Signer,
+        proposals: list[Proposal],
+        heads: dict[str, tuple[int, str | None]],
+    ) -> list[Envelope]:
+        """Seal each proposal on `heads`: (version, hash) of every stream it names."""
+        heads = dict(heads)
         recorded_at = format_timestamp(self.clock())
         sealed = []
         for proposal in proposals:
-            if proposal.stream_id not in heads:
-                heads[proposal.stream_id] = stream_head(self.recorder, proposal.stream_id)
             version, prev_hash = heads[proposal.stream_id]
             try:
                 payload = events.validated(proposal.event_type, proposal.payload)
@@ -203,33 +225,65 @@ class DermLedger(
     # ------------------------------------------------------ actors and keys
 
     def found(self, founder: str, passphrase: str) -> tuple[str, Envelope]:
-        """Create the ledger: a self-signed enrolment of the founding coordinator."""
+        """Create the ledger: a self-signed enrolment of the founding coordinator.
+
+        Founders take one lock per ledger around the check, the new key and the save,
+        so two concurrent `init`s make one ledger (the other is refused) rather than a
+        log with two founding enrolments that never verifies.
+        """
         check_actor_name(founder)
-        if self.is_initialised():
-            raise Conflict(f"a ledger already exists at {self.settings.describe()}")
-        signer = self.keystore.create(founder, passphrase)
-        ledger_id = str(uuid.uuid4())
-        try:
-            envelope = self._seal_all(
-                signer,
-                [
-                    Proposal(
-                        actor_stream(founder),
-                        "ActorEnrolled",
-                        {
-                            "actor": founder,
-                            "roles": ["coordinator"],
-                            "public_key": signer.public_hex,
-                            "ledger_id": ledger_id,
-                        },
-                    )
-                ],
-            )[0]
-            self.save(envelope)
-        except BaseException:
-            self.keystore.remove(founder)
-            raise
+        with self._founding_lock():
+            if self.is_initialised():
+                raise Conflict(f"a ledger already exists at {self.settings.describe()}")
+            signer = self.keystore.create(founder, passphrase)
+            ledger_id = str(uuid.uuid4())
+            try:
+                envelope = self._seal_all(
+                    signer,
+                    [
+                        Proposal(
+                            actor_stream(founder),
+                            "ActorEnrolled",
+                            {
+                                "actor": founder,
+                                "roles": ["coordinator"],
+                                "public_key": signer.public_hex,
+                                "ledger_id": ledger_id,
+                            },
+                        )
+                    ],
+                    {actor_stream(founder): (0, None)},  # version 1 of the log, always
+                )[0]
+                self.save(envelope)
+            except BaseException:
+                self.keystore.remove(founder)
+                raise
         return ledger_id, envelope
+
+    @contextmanager
+    def _founding_lock(self) -> Iterator[None]:
+        """Serialise founders: a file lock in the home for SQLite (the database lives
+        there), a session advisory lock on the server for PostgreSQL."""
+        if self.settings.db_url is None:
+            with (self.settings.home / ".found.lock").open("a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
+                yield
+            return
+        import psycopg
+
+        env = eventsourcing_env(self.settings)
+        name = f"dermledger found {env.get('POSTGRES_SCHEMA', 'public')}".encode()
+        key = int.from_bytes(hashlib.sha256(name).digest()[:8], "big", signed=True)
+        with psycopg.connect(
+            dbname=env["POSTGRES_DBNAME"],
+            host=env["POSTGRES_HOST"],
+            port=int(env["POSTGRES_PORT"]),
+            user=env["POSTGRES_USER"],
+            password=env["POSTGRES_PASSWORD"] or None,
+            autocommit=True,
+        ) as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (key,))  # released with the session
+            yield
 
     def enrol(
         self,

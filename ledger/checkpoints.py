@@ -8,8 +8,10 @@ back behind a checkpoint, which the database alone could not show.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -64,13 +66,32 @@ class WitnessFolder:
         self.folder = folder
 
     def record(self, witnessed: WitnessedCheckpoint) -> None:
+        """Keep a copy, and make it `latest.json` unless a larger checkpoint is there.
+
+        Concurrent `checkpoint` runs may finish in any order: each writes its own
+        temporary file, and the comparison and replacement of `latest.json` happen
+        under a lock, so the witness never moves back to an older tree.
+        """
         self.folder.mkdir(parents=True, exist_ok=True)
         data = asdict(witnessed)
         body = json.dumps(data, indent=2, sort_keys=True).encode()
-        for name in (f"{witnessed.checkpoint.tree_size:012d}.json", "latest.json"):
-            tmp = self.folder / f".{name}.tmp"
+        self._replace(f"{witnessed.checkpoint.tree_size:012d}.json", body)
+        with (self.folder / ".lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+            try:
+                current = self.latest()
+            except InvalidInput:
+                current = None  # unreadable: replaced, as before
+            if current is None or current.checkpoint.tree_size <= witnessed.checkpoint.tree_size:
+                self._replace("latest.json", body)
+
+    def _replace(self, name: str, body: bytes) -> None:
+        tmp = self.folder / f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+        try:
             tmp.write_bytes(body)
             os.replace(tmp, self.folder / name)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def latest(self) -> WitnessedCheckpoint | None:
         path = self.folder / "latest.json"

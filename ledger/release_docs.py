@@ -280,7 +280,7 @@ def _listing(pairs: Iterable[tuple[str, int]]) -> str:
 
 
 def _rai(rai: RaiFacts) -> dict[str, Any]:
-    """The Croissant RAI properties that apply to the study, in the RAI spec's order."""
+    """The Croissant RAI properties that apply to the study and this release."""
     malignant = [(code, n) for code, n in rai.categories if code in MALIGNANT]
     ages = (
         f"ages (age_approx) {rai.age_min}{_DASH}{rai.age_max}"
@@ -581,10 +581,12 @@ def write_croissant(path: Path, doc: Mapping[str, Any]) -> None:
 # --- the cohort table --------------------------------------------------------------------
 
 
-def _site_rank(site_1: str, site_2: str) -> tuple[int, str, str]:
-    """ISIC's own anatomical order (head to feet), unknown sites after it, alphabetically."""
-    key = f"{site_1}:{site_2}" if site_2 else site_1
-    return (_SITE_ORDER.get(key, len(_SITE_ORDER)), site_1, site_2)
+def _site_rank(site_1: str, site_2: str) -> tuple[int, int, str, str]:
+    """Grouped by anatom_site_1 in ISIC's own anatomical order (head to feet), a site
+    given at level 1 only before its level-2 sites; sites ISIC does not list go last."""
+    last = len(_SITE_ORDER)
+    level_2 = _SITE_ORDER.get(f"{site_1}:{site_2}", last) if site_2 else -1
+    return (_SITE_ORDER.get(site_1, last), level_2, site_1, site_2)
 
 
 _SITE_ORDER: Final[dict[str, int]] = {
@@ -592,11 +594,11 @@ _SITE_ORDER: Final[dict[str, int]] = {
 }
 
 
-def _ordered(counts: Counter[str], order: Sequence[str], *, always: bool) -> list[tuple[str, int]]:
-    """Counts in a fixed order (all of `order` when `always`), then any other value sorted,
-    then "not recorded" and "inconsistent" when present."""
+def _ordered(counts: Counter[str], order: Sequence[str]) -> list[tuple[str, int]]:
+    """Every value of `order` (zeros too: coverage shows gaps), then any other value
+    sorted, then "not recorded" and "inconsistent" when present."""
     tail = (NOT_RECORDED, INCONSISTENT)
-    result = [(key, counts[key]) for key in order if always or counts[key]]
+    result = [(key, counts[key]) for key in order]
     result += sorted((key, n) for key, n in counts.items() if key not in order and key not in tail)
     result += [(key, counts[key]) for key in tail if counts[key]]
     return result
@@ -702,14 +704,14 @@ class CohortTable:
             other_malignant_histology=other_histology,
             histology=histology,
             stages=tuple((stage, stages[stage]) for stage in VERIFICATION_STAGES),
-            sex_patients=tuple(_ordered(sex, _SEX_ORDER, always=True)),
+            sex_patients=tuple(_ordered(sex, _SEX_ORDER)),
             age_patients=tuple(sorted(Counter(ages).items())),
             age_median=float(statistics.median(ages)) if ages else None,
             age_min=ages[0] if ages else None,
             age_max=ages[-1] if ages else None,
             age_not_recorded=len(age_of) - len(ages),
-            fitzpatrick_patients=tuple(_ordered(fitz_patients, _FITZPATRICK, always=True)),
-            fitzpatrick_images=tuple(_ordered(fitz_images, _FITZPATRICK, always=True)),
+            fitzpatrick_patients=tuple(_ordered(fitz_patients, _FITZPATRICK)),
+            fitzpatrick_images=tuple(_ordered(fitz_images, _FITZPATRICK)),
             sites=tuple(
                 sorted(
                     sites.items(),

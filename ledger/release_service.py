@@ -341,6 +341,7 @@ class ReleaseService:
             image_files=image_files,
             csv_sha256=file_sha256(folder / "metadata.csv"),
             rai=docs.RaiFacts.from_release(table, stats["agreement"], gates),
+            cite_as=f"DermLedger release {name}, ledger {view.ledger_id}, seq {as_of['seq']}",
         )
         docs.write_croissant(folder / "croissant.json", doc)
 

@@ -48,6 +48,9 @@ from dermledger.policies.metadata_schema import (
 )
 from dermledger.synthetic.images import draw_image, encode_jpeg, encode_png
 
+# rdflib (inside mlcroissant) uses its own deprecated ConjunctiveGraph when parsing JSON-LD.
+pytestmark = pytest.mark.filterwarnings("ignore:ConjunctiveGraph is deprecated:DeprecationWarning")
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 # Six images of four patients. By hand:
@@ -324,6 +327,16 @@ def test_croissant_carries_the_rai_fields(release: Release) -> None:
     assert metadata.data_biases == doc["rai:dataBiases"]
 
 
+def test_rai_texts_say_when_agreement_is_not_computable(release: Release) -> None:
+    table = CohortTable.from_rows(release.rows)
+    none = {key: None for key in AGREEMENT}
+    doc = document(release, rai=RaiFacts.from_release(table, none))
+    analysis = doc["rai:dataAnnotationAnalysis"][0]
+    assert "Fleiss' kappa not computable" in analysis
+    assert "mean pairwise agreement not computable" in analysis
+    assert doc["rai:dataPreprocessingProtocol"][1:] == []  # no gates given
+
+
 def test_distribution_describes_the_files(release: Release) -> None:
     csv_file, images = document(release)["distribution"]
     assert csv_file["contentUrl"] == "metadata.csv"
@@ -442,6 +455,10 @@ def test_cohort_table_counts(release: Release) -> None:
         (("Lower extremity", "Lower leg"), 2),
         (("not recorded", ""), 1),
     )
+
+
+def test_cohort_table_does_not_depend_on_row_order(release: Release) -> None:
+    assert CohortTable.from_rows(reversed(release.rows)) == CohortTable.from_rows(release.rows)
 
 
 def test_cohort_table_of_nothing() -> None:
