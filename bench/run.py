@@ -28,7 +28,13 @@ POSTGRES_ENV = "DERMLEDGER_TEST_POSTGRES_URL"
 
 # The benchmark modules, in table order: bench/<name>.py exposing `run(args) -> list[Row]`.
 # A name whose file is absent, or which exposes no `run`, is skipped with a note on stderr.
-MODULES = ("bench_ledger", "bench_near_duplicates", "bench_import", "bench_release", "bench_rebuild")
+MODULES = (
+    "bench_ledger",
+    "bench_near_duplicates",
+    "bench_import",
+    "bench_release",
+    "bench_rebuild",
+)
 
 err = Console(stderr=True)
 

@@ -17,6 +17,15 @@ app = typer.Typer(help="Verify and export the signed log.", no_args_is_help=True
 @app.command("verify")
 def verify(
     ctx: typer.Context,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Processes for hashes and signatures (default: "
+            "all cores for logs of 20,000 events or more).",
+        ),
+    ] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Recompute every hash, signature, stream chain, role permission and checkpoint.
@@ -28,7 +37,7 @@ def verify(
     c = get(ctx)
     total = c.ledger.recorder.max_notification_id() or 0
     with progress_bar("Verifying", total, quiet=c.quiet) as advance:
-        report = c.ledger.verify(advance)
+        report = c.ledger.verify(advance, workers=workers)
     summary = {
         "ok": report.ok,
         "ledger_id": report.ledger_id,

@@ -45,6 +45,7 @@ from dermledger.ledger.verify import LogVerifier, Report
 from dermledger.policies import roles as role_policy
 
 MAX_ATTEMPTS = 8
+PARALLEL_FROM = 20_000  # events; below this, starting worker processes costs more than it saves
 Progress = Callable[[int], None] | None
 
 
@@ -402,9 +403,18 @@ class DermLedger(
         self.witness.record(witnessed[0])
         return envelope
 
-    def verify(self, progress: Progress = None) -> Report:
-        """Verify the whole log and the home's witnessed checkpoint."""
-        verifier = LogVerifier(authority=Authority(), witness=self.witness.latest())
+    def verify(self, progress: Progress = None, *, workers: int | None = None) -> Report:
+        """Verify the whole log and the home's witnessed checkpoint.
+
+        With workers > 1, hashes and signatures are checked in that many processes; by
+        default every core is used once the log is large enough to repay starting them.
+        """
+        if workers is None:
+            large = (self.recorder.max_notification_id() or 0) >= PARALLEL_FROM
+            workers = (os.cpu_count() or 1) if large else 1
+        verifier = LogVerifier(
+            authority=Authority(), witness=self.witness.latest(), workers=workers
+        )
         return verifier.run(self.log(), progress=progress)
 
     def export(self, out: Path, progress: Progress = None) -> int:

@@ -75,23 +75,30 @@ class Authority:
 
     def check(self, env: Envelope, seq: int) -> None:
         """Raise VerificationError unless `env` is signed by a key that may sign it here."""
+        env.check_signature(self.signing_key(env, seq))
+
+    def signing_key(self, env: Envelope, seq: int) -> bytes:
+        """The raw public key that must have signed `env` here; raises if no key may.
+
+        Every check but the signature itself, so a verifier can check signatures in
+        parallel while the key directory is replayed in order.
+        """
         if not self.actors:
-            self._check_founding(env, seq)
-            return
+            return self._check_founding(env, seq)
         owner = self.keys.get(env.key_id)
         if owner is None:
             raise BadSignature(f"it is signed by key {env.key_id[:16]}…, which is not enrolled")
         if owner != env.actor:
             raise BadSignature(f"it names actor {env.actor} but the key belongs to {owner}")
         record = self.actors[owner]
-        env.check_signature(bytes.fromhex(record.public_key))
         decision = check_append(AppendRequest(env.actor, record.roles, record.revoked, env.type))
         if not decision.allowed:
             raise VerificationError(
                 f"policy {decision.policy} v{decision.version}: {decision.reason}"
             )
+        return bytes.fromhex(record.public_key)
 
-    def _check_founding(self, env: Envelope, seq: int) -> None:
+    def _check_founding(self, env: Envelope, seq: int) -> bytes:
         if seq != 1 or env.type != "ActorEnrolled":
             raise VerificationError("the log does not start with the founding enrolment")
         public = env.payload.get("public_key", "")
@@ -99,7 +106,7 @@ class Authority:
             raise BadSignature("the founding enrolment is not self-signed by the enrolled key")
         if "coordinator" not in env.payload.get("roles", []):
             raise VerificationError("the founding actor is not a coordinator")
-        env.check_signature(bytes.fromhex(public))
+        return bytes.fromhex(public)
 
     def public_key_of(self, actor: str) -> bytes:
         return bytes.fromhex(self.actors[actor].public_key)

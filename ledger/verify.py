@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from dermledger.ledger.checkpoints import Checkpoint, WitnessedCheckpoint
 from dermledger.ledger.envelope import Envelope
@@ -53,11 +53,18 @@ class Report:
         return self.failure is None
 
 
+FLUSH_EVERY = 20_000  # events held before their hashes and signatures are checked
+CHUNK = 2_000  # events per task sent to a worker
+
+
 class KeyAuthority(Protocol):
     """Who may sign what at each point of the log: supplied by the domain layer."""
 
     def check(self, env: Envelope, seq: int) -> None:
         """Raise VerificationError unless the event's signer may sign it here."""
+
+    def signing_key(self, env: Envelope, seq: int) -> bytes:
+        """Every check but the signature; the raw public key that must have signed it."""
 
     def observe(self, env: Envelope) -> None:
         """Take a verified event into account."""
@@ -76,10 +83,17 @@ class LogVerifier:
     """
 
     def __init__(
-        self, *, authority: KeyAuthority, witness: WitnessedCheckpoint | None = None
+        self,
+        *,
+        authority: KeyAuthority,
+        witness: WitnessedCheckpoint | None = None,
+        workers: int = 1,
     ) -> None:
         self.witness = witness
         self.authority = authority
+        self.workers = workers
+        self.pending: list[tuple[int, bytes, bytes]] = []
+        self.where: dict[int, tuple[str, str]] = {}
         self.tree = MerkleTree()
         self.heads: dict[str, tuple[int, str]] = {}
         self.report = Report()
@@ -87,17 +101,63 @@ class LogVerifier:
     def run(
         self, entries: Iterable[LogEntry], *, progress: Callable[[int], None] | None = None
     ) -> Report:
-        for entry in entries:
-            try:
-                self._check(entry)
-            except VerificationError as exc:
-                self.report.failure = Failure(entry.seq, entry.stream_id, entry.topic, str(exc))
-                return self._finish(complete=False)
-            if progress is not None:
-                progress(entry.seq)
+        if self.workers <= 1:
+            for entry in entries:
+                try:
+                    self._check(entry)
+                except VerificationError as exc:
+                    self.report.failure = Failure(entry.seq, entry.stream_id, entry.topic, str(exc))
+                    return self._finish(complete=False)
+                if progress is not None:
+                    progress(entry.seq)
+            return self._finish(complete=True)
+        return self._run_parallel(entries, progress)
+
+    def _run_parallel(
+        self, entries: Iterable[LogEntry], progress: Callable[[int], None] | None
+    ) -> Report:
+        """Replay keys, chains and roles in order here; hashes and signatures (most of the
+        cost) in worker processes, batch by batch. The earliest failure wins either way."""
+        import multiprocessing
+
+        from dermledger.ledger.verify_worker import check_batch
+
+        context = multiprocessing.get_context("spawn")
+        with context.Pool(self.workers) as pool:
+            for entry in entries:
+                try:
+                    self._check(entry, defer=True)
+                except VerificationError as exc:
+                    earlier = self._flush(pool, check_batch)
+                    self.report.failure = earlier or Failure(
+                        entry.seq, entry.stream_id, entry.topic, str(exc)
+                    )
+                    return self._finish(complete=False)
+                if len(self.pending) >= FLUSH_EVERY:
+                    failure = self._flush(pool, check_batch)
+                    if failure is not None:
+                        self.report.failure = failure
+                        return self._finish(complete=False)
+                if progress is not None:
+                    progress(entry.seq)
+            failure = self._flush(pool, check_batch)
+        if failure is not None:
+            self.report.failure = failure
+            return self._finish(complete=False)
         return self._finish(complete=True)
 
-    def _check(self, entry: LogEntry) -> None:
+    def _flush(self, pool: Any, check_batch: Callable[..., Any]) -> Failure | None:
+        items, self.pending = self.pending, []
+        chunks = [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
+        failures = [f for f in pool.map(check_batch, chunks) if f is not None]
+        where, self.where = self.where, {}
+        if not failures:
+            return None
+        seq, problem = min(failures)
+        stream_id, event_type = where[seq]
+        return Failure(seq, stream_id, event_type, problem)
+
+    def _check(self, entry: LogEntry, *, defer: bool = False) -> None:
         env = entry.envelope()
         if (env.stream_id, env.stream_version, env.type) != (
             entry.stream_id,
@@ -105,9 +165,15 @@ class LogVerifier:
             entry.topic,
         ):
             raise VerificationError("the store's stream, version or type columns disagree with it")
-        env.check_hash()
+        if not defer:
+            env.check_hash()
         self._check_chain(env)
-        self.authority.check(env, entry.seq)
+        public = self.authority.signing_key(env, entry.seq)
+        if defer:
+            self.pending.append((entry.seq, entry.state, public))
+            self.where[entry.seq] = (entry.stream_id, entry.topic)
+        else:
+            env.check_signature(public)
         if env.type == "CheckpointSigned":
             self._check_checkpoint(env, entry.seq)
         if entry.seq == 1:

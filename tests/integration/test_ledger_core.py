@@ -113,9 +113,12 @@ def test_checkpoint_export_and_independent_check(team: LedgerHandle, tmp_path: P
 
 
 def tampered(team: LedgerHandle, settings_db: RawDB) -> tuple[int, str]:
-    """Verify after tampering; return the failing seq and problem."""
-    report = team.ledger.verify()
+    """Verify after tampering, in one process and with two workers; both must name the same
+    event. Return the failing seq and problem."""
+    report = team.ledger.verify(workers=1)
     assert report.failure is not None, "tampering went unnoticed"
+    parallel = team.ledger.verify(workers=2)
+    assert parallel.failure == report.failure
     return report.failure.seq, report.failure.problem
 
 
