@@ -333,7 +333,7 @@ class ReleaseService:
             description=(
                 f"DermLedger release {name} of study {view.ledger_id} at seq {as_of['seq']}"
             ),
-            version=f"seq-{as_of['seq']}",
+            version=f"1.0.{as_of['seq']}",  # MAJOR.MINOR.PATCH; the patch is the log position
             date_published=(as_of["recorded_at"] or "")[:10],
             license="https://creativecommons.org/licenses/by-nc/4.0/",
             url=None,

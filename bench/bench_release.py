@@ -1,0 +1,465 @@
+"""Release creation: `DermLedger.create_release` beside the least work any release must do.
+
+Ours is the real service path on a ledger of N verified images: replay the log to the as-of
+position into the study view, apply the six gates, hard-link every image out of the blob
+store, write metadata.csv, annotations.csv and provenance.jsonl (every event of every image
+with its RFC 6962 inclusion proof), the datasheet with its charts and croissant.json, hash
+every file for the manifest, sign it, append ReleasePublished. After an untimed warm-up
+release (lazy imports), the fastest of three full releases gives ours; the fastest of three
+releases as of the seq where half the images were verified, subtracted from it, gives the
+marginal cost per image, without the fixed part (charts above all).
+
+Baselines, run on the same image files (the blob store's) just before and just after: the
+SHA-256 of every file and a shutil.copyfile of it into a fresh folder, and SHA-256 alone.
+
+The study is built outside the timing through the service (patients with consent, bulk
+import, an annotation and three unanimous consensus votes per image, histology for every
+malignant one) from a cohort plan whose images are drawn cheaply: one rendered base image
+per category, each capture that base under its own smooth random shading and shift.
+
+    .venv/bin/python bench/run.py --only bench_release   # size: $DERMLEDGER_BENCH_RELEASE_IMAGES
+    .venv/bin/python bench/bench_release.py [--release-images N] [--postgres] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import hashlib
+import io
+import os
+import pstats
+import shutil
+import signal
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import numpy as np
+from PIL import Image
+
+from dermledger.bench.bench_ledger import open_ledger
+from dermledger.bench.common import (
+    MEMORY,
+    PASSPHRASE,
+    SQLITE,
+    Backend,
+    BenchArgs,
+    PeakMemory,
+    Row,
+    Stopwatch,
+    location,
+    rate,
+    say,
+)
+from dermledger.ledger.app import DermLedger
+from dermledger.ledger.blobs import BlobStore
+from dermledger.ledger.bootstrap import Settings
+from dermledger.ledger.signing import Signer
+from dermledger.synthetic.cohort import METADATA_COLUMNS, plan_cohort
+from dermledger.synthetic.images import draw_image, encode_jpeg
+
+IMAGES_ENV = "DERMLEDGER_BENCH_RELEASE_IMAGES"
+DEFAULT_IMAGES = 500
+BASELINES = {
+    "release ÷ SHA-256+copy": "SHA-256 of every image file + shutil.copyfile to a fresh folder",
+    "release ÷ SHA-256": "SHA-256 of every image file alone (1 MiB reads), same files",
+}
+MARGINAL = (
+    "release, marginal ÷ SHA-256+copy",
+    "the same hash+copy; ours = (N - N/2) / (t(N) - t(N/2)), t(N/2) a release as of the seq "
+    "where half the images were verified: the cost per image, without the fixed part",
+)
+# Full and half releases are timed this many times each, alternating, and the fastest of
+# each kept: on a shared machine the difference of two single runs is mostly noise.
+REPEATS = 3
+TEAM = {"ann": ["annotator"], "r1": ["specialist"], "r2": ["specialist"],
+        "r3": ["specialist"], "pat": ["pathologist"]}  # fmt: skip
+READERS = ("r1", "r2", "r3")
+DISTINCT = "bench: distinct synthetic captures"
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """Planned rows with their images on disk, and each row's true diagnosis."""
+
+    out_dir: Path
+    images_dir: Path
+    patients: list[dict[str, str]]
+    header: list[str]
+    rows: list[dict[str, str]]
+    truth: dict[str, dict[str, str]]  # by filename
+
+
+# ------------------------------------------------------------------ the study
+
+
+def shaded(base: np.ndarray, seed: int) -> np.ndarray:
+    """`base` under a smooth random shading (a 6x8 grid of gains, bicubic-upsampled, about
+    ±25%) and a random shift: cheap, and distinct enough for the duplicate detector (of 150
+    siblings, no pair is within both its pHash and dHash thresholds); a pair it still flags
+    at larger N is resolved as distinct while the study is built."""
+    rng = np.random.default_rng(seed)
+    height, width = base.shape[:2]
+    grid = Image.fromarray(rng.normal(0.0, 1.0, (6, 8)).astype(np.float32), mode="F")
+    gain = 1.0 + 0.25 * np.asarray(grid.resize((width, height), Image.Resampling.BICUBIC))
+    shifted = np.roll(base, (int(rng.integers(-40, 41)), int(rng.integers(-40, 41))), (0, 1))
+    return np.clip(shifted * gain[..., None], 0, 255).astype(np.uint8)
+
+
+def make_cohort(n: int, workdir: Path) -> Cohort:
+    """A cohort plan of n records (no planted duplicates), its images drawn cheaply."""
+    say(f"  planning a {n:,}-image cohort and drawing its images")
+    plan = plan_cohort(records=n, duplicates=0, patients=max(1, n * 2 // 5))
+    out = workdir / f"release-cohort-{uuid.uuid4().hex[:8]}"
+    images = out / "images"
+    images.mkdir(parents=True)
+    bases: dict[str, np.ndarray] = {}
+    for number, record in enumerate(plan.records):
+        category = record.truth["category"]
+        if category not in bases:
+            bases[category] = draw_image(len(bases) + 1, category)
+        (images / record.filename).write_bytes(encode_jpeg(shaded(bases[category], number)))
+    rows = [{c: r.metadata[c] for c in METADATA_COLUMNS} for r in plan.records]
+    truth = {r.filename: r.truth for r in plan.records}
+    return Cohort(out, images, plan.patients, list(METADATA_COLUMNS), rows, truth)
+
+
+@dataclass(frozen=True)
+class Study:
+    ledger: DermLedger
+    lead: Signer
+    half_seq: int  # the log's size once the first half of the images is in and verified
+    half: int  # so a release as of half_seq holds this many images
+
+
+def log_size(ledger: DermLedger) -> int:
+    return sum(1 for _ in ledger.log())
+
+
+def build_study(backend: Backend, settings: Settings, cohort: Cohort) -> Study:
+    """A ledger where every image of the cohort passes every release gate."""
+    ledger, lead = open_ledger(backend, settings)
+    keys = {}
+    for name, roles in TEAM.items():
+        ledger.enrol(lead, name, roles, passphrase=PASSPHRASE)
+        keys[name] = ledger.unlock(name, PASSPHRASE)
+    for row in cohort.patients:
+        ledger.register_patient(lead, row["patient_id"], row)
+        ledger.record_consent(lead, row["patient_id"], "study", b"consent form v3")
+    # In two halves, each imported then verified, so that the log as of the end of the
+    # first half holds exactly the images of a release of half the size.
+    half = len(cohort.rows) // 2
+    half_seq = 0
+    for part in (cohort.rows[:half], cohort.rows[half:]):
+        report = ledger.import_folder(lead, cohort.images_dir, cohort.header, part)
+        if report.captured != len(part):
+            raise RuntimeError(f"captured {report.captured} of {len(part)} images")
+        for suspicion in ledger.list_duplicates():  # rare; resolved as distinct captures
+            ledger.resolve_duplicate(
+                lead, suspicion["image_id"], duplicate_of=None, distinct=True, reason=DISTINCT
+            )
+        for image_id, row in zip(report.image_ids, part, strict=True):
+            truth = cohort.truth[row["filename"]]
+            ledger.annotate(keys["ann"], image_id, truth["diagnosis"], [])
+            for reader in READERS:
+                ledger.vote(keys[reader], image_id, truth["diagnosis"])
+            if truth["malignant"] == "true":
+                ledger.record_histology(keys["pat"], image_id, truth["diagnosis"],
+                                        f"PATH-{row['filename']}", "2026-11-20")  # fmt: skip
+        half_seq = half_seq or log_size(ledger)
+    return Study(ledger, lead, half_seq, half)
+
+
+def blob_paths(ledger: DermLedger) -> list[Path]:
+    """The blob-store file of every captured image: what create_release links out."""
+    blobs = BlobStore(ledger.settings.blobs_dir)
+    return [blobs.path(image.captured["blob_sha256"]) for image in ledger.images_at(None)]
+
+
+# ------------------------------------------------------------------ measures
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def baseline(paths: list[Path], copy_to: Path | None) -> float:
+    """Seconds to hash every file, and copy each into `copy_to` (created, then removed)."""
+    if copy_to is not None:
+        copy_to.mkdir()
+    try:
+        with Stopwatch() as watch:
+            for number, path in enumerate(paths):
+                sha256_file(path)
+                if copy_to is not None:
+                    shutil.copyfile(path, copy_to / f"{number:06d}.jpg")
+    finally:
+        if copy_to is not None:
+            shutil.rmtree(copy_to, ignore_errors=True)
+    return watch.seconds
+
+
+def baselines(paths: list[Path], workdir: Path) -> list[float]:
+    """Both baselines, in BASELINES order."""
+    fresh = workdir / f"baseline-copy-{uuid.uuid4().hex[:8]}"
+    return [baseline(paths, fresh), baseline(paths, None)]
+
+
+def run(args: BenchArgs, images: int | None = None) -> list[Row]:
+    images = images or int(os.environ.get(IMAGES_ENV) or DEFAULT_IMAGES)
+    cohort = make_cohort(images, args.workdir)
+    try:
+        return measure(args, cohort)
+    finally:
+        shutil.rmtree(cohort.out_dir, ignore_errors=True)
+
+
+def release(
+    study: Study,
+    workdir: Path,
+    *,
+    as_of: int | None = None,
+    publish: bool | None = None,
+    sizes: dict[str, int] | None = None,
+) -> tuple[float, int]:
+    """(seconds, images) of one create_release into a fresh folder, removed afterwards. By
+    default a full release is published, a partial one (as of an earlier seq) built and
+    signed only; a second full release must not publish (its name is taken). `sizes`, when
+    given, receives the bytes of each top-level file of the release."""
+    out = workdir / f"release-{uuid.uuid4().hex[:8]}"
+    try:
+        with Stopwatch() as watch:
+            summary = study.ledger.create_release(
+                study.lead,
+                "bench" if as_of is None else f"bench-{as_of}",
+                out,
+                as_of=None if as_of is None else str(as_of),
+                publish=as_of is None if publish is None else publish,
+            )
+        if sizes is not None:
+            sizes.update({p.name: p.stat().st_size for p in out.iterdir() if p.is_file()})
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    return watch.seconds, int(summary["images"])
+
+
+def warm_up(study: Study, workdir: Path) -> None:
+    """An untimed release of half the study first: a release's lazy imports (matplotlib;
+    statsmodels, and with it scipy and pandas, once two images have votes to compare) and
+    its first chart are paid once per process (about 3 s here), not once per release."""
+    release(study, workdir, as_of=study.half_seq)
+
+
+def rss_mib() -> float:
+    """This process's resident memory now (Linux; NaN elsewhere)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def measure(args: BenchArgs, cohort: Cohort) -> list[Row]:
+    rows: list[Row] = []
+    n = len(cohort.rows)
+    for backend in args.backends:
+        if backend.name == MEMORY:
+            say("  memory: skipped (a release reads a ledger on disk; nothing to compare)")
+            continue
+        with location(backend, args.workdir, "release") as settings:
+            say(f"  {backend.name}: building the study ({n:,} verified images)")
+            started = time.perf_counter()
+            study = build_study(backend, settings, cohort)
+            try:
+                say(f"    built in {time.perf_counter() - started:.0f} s; warm-up, baselines, "
+                    f"{REPEATS} x (release, half release), baselines")  # fmt: skip
+                warm_up(study, args.workdir)
+                paths = blob_paths(study.ledger)
+                before = baselines(paths, args.workdir)
+                peak, sizes = PeakMemory(), {}
+                peak.reset()
+                resident = rss_mib()
+                seconds, released = release(study, args.workdir, sizes=sizes)
+                mib = peak.mib()
+                half_seconds, half = release(study, args.workdir, as_of=study.half_seq)
+                for _ in range(REPEATS - 1):  # alternating, keeping the fastest of each
+                    again, _ = release(study, args.workdir, publish=False)
+                    seconds = min(seconds, again)
+                    again, _ = release(study, args.workdir, as_of=study.half_seq)
+                    half_seconds = min(half_seconds, again)
+                after = baselines(paths, args.workdir)
+            finally:
+                study.ledger.close()
+        if released != n or half != study.half:
+            raise RuntimeError(f"released {released} of {n} and {half} of {study.half}")
+        say(f"    release of {released:,}: {seconds:.2f} s, of {half:,}: {half_seconds:.2f} s; "
+            f"resident {resident:.0f} MiB before, peak {mib:.0f} MiB during; bytes per image: "
+            + ", ".join(f"{name} {size / released:,.0f}" for name, size in sorted(sizes.items())
+                        if name.endswith((".csv", ".jsonl", ".json"))))  # fmt: skip
+        full = rate(released, seconds)
+        marginal = rate(released - half, seconds - half_seconds)
+        theirs = [rate(2 * len(paths), a + b) for a, b in zip(before, after, strict=True)]
+        for (label, what), baseline_rate in zip(BASELINES.items(), theirs, strict=True):
+            rows.append(Row(label, backend.name, released, full, baseline_rate, mib, what))
+        label, what = MARGINAL
+        rows.append(Row(label, backend.name, released - half, marginal, theirs[0], mib, what))
+    return rows
+
+
+class Sampler:
+    """A wall-clock sampling profiler of the calls to `root` (a qualified name): a SIGALRM
+    every `interval` seconds looks at the stack and charges the time since its previous
+    look to every function on it below the root (once each: cumulative) and to the
+    innermost one (own). The handler runs between bytecodes, so the
+    time of a C call (hashing, I/O, rendering) lands on the Python function that made it.
+    Unix only, main thread only.
+
+    Why beside cProfile: on this Python (3.12.1), drawing with matplotlib's Agg backend
+    loses cProfile's call stack, so create_release and everything above the charts are
+    missing from its listing and no entry has callers; its own times stay right, its
+    cumulative ones do not add up.
+    """
+
+    def __init__(self, root: str, interval: float = 0.001) -> None:
+        self.root, self.interval = root, interval
+        self.cumulative: Counter[tuple[str, int, str]] = Counter()
+        self.own: Counter[tuple[str, int, str]] = Counter()
+        self.seconds = 0.0
+
+    def run(self, function: Callable[..., object], *args: object, **kwargs: object) -> None:
+        last = time.perf_counter()
+
+        def sample(signum: int, frame: FrameType | None) -> None:
+            nonlocal last
+            now = time.perf_counter()
+            spent, last = now - last, now
+            stack = []  # innermost first, up to the root: samples outside it are dropped
+            while frame is not None and (not stack or stack[-1][2] != self.root):
+                stack.append(self._key(frame))
+                frame = frame.f_back
+            if not stack or stack[-1][2] != self.root:
+                return
+            self.own[stack[0]] += spent
+            for key in set(stack):
+                self.cumulative[key] += spent
+
+        previous = signal.signal(signal.SIGALRM, sample)
+        started = last = time.perf_counter()
+        signal.setitimer(signal.ITIMER_REAL, self.interval, self.interval)
+        try:
+            function(*args, **kwargs)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+            self.seconds = time.perf_counter() - started
+
+    @staticmethod
+    def _key(frame: FrameType) -> tuple[str, int, str]:
+        code = frame.f_code
+        return code.co_filename, code.co_firstlineno, code.co_qualname
+
+    def report(self, top: int) -> str:
+        """The `top` functions of this project by cumulative time, then the `top` functions
+        of any origin by own time, with their share of the time spent in the root."""
+        root = self.root
+        total = next((t for k, t in self.cumulative.items() if k[2] == root), self.seconds)
+        ours = [item for item in self.cumulative.items() if _is_ours(item[0][0])]
+        lines = [f"{'cumul.':>7} {'%':>5} {'own':>6}  function ({total:.2f} s in {root})"]
+        for key, spent in sorted(ours, key=lambda item: -item[1])[:top]:
+            lines.append(f"{spent:6.2f}s {100 * spent / total:5.1f} {self.own[key]:5.2f}s  "
+                         f"{key[2]} ({_short(key[0])}:{key[1]})")  # fmt: skip
+        lines.append(f"{'own':>7} {'%':>5}  function, any origin")
+        for key, spent in sorted(self.own.items(), key=lambda item: -item[1])[:top]:
+            lines.append(f"{spent:6.2f}s {100 * spent / total:5.1f}  "
+                         f"{key[2]} ({_short(key[0])}:{key[1]})")  # fmt: skip
+        return "\n".join(lines)
+
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+def _is_ours(path: str) -> bool:
+    return path.startswith(str(PROJECT)) and "site-packages" not in path
+
+
+def _short(path: str) -> str:
+    if _is_ours(path):
+        return str(Path(path).relative_to(PROJECT))
+    for marker in ("site-packages/", "/lib/python3.12/"):
+        if marker in path:
+            return path.split(marker, 1)[1]
+    return path
+
+
+def profile_release(images: int, workdir: Path, top: int = 12) -> str:
+    """One SQLite study, after `warm_up`: a full release under cProfile (its `top` entries
+    by cumulative time), then one under `Sampler` (its `top` by cumulative wall time)."""
+    cohort, backend = make_cohort(images, workdir), Backend(SQLITE)
+    sampler = Sampler("ReleaseService.create_release")
+    try:
+        with location(backend, workdir, "release-profile") as settings:
+            say(f"  building the study ({images:,} verified images)")
+            study = build_study(backend, settings, cohort)
+            try:
+                warm_up(study, workdir)
+                profiler = cProfile.Profile()
+                profiler.runcall(release, study, workdir)
+                sampler.run(release, study, workdir, publish=False)
+                plain, _ = release(study, workdir, publish=False)
+            finally:
+                study.ledger.close()
+    finally:
+        shutil.rmtree(cohort.out_dir, ignore_errors=True)
+    text = io.StringIO()
+    text.write(f"cProfile of a release of {images:,} images, top {top} by cumulative time:\n")
+    pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(top)
+    text.write(f"Sampled every 1 ms (wall clock), top {top}:\n")
+    text.write(sampler.report(top))
+    text.write(f"\n(the same release unprofiled: {plain:.2f} s)\n")
+    return text.getvalue()
+
+
+def main(argv: list[str] | None = None) -> int:
+    from dermledger.bench import run as suite
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--release-images", type=int, default=None, metavar="N",
+                        help=f"verified images in the study (default ${IMAGES_ENV} or "
+                        f"{DEFAULT_IMAGES})")  # fmt: skip
+    parser.add_argument("--postgres", action=argparse.BooleanOptionalAction, default=None)
+    parser.set_defaults(memory=False)  # suite.backends reads it: no in-memory row here
+    parser.add_argument("--profile", action="store_true", help="cProfile a SQLite release, top 12")
+    parser.add_argument("--workdir", type=Path, help="where studies are built (default: a tmp)")
+    options = parser.parse_args(argv)
+    images = options.release_images or int(os.environ.get(IMAGES_ENV) or DEFAULT_IMAGES)
+    if images < 20:
+        parser.error("--release-images must be at least 20")
+    if options.postgres and not os.environ.get(suite.POSTGRES_ENV):
+        parser.error(f"--postgres needs ${suite.POSTGRES_ENV}")
+    with tempfile.TemporaryDirectory(prefix="dermledger-bench-") as tmp:
+        workdir = options.workdir or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        if options.profile:
+            print(profile_release(images, workdir))
+            return 0
+        args = BenchArgs(images, suite.backends(options), workdir)
+        started = time.perf_counter()
+        rows = run(args, images)
+        suite.render(rows, args, time.perf_counter() - started)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
