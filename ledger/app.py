@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import json
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -82,10 +83,24 @@ class DermLedger(
         self.clock = clock or (lambda: datetime.now(UTC))
         settings.home.mkdir(parents=True, exist_ok=True)
         ensure_postgres_schema(settings)
-        super().__init__(env=eventsourcing_env(settings))
+        self._open_store(eventsourcing_env(settings))
         self.keystore = Keystore(settings.keys_dir, kdf_log2_n=settings.kdf_log2_n)
         self.witness = WitnessFolder(settings.checkpoints_dir)
         self.patient_keys = FilePatientKeyStore(settings.home / "patient-keys")
+
+    def _open_store(self, env: dict[str, str]) -> None:
+        """Open the event store. On PostgreSQL eventsourcing (re)creates its insert function
+        on every opening, and two processes opening at once can collide ("tuple
+        concurrently updated"): the loser simply opens again."""
+        for attempt in range(6):
+            try:
+                super().__init__(env=env)
+                return
+            except Exception as exc:
+                text = f"{exc} {exc.__cause__ or ''}"
+                if "concurrently updated" not in text or attempt == 5:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     def construct_mapper(self) -> EnvelopeMapper:  # type: ignore[override]
         return EnvelopeMapper()
@@ -330,7 +345,7 @@ class DermLedger(
             )[0]
         except BaseException:
             if created:
-                self.keystore.remove(name)
+                self.keystore.remove(name, public_key)
             raise
 
     def revoke(self, signer: Signer, name: str, reason: str) -> Envelope:

@@ -148,7 +148,14 @@ class CaptureService:
 
     def dedup_index(self: DermLedger) -> DedupIndex:
         return DedupIndex(
-            IndexedImage(p["image_id"], p["blob_sha256"], p["pixel_sha256"], p["phash"], p["dhash"])
+            IndexedImage(
+                p["image_id"],
+                p["blob_sha256"],
+                p["pixel_sha256"],
+                p["phash"],
+                p["dhash"],
+                p.get("region_hash"),  # absent before duplicate-detection v2
+            )
             for p in (e.payload for e in read_topic(self.recorder, "ImageCaptured"))
         )
 
@@ -214,9 +221,16 @@ class CaptureService:
                 pixel_sha256=facts.pixel_sha256,
                 candidates=(
                     duplicates.Candidate(
-                        i.image_id, i.sha256, i.pixel_sha256, d, hamming_hex(i.dhash, facts.dhash)
+                        n.image.image_id,
+                        n.image.sha256,
+                        n.image.pixel_sha256,
+                        n.distance,
+                        hamming_hex(n.image.dhash, facts.dhash),
+                        n.region_distance,
                     )
-                    for i, d in index.near(facts.phash, self.duplicate_threshold)
+                    for n in index.candidates(
+                        facts.phash, self.duplicate_threshold, facts.region_probe
+                    )
                 ),
                 threshold=self.duplicate_threshold,
             )[:MAX_SUSPICIONS]
@@ -231,6 +245,7 @@ class CaptureService:
                 "pixel_sha256": facts.pixel_sha256,
                 "phash": facts.phash,
                 "dhash": facts.dhash,
+                "region_hash": facts.region_hash,
                 "width": facts.width,
                 "height": facts.height,
                 "format": facts.format,
@@ -263,12 +278,20 @@ class CaptureService:
         digest, created = blobs.put(data)
         try:
             envelopes = self.append(signer, decide)
-        except BaseException:
-            if created:
+        except BaseException as exc:
+            # A Conflict means another capture won the race; it may use this very blob.
+            if created and not isinstance(exc, Conflict):
                 blobs.discard(digest)
             raise
         index.add(
-            IndexedImage(image_id, facts.sha256, facts.pixel_sha256, facts.phash, facts.dhash)
+            IndexedImage(
+                image_id,
+                facts.sha256,
+                facts.pixel_sha256,
+                facts.phash,
+                facts.dhash,
+                facts.region_hash,
+            )
         )
         return CaptureResult(image_id, envelopes, list(suspicions))
 

@@ -66,7 +66,7 @@ class WitnessFolder:
         self.folder = folder
 
     def record(self, witnessed: WitnessedCheckpoint) -> None:
-        """Keep a copy, and make it `latest.json` unless a larger checkpoint is there.
+        """Keep a copy; make it `latest.json` unless a larger one of this ledger is there.
 
         Concurrent `checkpoint` runs may finish in any order: each writes its own
         temporary file, and the comparison and replacement of `latest.json` happen
@@ -82,7 +82,12 @@ class WitnessFolder:
                 current = self.latest()
             except InvalidInput:
                 current = None  # unreadable: replaced, as before
-            if current is None or current.checkpoint.tree_size <= witnessed.checkpoint.tree_size:
+            newer = witnessed.checkpoint
+            if (
+                current is None
+                or current.checkpoint.ledger_id != newer.ledger_id
+                or current.checkpoint.tree_size <= newer.tree_size
+            ):
                 self._replace("latest.json", body)
 
     def _replace(self, name: str, body: bytes) -> None:

@@ -87,18 +87,32 @@ class Keystore:
         }  # fmt: skip
         self.folder.mkdir(parents=True, exist_ok=True)
         os.chmod(self.folder, 0o700)
-        tmp = path.with_name(f".{path.name}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(document, handle, indent=2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                json.dump(document, handle, indent=2)
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(tmp, path)  # exclusive: never replaces a key another process made
+            except FileExistsError:
+                raise Conflict(f"the keystore already holds a key for {actor}") from None
+        finally:
+            tmp.unlink(missing_ok=True)
         return signer
 
-    def remove(self, actor: str) -> None:
-        """Delete a key file (used to undo a key creation whose enrolment was refused)."""
-        self.path(actor).unlink(missing_ok=True)
+    def remove(self, actor: str, public_hex: str | None = None) -> None:
+        """Delete a key file (to undo a key creation whose enrolment was refused); with
+        `public_hex`, only if the file still holds that key and not another process's."""
+        path = self.path(actor)
+        if public_hex is not None:
+            try:
+                if json.loads(path.read_text()).get("public_key") != public_hex:
+                    return
+            except (OSError, ValueError):
+                return
+        path.unlink(missing_ok=True)
 
     def load(self, actor: str, passphrase: str) -> Signer:
         """Unlock an actor's key; one clear sentence if it is missing or locked."""

@@ -106,7 +106,10 @@ class ReleaseService:
         out = out.resolve()
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise Conflict(f"{out} already exists and is not an empty folder")
-        if publish and self.stream(release_stream(name)):
+        published = self.stream(release_stream(name)) if publish else []
+        if published and not out.exists():
+            return self._recover_release(signer, name, out, published[0].payload, progress)
+        if published:
             raise Conflict(f"a release named {name} is already published")
         position = self.position(as_of) or sum(1 for _ in self.log())
         view, tree, seqs = StudyView(), MerkleTree(), {}
@@ -149,7 +152,32 @@ class ReleaseService:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        for stale in out.parent.glob(f".{out.name}.partial-*"):
+            shutil.rmtree(stale, ignore_errors=True)  # left by an interrupted run: untrusted
         return summary | {"manifest_sha256": manifest_sha, "out": str(out)}
+
+    def _recover_release(
+        self: DermLedger,
+        signer: Signer,
+        name: str,
+        out: Path,
+        published: dict[str, Any],
+        progress: Progress | None,
+    ) -> dict[str, Any]:
+        """A release published whose folder never reached its place (the process died
+        between the event and the rename): rebuild it at the published position, and keep
+        it only if its manifest is byte for byte the one the ledger recorded."""
+        summary = self.create_release(
+            signer, name, out, as_of=str(published["as_of_seq"]), progress=progress,
+            publish=False,
+        )  # fmt: skip
+        if summary["manifest_sha256"] != published["manifest_sha256"]:
+            shutil.rmtree(out, ignore_errors=True)
+            raise VerificationError(
+                f"release {name} is published but its folder is missing, and the rebuild does "
+                "not reproduce the published manifest (rebuild it as its original signer)"
+            )
+        return summary | {"recovered": True}
 
     def _write_release(
         self: DermLedger,
