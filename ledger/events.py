@@ -108,6 +108,8 @@ class ImageCaptured(Payload):
     pixel_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     phash: str = Field(pattern=r"^[0-9a-f]{16}$")
     dhash: str = Field(pattern=r"^[0-9a-f]{16}$")
+    # 192-bit hash of the frame's centre (duplicate-detection v2); absent on older events
+    region_hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{48}$")
     width: int
     height: int
     format: str
