@@ -18,6 +18,7 @@ from dermledger.commands import (
     consent,
     demo,
     ledger_cmds,
+    readmodel,
     release,
     verification,
     views,
@@ -75,6 +76,7 @@ app.add_typer(actor.app, name="actor")
 app.add_typer(audit.app, name="audit")
 app.add_typer(release.app, name="release")
 app.add_typer(consent.app, name="consent")
+app.add_typer(readmodel.app, name="readmodel")
 
 
 def run() -> None:

@@ -107,7 +107,9 @@ class ReleaseService:
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise Conflict(f"{out} already exists and is not an empty folder")
         published = self.stream(release_stream(name)) if publish else []
-        if published and not out.exists():
+        interrupted = any(out.parent.glob(f".{out.name}.partial-*"))
+        if published and not out.exists() and interrupted:
+            # The run that published it died before renaming its folder into place here.
             return self._recover_release(signer, name, out, published[0].payload, progress)
         if published:
             raise Conflict(f"a release named {name} is already published")
