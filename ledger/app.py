@@ -28,7 +28,12 @@ from eventsourcing.persistence import IntegrityError
 
 from dermledger.ledger import events
 from dermledger.ledger.authority import ActorRecord, Authority, fold_actor
-from dermledger.ledger.bootstrap import Settings, ensure_postgres_schema, eventsourcing_env
+from dermledger.ledger.bootstrap import (
+    Settings,
+    ensure_postgres_schema,
+    eventsourcing_env,
+    postgres_connect,
+)
 from dermledger.ledger.capture_service import CaptureService
 from dermledger.ledger.checkpoints import Checkpoint, WitnessedCheckpoint, WitnessFolder
 from dermledger.ledger.consent_service import ConsentService
@@ -285,19 +290,10 @@ class DermLedger(
                 fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
                 yield
             return
-        import psycopg
-
         env = eventsourcing_env(self.settings)
         name = f"dermledger found {env.get('POSTGRES_SCHEMA', 'public')}".encode()
         key = int.from_bytes(hashlib.sha256(name).digest()[:8], "big", signed=True)
-        with psycopg.connect(
-            dbname=env["POSTGRES_DBNAME"],
-            host=env["POSTGRES_HOST"],
-            port=int(env["POSTGRES_PORT"]),
-            user=env["POSTGRES_USER"],
-            password=env["POSTGRES_PASSWORD"] or None,
-            autocommit=True,
-        ) as conn:
+        with postgres_connect(self.settings) as conn:
             conn.execute("SELECT pg_advisory_lock(%s)", (key,))  # released with the session
             yield
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 from dermledger.ledger.errors import InvalidInput
@@ -94,6 +95,21 @@ def eventsourcing_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def postgres_connect(settings: Settings) -> Any:
+    """An autocommit psycopg connection to the settings' PostgreSQL database."""
+    import psycopg
+
+    env = eventsourcing_env(settings)
+    return psycopg.connect(
+        dbname=env["POSTGRES_DBNAME"],
+        host=env["POSTGRES_HOST"],
+        port=int(env["POSTGRES_PORT"]),
+        user=env["POSTGRES_USER"],
+        password=env["POSTGRES_PASSWORD"] or None,
+        autocommit=True,
+    )
+
+
 def ensure_postgres_schema(settings: Settings) -> None:
     """Create the URL's schema if it names one (eventsourcing expects it to exist)."""
     if settings.db_url is None:
@@ -101,15 +117,5 @@ def ensure_postgres_schema(settings: Settings) -> None:
     schema = postgres_schema(settings.db_url)
     if not schema:
         return
-    import psycopg
-
-    env = eventsourcing_env(settings)
-    with psycopg.connect(
-        dbname=env["POSTGRES_DBNAME"],
-        host=env["POSTGRES_HOST"],
-        port=int(env["POSTGRES_PORT"]),
-        user=env["POSTGRES_USER"],
-        password=env["POSTGRES_PASSWORD"] or None,
-        autocommit=True,
-    ) as conn:
+    with postgres_connect(settings) as conn:
         conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
