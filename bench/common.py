@@ -20,7 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import LiteralString
 
-from dermledger.ledger.bootstrap import Settings, eventsourcing_env, postgres_schema
+from dermledger.ledger.bootstrap import (
+    Settings,
+    eventsourcing_env,
+    postgres_connect,
+    postgres_schema,
+)
 
 # Key files use the real cipher and format with a lower scrypt cost: key unlocking is not
 # what the benchmarks measure (the tests do the same).
@@ -166,19 +171,10 @@ def drop_schema(settings: Settings) -> None:
 
 
 def _execute(settings: Settings, statement: LiteralString) -> None:
-    import psycopg
     from psycopg import sql
 
     schema = postgres_schema(settings.db_url or "")
     if not schema:
         return
-    env = eventsourcing_env(settings)
-    with psycopg.connect(
-        dbname=env["POSTGRES_DBNAME"],
-        host=env["POSTGRES_HOST"],
-        port=int(env["POSTGRES_PORT"]),
-        user=env["POSTGRES_USER"],
-        password=env["POSTGRES_PASSWORD"] or None,
-        autocommit=True,
-    ) as conn:
+    with postgres_connect(settings) as conn:
         conn.execute(sql.SQL(statement).format(sql.Identifier(schema)))

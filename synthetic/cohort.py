@@ -34,6 +34,7 @@ from typing import Final
 
 import numpy as np
 
+from dermledger.policies import csv_rows
 from dermledger.synthetic.duplicates import DUPLICATE_KINDS, duplicate_suffix, make_duplicate
 from dermledger.synthetic.images import ImageSpec, image_bytes
 from dermledger.synthetic.lesions import CATEGORIES, DIAMETER_MM
@@ -109,22 +110,8 @@ PATIENT_COLUMNS: Final = (
     "personal_hx_mm",
     "family_hx_mm",
 )
-METADATA_COLUMNS: Final = (
-    "filename",
-    "patient_id",
-    "lesion_id",
-    "age",
-    "sex",
-    "fitzpatrick_skin_type",
-    "personal_hx_mm",
-    "family_hx_mm",
-    "anatom_site",
-    "clin_size_long_diam_mm",
-    "image_type",
-    "dermoscopic_type",
-    "acquisition_day",
-    "device",
-)
+# The import CSV's columns, in the order the import policy defines them.
+METADATA_COLUMNS: Final = csv_rows.COLUMNS
 TRUTH_COLUMNS: Final = (
     "filename",
     "diagnosis",
