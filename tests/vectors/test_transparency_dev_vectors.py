@@ -8,7 +8,6 @@ that project and are deliberately not copied into this repository.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 from pathlib import Path
@@ -16,8 +15,7 @@ from typing import Any
 
 import pytest
 
-from dermledger.ledger.errors import ProofError, RootMismatch
-from dermledger.ledger.merkle import verify_consistency, verify_inclusion
+from dermledger.tests.vectors.probes import check_probe_file
 
 ENV_VAR = "DERMLEDGER_VECTORS_DIR"
 DEFAULT_DIR = (
@@ -29,33 +27,6 @@ def _vectors_dir() -> tuple[Path, bool]:
     """The folder to read, and whether the environment chose it."""
     override = os.environ.get(ENV_VAR)
     return (Path(override), True) if override else (DEFAULT_DIR, False)
-
-
-def _b64(value: str) -> bytes:
-    return base64.b64decode(value, validate=True)
-
-
-def run_probe(kind: str, probe: dict[str, Any]) -> None:
-    """Feed one probe to the matching verifier; return normally iff it verifies."""
-    proof = [_b64(p) for p in probe["proof"] or ()]  # Go writes an empty proof as null.
-    if kind == "inclusion":
-        verify_inclusion(
-            index=probe["leafIdx"],
-            size=probe["treeSize"],
-            leaf_hash=_b64(probe["leafHash"]),
-            proof=proof,
-            root=_b64(probe["root"]),
-        )
-    elif kind == "consistency":
-        verify_consistency(
-            old_size=probe["size1"],
-            new_size=probe["size2"],
-            old_root=_b64(probe["root1"]),
-            new_root=_b64(probe["root2"]),
-            proof=proof,
-        )
-    else:
-        raise AssertionError(f"unknown probe kind {kind!r}: expected inclusion/ or consistency/")
 
 
 def _params() -> list[Any]:
@@ -88,10 +59,4 @@ def test_folder_has_both_kinds_of_probe() -> None:
 def test_probe(path: Path | None) -> None:
     folder, _ = _vectors_dir()
     assert path is not None, f"{ENV_VAR} is set but {folder} is not a folder"
-    probe = json.loads(path.read_text())
-    kind = path.relative_to(folder).parts[0]
-    if probe["wantErr"]:
-        with pytest.raises((ProofError, RootMismatch)):
-            run_probe(kind, probe)
-    else:
-        run_probe(kind, probe)
+    check_probe_file(path, folder)
