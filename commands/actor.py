@@ -15,6 +15,7 @@ from dermledger.commands.context import (
     print_json,
     status,
 )
+from dermledger.commands.options import Json
 
 app = typer.Typer(help="Enrol, revoke and list actors.", no_args_is_help=True)
 
@@ -70,7 +71,7 @@ def revoke(
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    json_: Json = False,
 ) -> None:
     """List enrolled actors with their roles, keys and status.
 

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from dermledger.commands.context import get, out, print_json, progress_bar, status
+from dermledger.commands.options import AsOf, Json
 from dermledger.ledger.errors import PolicyViolation, VerificationError
 
 app = typer.Typer(help="Verify and export the signed log.", no_args_is_help=True)
@@ -26,7 +27,7 @@ def verify(
             "all cores for logs of 20,000 events or more).",
         ),
     ] = None,
-    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    json_: Json = False,
 ) -> None:
     """Recompute every hash, signature, stream chain, role permission and checkpoint.
 
@@ -91,7 +92,7 @@ def trail(
     actor: Annotated[str | None, typer.Option("--actor", help="Only this actor's events.")] = None,
     since: Annotated[str | None, typer.Option("--since", help="ISO date/time, UTC.")] = None,
     until: Annotated[str | None, typer.Option("--until", help="ISO date/time, UTC.")] = None,
-    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    json_: Json = False,
 ) -> None:
     """The audit trail: who did what, when and why, old and new values side by side.
 
@@ -118,10 +119,8 @@ def _text(value: object) -> str:
 @app.command("compliance")
 def compliance(
     ctx: typer.Context,
-    as_of: Annotated[
-        str | None, typer.Option("--as-of", help="A seq number or an ISO date/time (UTC).")
-    ] = None,
-    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_of: AsOf = None,
+    json_: Json = False,
 ) -> None:
     """Every rule breach the study would be asked about; exit 1 when there is any.
 

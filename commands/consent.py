@@ -9,6 +9,7 @@ import typer
 
 from dermledger.commands.capture import patient_app, read_file
 from dermledger.commands.context import get, out, print_json, status
+from dermledger.commands.options import Json
 from dermledger.ledger.errors import InvalidInput
 
 app = typer.Typer(help="Record, withdraw and erase consent.", no_args_is_help=True)
@@ -65,7 +66,7 @@ def show(
         bool, typer.Option("--reveal", help="Decrypt personal data (coordinators; recorded).")
     ] = False,
     reason: Annotated[str | None, typer.Option("--reason", help="Why, with --reveal.")] = None,
-    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    json_: Json = False,
 ) -> None:
     """Show a patient's pseudonymous record; --reveal --reason decrypts the personal data
     and records that access in the ledger first.

@@ -7,12 +7,13 @@ from typing import Annotated
 import typer
 
 from dermledger.commands.context import get, passphrase_for, print_json, progress_bar, status
+from dermledger.commands.options import Json
 
 
 def init(
     ctx: typer.Context,
     founder: Annotated[str, typer.Option("--founder", help="Name of the founding coordinator.")],
-    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    json_: Json = False,
 ) -> None:
     """Create a ledger and its founding coordinator (a self-signed first event).
 
@@ -41,7 +42,7 @@ def init(
 
 def checkpoint(
     ctx: typer.Context,
-    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    json_: Json = False,
 ) -> None:
     """Sign the Merkle tree head of the whole log and append it as a checkpoint.
 

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from dermledger.commands.context import get, print_json, progress_bar, status
+from dermledger.commands.options import Json
 from dermledger.projections.readmodel import ReadModel
 
 app = typer.Typer(help="SQL read models for auditors' own queries.", no_args_is_help=True)
@@ -18,7 +19,7 @@ def update(
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Drop the tables and rebuild them from seq 1.")
     ] = False,
-    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    json_: Json = False,
 ) -> None:
     """Apply new events to the read-model tables (rm_dataset, rm_audit_trail,
     rm_duplicate_clusters), exactly once: the tracking position is saved in the same

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from dermledger.commands.context import get, out, print_json, status
+from dermledger.commands.options import AsOf, Json
 from dermledger.ledger.errors import InvalidInput
 
 Image = Annotated[str, typer.Argument(help="Image id.")]
@@ -97,10 +98,8 @@ def order(
 
 def stats(
     ctx: typer.Context,
-    as_of: Annotated[
-        str | None, typer.Option("--as-of", help="A seq number or an ISO date/time (UTC).")
-    ] = None,
-    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_of: AsOf = None,
+    json_: Json = False,
 ) -> None:
     """Stage, category and malignancy counts of included images, and panel agreement.
 

@@ -8,12 +8,7 @@ import typer
 from rich.table import Table
 
 from dermledger.commands.context import get, out, print_json
-
-Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-AsOf = Annotated[
-    str | None,
-    typer.Option("--as-of", help="A past position: a seq number or an ISO date/time (UTC)."),
-]
+from dermledger.commands.options import AsOf, Json
 
 
 def dataset(ctx: typer.Context, as_of: AsOf = None, json_: Json = False) -> None:
