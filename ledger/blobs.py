@@ -1,14 +1,23 @@
 """Content-addressed blob store: image bytes under `<home>/blobs/ab/cdef…` by SHA-256.
 
-Events carry hashes, never pixels. A blob is written to a temporary file, fsynced
-and renamed, so a crash never leaves a half-written blob under a real name; a blob
-this call created is removed again if the event that needed it is not saved.
+Events carry hashes, never pixels. A blob is written to a temporary file, made durable
+and only then renamed, so a crash never leaves a half-written blob under a real name; a
+blob this call created is removed again if the event that needed it is not saved. A
+blob without an event (a crash between the blob and its event) is harmless: nothing
+refers to it, and a later capture of the same bytes finds it complete.
+
+`put_many` does the same for a batch with two flushes in all instead of one per blob:
+write every temporary file, flush them, rename them, flush the renames; the caller
+commits the batch's events only after it returns.
 """
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import os
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from dermledger.ledger.errors import VerificationError
@@ -39,6 +48,58 @@ class BlobStore:
         os.replace(tmp, target)
         return digest, True
 
+    def put_many(self, items: Sequence[bytes]) -> list[tuple[str, bool]]:
+        """Store a batch; (sha256 hex, created) for each, durable (data and names) on return."""
+        results: list[tuple[str, bool]] = []
+        pending: list[tuple[Path, Path]] = []  # (temporary, target)
+        seen: set[str] = set()
+        try:
+            for data in items:
+                digest = hashlib.sha256(data).hexdigest()
+                target = self.path(digest)
+                if digest in seen or target.exists():
+                    results.append((digest, False))
+                    continue
+                seen.add(digest)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+                tmp.write_bytes(data)
+                pending.append((tmp, target))
+                results.append((digest, True))
+            if not pending:
+                return results
+            self._flush([tmp for tmp, _ in pending])  # contents durable before any rename
+            for tmp, target in pending:
+                os.replace(tmp, target)
+            self._flush_names({target.parent for _, target in pending})
+        except BaseException:
+            for tmp, target in pending:
+                tmp.unlink(missing_ok=True)
+                target.unlink(missing_ok=True)
+            raise
+        return results
+
+    def _flush(self, files: list[Path]) -> None:
+        """Make the files' contents durable: one syncfs of the store's filesystem on Linux,
+        else an fsync per file."""
+        if not _syncfs(self.folder):
+            for path in files:
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+
+    def _flush_names(self, folders: set[Path]) -> None:
+        """Make renames into these folders durable (one syncfs, else an fsync per folder)."""
+        if not _syncfs(self.folder):
+            for folder in folders:
+                fd = os.open(folder, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+
     def discard(self, sha256_hex: str) -> None:
         """Remove a blob this process created for an event that was not saved."""
         self.path(sha256_hex).unlink(missing_ok=True)
@@ -49,3 +110,22 @@ class BlobStore:
         if hashlib.sha256(data).hexdigest() != sha256_hex:
             raise VerificationError(f"blob {sha256_hex[:16]}… does not match its hash")
         return data
+
+
+def _syncfs(folder: Path) -> bool:
+    """syncfs(2) of the filesystem holding `folder`; False where it is not available."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = os.open(folder, os.O_RDONLY)
+    except (OSError, AttributeError):
+        return False
+    try:
+        if libc.syncfs(fd) != 0:
+            raise OSError(ctypes.get_errno(), "syncfs failed")
+    except AttributeError:
+        return False
+    finally:
+        os.close(fd)
+    return True

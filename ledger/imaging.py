@@ -22,8 +22,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import multiprocessing
 import warnings
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import imagehash
 import numpy as np
@@ -70,9 +74,11 @@ class ImageFacts:
 
 def laplacian_variance(gray: np.ndarray) -> float:
     """Focus measure: variance of the 4-neighbour Laplacian of a grayscale image."""
-    g = gray.astype(np.float32)
+    # In int16 (|value| <= 1020, exact), then float32: the same array, hence the same
+    # variance, as computing in float32 throughout, in half the memory traffic.
+    g = gray.astype(np.int16)
     lap = -4 * g[1:-1, 1:-1] + g[:-2, 1:-1] + g[2:, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:]
-    return float(lap.var())
+    return float(lap.astype(np.float32).var())
 
 
 def _resample(n_in: int, lo: float, hi: float, n_out: int) -> npt.NDArray[np.float64]:
@@ -137,7 +143,13 @@ def region_hex(probe: npt.NDArray[np.uint64]) -> str:
 
 
 def inspect_image(data: bytes, *, name: str = "the image") -> ImageFacts:
-    """Decode fully and measure; InvalidInput with one sentence if it is not a safe image."""
+    """Decode fully and measure; InvalidInput with one sentence if it is not a safe image.
+
+    The image is decoded once and converted to grayscale once: pHash, dHash, the region
+    probe and the focus measure all read that one grayscale image (imagehash converts
+    its input to grayscale first, so the hashes are the same values as from the colour
+    image, without two more conversions).
+    """
     if not data:
         raise InvalidInput(f"{name} is empty")
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -156,22 +168,48 @@ def inspect_image(data: bytes, *, name: str = "the image") -> ImageFacts:
         raise InvalidInput(f"{name} is not an image Pillow can read") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise InvalidInput(f"{name} is truncated or corrupt ({type(exc).__name__})") from exc
-    pixels = np.asarray(rgb)
+    pixel_sha256 = hashlib.sha256(f"{rgb.width}x{rgb.height}".encode())
+    pixel_sha256.update(rgb.tobytes())  # the same bytes as the RGB array, one copy fewer
     gray_image = rgb.convert("L")
-    gray = np.asarray(gray_image)
     probe = region_probe(gray_image)
     return ImageFacts(
         sha256=hashlib.sha256(data).hexdigest(),
-        pixel_sha256=hashlib.sha256(
-            f"{rgb.width}x{rgb.height}".encode() + pixels.tobytes()
-        ).hexdigest(),
-        phash=str(imagehash.phash(rgb)),
-        dhash=str(imagehash.dhash(rgb)),
+        pixel_sha256=pixel_sha256.hexdigest(),
+        phash=str(imagehash.phash(gray_image)),
+        dhash=str(imagehash.dhash(gray_image)),
         region_hash=region_hex(probe),
         width=rgb.width,
         height=rgb.height,
         format=fmt,
-        focus=round(laplacian_variance(gray), 2),
+        focus=round(laplacian_variance(np.asarray(gray_image)), 2),
         size_bytes=len(data),
         region_probe=probe,
     )
+
+
+def measure_file(job: tuple[str, str]) -> ImageFacts | str:
+    """Read and measure one file (path, name for messages): its facts, or the one sentence
+    saying why it is refused. Top-level, so a worker process can run it."""
+    path, name = job
+    try:
+        return inspect_image(Path(path).read_bytes(), name=name)
+    except InvalidInput as exc:
+        return str(exc)
+    except OSError as exc:
+        return f"{name} cannot be read ({exc.strerror or type(exc).__name__})"
+
+
+def measure_files(
+    jobs: Sequence[tuple[str, str]], *, workers: int = 1
+) -> Iterator[ImageFacts | str]:
+    """`measure_file` of every job, in order; on `workers` spawned processes when > 1.
+
+    Spawned, not forked: the caller holds database connections and may hold threads. The
+    pool is started here, so its start-up is part of whatever the caller measures.
+    """
+    if workers <= 1 or len(jobs) < 2:
+        yield from map(measure_file, jobs)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, context) as pool:
+        yield from pool.map(measure_file, jobs, chunksize=8)

@@ -165,3 +165,72 @@ def test_patient_registration_rules(study: LedgerHandle) -> None:
     with pytest.raises(PolicyViolation):
         study.ledger.register_patient(study["ann"], "P0003", {})
     assert state(study) == before
+
+
+def _import_cohort(team: LedgerHandle, cohort, *, workers: int) -> dict[str, dict]:
+    """Import `cohort` on `team`'s ledger; each image's facts and suspicions by file name."""
+    import csv as csv_module
+
+    for row in cohort.patients:
+        register_with_consent(team, row["patient_id"], row)
+    with cohort.metadata_csv.open(newline="") as handle:
+        reader = csv_module.DictReader(handle)
+        rows = list(reader)
+    report = team.ledger.import_folder(
+        team["ada"], cohort.images_dir, list(reader.fieldnames or []), rows, workers=workers
+    )
+    assert report.captured == len(rows) and team.ledger.verify().ok
+    names = {i: r["filename"] for i, r in zip(report.image_ids, rows, strict=True)}
+    out = {}
+    for row, image_id in zip(rows, report.image_ids, strict=True):
+        image = team.ledger.get_image(image_id)
+        facts = {k: v for k, v in image.captured.items() if k != "image_id"}
+        suspected = sorted(names.get(s.duplicate_of, "?") for s in image.suspicions)
+        out[row["filename"]] = facts | {"suspected": suspected}
+    return out
+
+
+def test_pooled_batched_import_records_what_one_process_records(
+    team: LedgerHandle, tmp_path: Path
+) -> None:
+    """Measuring on two worker processes and appending 64 images a transaction records the
+    same hashes, focus, SOP results and duplicate suspicions as measuring in-process: the
+    cohort (90 records, 6 planted duplicates) spans two batches, so some copies and their
+    originals land in different batches and some in the same one."""
+    from dermledger.ledger.bootstrap import Settings
+    from dermledger.synthetic.cohort import generate_cohort
+    from tests.support import open_handle
+
+    cohort = generate_cohort(tmp_path / "cohort", records=90, duplicates=6, patients=30,
+                             workers=1)  # fmt: skip
+    pooled = _import_cohort(team, cohort, workers=2)
+    other = open_handle(Settings(home=tmp_path / "serial", kdf_log2_n=10))
+    try:
+        serial = _import_cohort(other, cohort, workers=1)
+    finally:
+        other.ledger.close()
+    assert pooled == serial
+    assert sum(1 for d in pooled.values() if d["suspected"]) >= 6
+    blobs = team.ledger.settings.blobs_dir
+    assert not list(blobs.rglob(".*.tmp"))  # no temporary file left behind
+
+
+def test_import_without_consent_is_refused_before_writing(
+    study: LedgerHandle, tmp_path: Path
+) -> None:
+    study.ledger.register_patient(study["ada"], "P0002", {"age": "50", "sex": "male"})
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(jpeg(11))
+    (folder / "b.jpg").write_bytes(jpeg(12))
+    header = ["filename", "patient_id", "lesion_id", "image_type", "dermoscopic_type"]
+    rows = [
+        {"filename": "a.jpg", "patient_id": "P0001", "lesion_id": "L1",
+         "image_type": "dermoscopic", "dermoscopic_type": "contact polarized"},
+        {"filename": "b.jpg", "patient_id": "P0002", "lesion_id": "L2",
+         "image_type": "dermoscopic", "dermoscopic_type": "contact polarized"},
+    ]  # fmt: skip
+    before = state(study)
+    with pytest.raises(InvalidInput, match="row 3: patient P0002 has no consent in force"):
+        study.ledger.import_folder(study["ada"], folder, header, rows)
+    assert state(study) == before
