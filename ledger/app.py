@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError
 
 from dermledger.ledger import events
 from dermledger.ledger.authority import ActorRecord, Authority, fold_actor
@@ -45,7 +45,18 @@ from dermledger.ledger.personal_data import FilePatientKeyStore
 from dermledger.ledger.query_service import QueryService
 from dermledger.ledger.release_service import ReleaseService
 from dermledger.ledger.signing import Signer
-from dermledger.ledger.store import EnvelopeMapper, LogEntry, read_log, read_stream, stream_head
+from dermledger.ledger.store import (
+    EXPECTED,
+    EnvelopeMapper,
+    Head,
+    LogEntry,
+    guarded_recorder,
+    note_read,
+    read_log,
+    read_stream,
+    stream_head,
+    tracking_reads,
+)
 from dermledger.ledger.verification_service import VerificationService
 from dermledger.ledger.verify import LogVerifier, Report
 from dermledger.policies import roles as role_policy
@@ -92,6 +103,8 @@ class DermLedger(
         self.keystore = Keystore(settings.keys_dir, kdf_log2_n=settings.kdf_log2_n)
         self.witness = WitnessFolder(settings.checkpoints_dir)
         self.patient_keys = FilePatientKeyStore(settings.home / "patient-keys")
+        # actor stream -> (head folded, record): immutable events make the head a full key
+        self._actors: dict[str, tuple[Head, ActorRecord]] = {}
 
     def _open_store(self, env: dict[str, str]) -> None:
         """Open the event store. On PostgreSQL eventsourcing (re)creates its insert function
@@ -109,6 +122,11 @@ class DermLedger(
 
     def construct_mapper(self) -> EnvelopeMapper:  # type: ignore[override]
         return EnvelopeMapper()
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        """eventsourcing's recorder for the backend, also checking a decision's read set
+        (`expected_versions`) atomically with the insert."""
+        return guarded_recorder(self.factory)
 
     @staticmethod
     def proposal(stream_id: str, event_type: str, payload: dict[str, Any]) -> Proposal:
@@ -155,18 +173,25 @@ class DermLedger(
         `decide` reads whatever state it needs and runs the policies; it raises a
         DermLedgerError to refuse. It may be called more than once.
 
-        Each event is sealed on the stream head that the decision saw: a head read
-        before `decide` (the streams of the previous attempt), or one read after it
-        when nothing at all was committed meanwhile. Otherwise a writer that commits
-        between the decision and the sealing would go unnoticed, and the event would
-        be chained onto a state its policies never saw (two votes by one specialist).
+        The decision's read set (the signer's actor stream, and every stream `decide`
+        reads through `stream`) goes into the insert: each stream must still be at the
+        version the decision saw, checked in the insert's transaction, so a revocation or
+        a consent withdrawal that commits meanwhile makes the save fail and the append
+        decide again. A stream the events are written to is sealed on the head the
+        decision read, if it read it, and the (stream, version) key does the check;
+        otherwise on a head read before `decide` (the streams of the previous attempt),
+        or one read after it when nothing at all was committed meanwhile, so an event is
+        never chained onto a state its policies never saw (two votes by one specialist).
         """
         streams: list[str] = []
+        fresh = False  # after a conflict, the acting actor is read again, not cached
         for _ in range(MAX_ATTEMPTS):
             heads = {s: stream_head(self.recorder, s) for s in streams}
             position = self.recorder.max_notification_id()
-            acting = self._acting_record(signer)
-            proposals = decide()
+            with tracking_reads() as reads:
+                acting = self._acting_record(signer, cached=not fresh)
+                proposals = decide()
+            fresh = True
             if not proposals:
                 return []
             for proposal in proposals:
@@ -176,14 +201,16 @@ class DermLedger(
                     )
                 ).enforce()
             streams = list(dict.fromkeys(p.stream_id for p in proposals))
+            heads |= {s: reads[s] for s in streams if s in reads}
             unseen = [s for s in streams if s not in heads]
             if unseen:
                 heads |= {s: stream_head(self.recorder, s) for s in unseen}
                 if self.recorder.max_notification_id() != position:
                     continue  # a commit landed while deciding: decide again on heads read first
+            expected = {s: version for s, (version, _) in reads.items() if s not in streams}
             envelopes = self._seal_all(signer, proposals, heads)
             try:
-                self.save(*envelopes)
+                self.save(*envelopes, **{EXPECTED: expected})
             except IntegrityError:
                 continue
             return envelopes
@@ -196,8 +223,25 @@ class DermLedger(
             role_policy.AppendRequest(acting.name, acting.roles, acting.revoked, event_type)
         ).enforce()
 
-    def _acting_record(self, signer: Signer) -> ActorRecord:
-        record = fold_actor(self.stream(actor_stream(signer.actor)))
+    def _acting_record(self, signer: Signer, *, cached: bool = False) -> ActorRecord:
+        """The signer's standing, refused unless enrolled with this key and not revoked.
+
+        With `cached`, the record folded last time is reused without reading the store:
+        only for `append`, whose insert checks that the actor stream is still at the
+        version the record was folded from (a stale record costs one retry, never a
+        wrong event).
+        """
+        stream_id = actor_stream(signer.actor)
+        known: tuple[Head, ActorRecord] | None = self._actors.get(stream_id) if cached else None
+        if known is not None:
+            note_read(stream_id, known[0])
+            record: ActorRecord | None = known[1]
+        else:
+            envelopes = self.stream(stream_id)
+            record = fold_actor(envelopes)
+            if record is not None:
+                last = envelopes[-1]
+                self._actors[stream_id] = ((last.stream_version, last.hash), record)
         if record is None:
             raise PolicyViolation(
                 f"{signer.actor} is not enrolled on this ledger", policy="role-permissions"

@@ -9,10 +9,21 @@ in that order: dense even where PostgreSQL sequences leave gaps.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
-from eventsourcing.persistence import ApplicationRecorder, Mapper, StoredEvent
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    InfrastructureFactory,
+    IntegrityError,
+    Mapper,
+    StoredEvent,
+)
+from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from pydantic import ValidationError
 
 from dermledger.ledger.envelope import Envelope
@@ -86,9 +97,46 @@ def read_log(recorder: ApplicationRecorder, *, page_size: int = PAGE_SIZE) -> It
         start = page[-1].id
 
 
+Head = tuple[int, str | None]  # (version, hash) of a stream's newest event; (0, None) if new
+
+# The streams read while an append decides, with the head each read saw (the first read
+# wins: a later read that saw more makes the check at insert fail, as it should).
+_reads: ContextVar[dict[str, Head] | None] = ContextVar("dermledger_reads", default=None)
+
+
+@contextmanager
+def tracking_reads() -> Iterator[dict[str, Head]]:
+    """Record the head of every stream `read_stream` reads inside the block: the read set
+    of a decision, which must still hold when its events are inserted."""
+    reads: dict[str, Head] = {}
+    token = _reads.set(reads)
+    try:
+        yield reads
+    finally:
+        _reads.reset(token)
+
+
+def note_read(stream_id: str, head: Head) -> None:
+    """Add a stream head the caller read some other way (a cache) to the read set."""
+    reads = _reads.get()
+    if reads is not None:
+        reads.setdefault(stream_id, head)
+
+
 def read_stream(recorder: ApplicationRecorder, stream_id: str) -> list[Envelope]:
-    """All events of one stream in version order."""
-    return [decode(s.state) for s in recorder.select_events(stream_id)]
+    """All events of one stream in version order (noted in the read set, if one is kept)."""
+    envelopes = [decode(s.state) for s in recorder.select_events(stream_id)]
+    reads = _reads.get()
+    if reads is not None:
+        last = envelopes[-1] if envelopes else None
+        reads.setdefault(stream_id, (last.stream_version, last.hash) if last else (0, None))
+    return envelopes
+
+
+def stream_version(recorder: ApplicationRecorder, stream_id: str) -> int:
+    """A stream's newest version (0 if new), without decoding anything."""
+    newest = recorder.select_events(stream_id, desc=True, limit=1)
+    return newest[0].originator_version if newest else 0
 
 
 def stream_head(recorder: ApplicationRecorder, stream_id: str) -> tuple[int, str | None]:
@@ -113,3 +161,100 @@ def read_topic(
         if len(page) < page_size:
             return
         start = page[-1].id
+
+
+# ----------------------------------------------------------- guarded inserts
+
+EXPECTED = "expected_versions"  # the insert keyword: {stream id: version it must still be at}
+
+
+class StaleRead(IntegrityError):
+    """A stream the decision read has moved on: the append must decide again."""
+
+
+def _check_versions(expected: Mapping[str, int], found: Mapping[str, int]) -> None:
+    stale = [s for s, v in expected.items() if found.get(s, 0) != v]
+    if stale:
+        raise StaleRead(f"streams read by the decision have moved on: {', '.join(stale)}")
+
+
+class GuardedSQLiteRecorder(SQLiteApplicationRecorder):
+    """Checks the read set after the insert, in its transaction: the insert took SQLite's
+    write lock, so no other writer can commit between the check and the commit."""
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        ids = super()._insert_events(c, stored_events, **kwargs)
+        expected: Mapping[str, int] = kwargs.get(EXPECTED) or {}
+        if expected:
+            marks = ",".join("?" * len(expected))
+            c.execute(
+                f"SELECT originator_id, MAX(originator_version) FROM {self.events_table_name} "
+                f"WHERE originator_id IN ({marks}) GROUP BY originator_id",
+                list(expected),
+            )
+            _check_versions(expected, {row[0]: row[1] for row in c.fetchall()})
+        return ids
+
+
+class GuardedPOPORecorder(POPOApplicationRecorder):
+    """The in-memory store's insert checks the read set under its database lock."""
+
+    def _assert_uniqueness(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        super()._assert_uniqueness(stored_events, **kwargs)
+        expected: Mapping[str, int] = kwargs.get(EXPECTED) or {}
+        if expected:
+            index = self._stored_events_index
+            _check_versions(expected, {s: max(index[s], default=0) for s in expected if s in index})
+
+
+def _guarded_postgres_class(base: type) -> type:
+    """Built on first use: importing eventsourcing.postgres (psycopg) costs 0.17 s."""
+    from psycopg.sql import SQL, Identifier
+
+    class GuardedPostgresRecorder(base):  # type: ignore[valid-type, misc]
+        """Takes eventsourcing's EXCLUSIVE table lock first (its insert takes it again in
+        the same transaction), then checks the read set: writers are serialised by that
+        lock, so the versions cannot move before the commit; a raise here rolls back."""
+
+        def _insert_events(self, curs: Any, stored_events: Any, **kwargs: Any) -> None:
+            super()._insert_events(curs, stored_events, **kwargs)
+            expected: Mapping[str, int] = kwargs.get(EXPECTED) or {}
+            if not expected:
+                return
+            self._lock_table(curs)
+            curs.execute(
+                SQL(
+                    "SELECT originator_id, MAX(originator_version) AS v FROM {0}.{1} "
+                    "WHERE originator_id = ANY(%s) GROUP BY originator_id"
+                ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name)),
+                (list(expected),),
+            )
+            _check_versions(expected, {row["originator_id"]: row["v"] for row in curs.fetchall()})
+
+    return GuardedPostgresRecorder
+
+
+_POSTGRES_CLASS: list[type] = []
+
+
+def guarded_recorder(factory: InfrastructureFactory[Any]) -> ApplicationRecorder:
+    """The factory's application recorder, made to honour `expected_versions` on insert.
+
+    The factory makes (and creates the tables of) its own recorder; ours shares its
+    datastore and table, so nothing about the schema changes.
+    """
+    if isinstance(factory, POPOFactory):
+        return GuardedPOPORecorder()
+    plain = factory.application_recorder()
+    if isinstance(plain, SQLiteApplicationRecorder):
+        return GuardedSQLiteRecorder(plain.datastore, plain.events_table_name)
+    from eventsourcing.postgres import PostgresApplicationRecorder
+
+    if isinstance(plain, PostgresApplicationRecorder):
+        if not _POSTGRES_CLASS:
+            _POSTGRES_CLASS.append(_guarded_postgres_class(PostgresApplicationRecorder))
+        cls = _POSTGRES_CLASS[0]
+        return cls(datastore=plain.datastore, events_table_name=plain.events_table_name)  # type: ignore[no-any-return]
+    raise TypeError(f"no guarded recorder for {type(plain).__name__}")

@@ -430,6 +430,70 @@ def importer(plan: dict[str, Any], barrier: Any, opening: Any) -> dict[str, Any]
     return {"log": [outcome]}
 
 
+def held_save(ledger: DermLedger, hold: Callable[[], Any]) -> None:
+    """Make the first save of this ledger wait for `hold` (the other process's commit)
+    after the decision, the sealing and the signing are done; later saves go straight on."""
+    save = ledger.save
+    calls: list[bool] = []
+
+    def hooked(*items: Any, **kwargs: Any) -> Any:
+        if not calls:
+            calls.append(True)
+            hold()
+        return save(*items, **kwargs)
+
+    ledger.save = hooked  # type: ignore[method-assign]
+
+
+def stale_writer(plan: dict[str, Any], barrier: Any, opening: Any) -> dict[str, Any]:
+    """cy1 decides one write (an enrolment, or a capture for P1), then waits while the
+    other process commits a revocation of cy1 or a withdrawal of P1's consent, then saves.
+    With `burst`, it writes enrolments as fast as it can instead, unhooked."""
+    if plan["op"] in ("revoke", "withdraw"):
+        return interrupter(plan, barrier, opening)
+    ledger = open_in_worker(plan["settings"], opening)
+    stats = instrument(ledger)
+    step = lambda: barrier.wait(timeout=WAIT)  # noqa: E731
+    me = ledger.unlock("cy1", PASSPHRASE)
+    log = []
+    if plan.get("burst"):
+        step()
+        for n, key in enumerate(plan["keys"]):
+            outcome = attempt("enrol", lambda n=n, key=key: [
+                ledger.enrol(me, f"burst{n}", ["annotator"], public_key=key)])  # fmt: skip
+            log.append(outcome)
+            if outcome["outcome"] != "ok":
+                break
+    else:
+        held_save(ledger, lambda: (step(), step()))
+        if plan["op"] == "enrol":
+            call = lambda: [ledger.enrol(  # noqa: E731
+                me, "late-hire", ["annotator"], public_key=plan["keys"][0])]  # fmt: skip
+        else:
+            call = lambda: ledger.capture(  # noqa: E731
+                me, image_bytes(plan["seed"]), patient_id="P1", lesion_id="L-late",
+                metadata=META).envelopes  # fmt: skip
+        log.append(attempt(plan["op"], call))
+    ledger.close()
+    return {"log": log, **stats}
+
+
+def interrupter(plan: dict[str, Any], barrier: Any, opening: Any) -> dict[str, Any]:
+    """cy0 revokes cy1, or withdraws P1's consent, once the writer has decided."""
+    ledger = open_in_worker(plan["settings"], opening)
+    me = ledger.unlock("cy0", PASSPHRASE)
+    barrier.wait(timeout=WAIT)
+    if plan["op"] == "revoke":
+        outcome = attempt("revoke", lambda: [ledger.revoke(me, "cy1", "laptop stolen")])
+    else:
+        outcome = attempt("withdraw", lambda: [
+            ledger.withdraw_consent(me, "P1", "the patient asked")])  # fmt: skip
+    if not plan.get("burst"):
+        barrier.wait(timeout=WAIT)
+    ledger.close()
+    return {"log": [outcome]}
+
+
 def opener(plan: dict[str, Any], barrier: Any, opening: Any) -> dict[str, Any]:
     try:
         DermLedger(plan["settings"]).close()
@@ -601,6 +665,97 @@ def test_witness_copies_written_at_once_keep_the_largest(tmp_path: Path, workers
     assert not list((tmp_path / "checkpoints").glob("*.tmp"))
 
 
+# ------------------------------------------------ decisions read other streams
+
+
+def public_keys(count: int) -> list[str]:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from dermledger.ledger.signing import raw_public_key
+
+    return [raw_public_key(Ed25519PrivateKey.generate().public_key()).hex() for _ in range(count)]
+
+
+def seq_of(log: list[LogEntry], event_type: str, stream_id: str) -> int:
+    (seq,) = [e.seq for e in log if e.topic == event_type and e.stream_id == stream_id]
+    return seq
+
+
+@pytest.mark.parametrize("op", ["enrol", "capture"])
+def test_a_revocation_between_decision_and_save_stops_the_event(
+    founded: LedgerHandle, workers: Workers, op: str
+) -> None:
+    """cy1 decides (its actor stream says: not revoked), cy0 revokes cy1 and commits, then
+    cy1's signed event reaches the store: the insert must see that cy1's stream moved on,
+    and the append, deciding again, must refuse. The event streams written (a new actor, a
+    new image) are not the revoked actor's, so only the read set can catch this."""
+    ledger = founded.ledger
+    plans = [
+        {"settings": ledger.settings, "op": op, "keys": public_keys(1), "seed": 900},
+        {"settings": ledger.settings, "op": "revoke"},
+    ]
+    writer_report, revoker_report = workers.run(stale_writer, plans)
+    (late,), (revoked,) = writer_report["log"], revoker_report["log"]
+    assert revoked["outcome"] == "ok", revoked
+    log = entries(ledger)
+    revocation = seq_of(log, "ActorRevoked", "actor:cy1")
+    after = [e.seq for e in log if e.seq > revocation and e.envelope().actor == "cy1"]
+    assert not after, f"events by cy1 after its revocation at seq {revocation}: {after}"
+    assert (late["outcome"], late.get("kind")) == ("refused", "PolicyViolation"), late
+    assert "revoked" in late["message"]
+    assert writer_report["integrity_errors"] == 1  # the stale decision's insert was refused
+    check_log_shape(log)
+    assert ledger.verify().ok
+
+
+def test_a_consent_withdrawal_between_decision_and_save_stops_the_capture(
+    founded: LedgerHandle, workers: Workers
+) -> None:
+    """The capture's decision read P1's stream (consent in force); the withdrawal commits
+    before the capture's insert, which must then fail, and the capture be refused."""
+    ledger = founded.ledger
+    plans = [
+        {"settings": ledger.settings, "op": "capture", "keys": [], "seed": 901},
+        {"settings": ledger.settings, "op": "withdraw"},
+    ]
+    writer_report, withdrawer_report = workers.run(stale_writer, plans)
+    (late,), (withdrawn,) = writer_report["log"], withdrawer_report["log"]
+    assert withdrawn["outcome"] == "ok", withdrawn
+    log = entries(ledger)
+    withdrawal = seq_of(log, "ConsentWithdrawn", "patient:P1")
+    captured = [e.seq for e in log if e.topic == "ImageCaptured" and e.seq > withdrawal]
+    assert not captured, f"captures for P1 after the withdrawal at seq {withdrawal}"
+    assert (late["outcome"], late.get("kind")) == ("refused", "PolicyViolation"), late
+    assert "no consent in force" in late["message"]
+    assert writer_report["integrity_errors"] == 1
+    check_log_shape(log)
+    assert ledger.verify().ok
+
+
+def test_a_revocation_racing_a_burst_of_appends_is_never_overtaken(
+    founded: LedgerHandle, workers: Workers
+) -> None:
+    """Unarranged: cy1 enrols as fast as it can while cy0 revokes it. Wherever the
+    revocation lands, no event by cy1 follows it, and cy1's burst ends refused."""
+    ledger = founded.ledger
+    plans = [
+        {"settings": ledger.settings, "op": "enrol", "burst": True, "keys": public_keys(150)},
+        {"settings": ledger.settings, "op": "revoke", "burst": True},
+    ]
+    writer_report, revoker_report = workers.run(stale_writer, plans)
+    assert revoker_report["log"][0]["outcome"] == "ok", revoker_report
+    burst = writer_report["log"]
+    errors = [o["traceback"] for o in burst if o["outcome"] == "error"]
+    assert not errors, errors[0]
+    log = entries(ledger)
+    revocation = seq_of(log, "ActorRevoked", "actor:cy1")
+    assert not [e.seq for e in log if e.seq > revocation and e.envelope().actor == "cy1"]
+    if burst[-1]["outcome"] == "refused":  # the revocation landed inside the burst
+        assert "revoked" in burst[-1]["message"]
+    check_log_shape(log)
+    assert ledger.verify().ok
+
+
 def test_opening_a_postgres_ledger_while_another_process_opens_it(
     settings: Settings, workers: Workers
 ) -> None:
@@ -702,14 +857,12 @@ def cli_child() -> None:
     from dermledger.ledger.release_service import ReleaseService
 
     seen: list[object] = []
-    if point == "import-blob-without-event":  # the 3rd image's blob is stored, its event not
+    if point == "import-blob-without-event":  # a batch's blobs are stored, its events not
         save = DermLedger.save
 
         def save_hook(self: DermLedger, *items: Any, **kwargs: Any) -> Any:
             if any(getattr(i, "type", "") == "ImageCaptured" for i in items):
-                seen.append(items)
-                if len(seen) == 3:
-                    stop()
+                stop()
             return save(self, *items, **kwargs)
 
         DermLedger.save = save_hook  # type: ignore[method-assign]
@@ -783,15 +936,16 @@ def test_import_killed_between_blob_and_event_completes_on_rerun(
     before = len(entries(founded.ledger))
     kill_at("import-blob-without-event", env, tmp_path,
             "import", str(folder), "--metadata", str(metadata))  # fmt: skip
-    captured = [e for e in entries(founded.ledger) if e.topic == "ImageCaptured"]
-    assert len(captured) == 2 and len(entries(founded.ledger)) == before + 2
-    assert len(blob_files(settings)) == 3  # the third image's blob, with no event yet
+    # Import appends a batch of captures in one transaction once all their blobs are
+    # stored: killed there, the six blobs are on disk and no event is in the log.
+    assert len(entries(founded.ledger)) == before
+    assert len(blob_files(settings)) == 6
     audit_ok(env)
 
     rerun = cli(env, "import", str(folder), "--metadata", str(metadata), "--json")
     assert rerun.exit_code == 0, rerun.output
     summary = json.loads(rerun.stdout)
-    assert (summary["captured"], summary["already_present"]) == (4, 2)
+    assert (summary["captured"], summary["already_present"]) == (6, 0)
     shas = [e.envelope().payload["blob_sha256"] for e in entries(founded.ledger)
             if e.topic == "ImageCaptured"]  # fmt: skip
     assert len(shas) == len(set(shas)) == 6
