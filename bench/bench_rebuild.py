@@ -1,45 +1,45 @@
 """Read-model rebuild: `ReadModel.rebuild` beside merely reading and decoding the same log.
 
 Ours: `ReadModel.rebuild(ledger)`: drop and recreate the tables, then read the log in
-batches of 1000, fold every image with `apply_image_event`, derive its label with the
-verification policy, build audit rows with `trail_rows`, merge duplicate clusters, and
-upsert it all with the tracking position in one transaction per batch. Measured:
-
-- rebuild, state cache: the default (per-image states kept across batches in a bounded
-  LRU of 10,000 compact states);
-- rebuild, no state cache: an image met again in a later batch is refolded from its
-  own stream (`ledger.stream(image_id)`);
-- catch-up, 1 event a transaction: the incremental path at its smallest step (what
-  catching up after each command costs), with the cache and without it (every event of
-  an image then refolds the image's stream).
+batches of 5,000, fold every image with `apply_image_event` (continuing from the state
+stored in `rm_dataset.fold_state` for an image met in an earlier batch), derive its
+label with the verification policy, build audit rows with `trail_rows`, merge duplicate
+clusters, and write it all with the tracking position in one transaction per batch;
+the secondary indexes are made at the end. Up to 20,000 events also: catch-up in steps
+of 100 events a transaction (the incremental path after a few commands).
 
 Baseline, on the same log and store, run just before and just after ours: `read_log`
 of the recorder plus `.envelope()` of every entry (fetch and decode, nothing else), the
 least any projection of this log must do.
 
-The log is built through the service in the order a study makes it: patients and
-consent, captures of distinct generated 320x240 images (2% captured twice, so duplicate
-suspicions and clusters exist), metadata corrections, initial annotations, three votes
-each, histology for malignant labels, duplicate decisions. About 6 events per image.
+The log is study-shaped and written phase by phase, as a study writes it (patients and
+consent, captures with duplicate suspicions, metadata corrections, duplicate decisions,
+annotations, three rounds of votes, histology): so every later phase meets every image
+again, long after its capture. It is made by `bench/study_log.py` (real signed events,
+saved thousands a transaction); SQLite logs are kept in a cache folder
+(`$DERMLEDGER_BENCH_CACHE`, default `~/.cache/dermledger-bench`) and reused by reruns,
+PostgreSQL logs are built in a fresh schema and dropped.
 
-    .venv/bin/python bench/run.py --only bench_rebuild  # size: $DERMLEDGER_BENCH_REBUILD_EVENTS
-    .venv/bin/python bench/bench_rebuild.py [--rebuild-events N] [--postgres]
+    .venv/bin/python bench/run.py --only bench_rebuild      # sizes: --events, or
+    DERMLEDGER_BENCH_REBUILD_EVENTS=100000,1000000 .venv/bin/python bench/run.py ...
+    .venv/bin/python bench/bench_rebuild.py --rebuild-events 100000,1000000 [--postgres]
+    .venv/bin/python bench/bench_rebuild.py --rebuild-events 100000 --profile
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import os
+import pstats
 import tempfile
 import time
-from collections.abc import Iterator
-from itertools import cycle
 from pathlib import Path
 
-from dermledger.bench.bench_ledger import open_ledger
+from dermledger.bench import study_log
 from dermledger.bench.common import (
     MEMORY,
-    PASSPHRASE,
     Backend,
     BenchArgs,
     PeakMemory,
@@ -50,80 +50,90 @@ from dermledger.bench.common import (
     say,
 )
 from dermledger.ledger.app import DermLedger
-from dermledger.ledger.signing import Signer
 from dermledger.ledger.store import read_log
 from dermledger.projections.readmodel import ReadModel
-from dermledger.synthetic.images import draw_image, encode_jpeg
 
 EVENTS_ENV = "DERMLEDGER_BENCH_REBUILD_EVENTS"
-DEFAULT_EVENTS = 3000
-EVENTS_PER_IMAGE = 6  # roughly: the patients' two events are shared by three images
-SIZE = (320, 240)
-META = {"image_type": "dermoscopic", "dermoscopic_type": "contact polarized",
-        "anatom_site": "Trunk:Posterior trunk"}  # fmt: skip
-# (category drawn, diagnosis the readers give), in turn: mostly benign, as in the cohort.
-LABELS = (
-    ("NV", "Nevus, NOS, Compound"),
-    ("BKL", "Seborrheic keratosis"),
-    ("NV", "Nevus, NOS, Junctional"),
-    ("DF", "Dermatofibroma"),
-    ("MEL", "Melanoma Invasive"),
-    ("NV", "Nevus, NOS, Compound"),
-    ("VASC", "Hemangioma"),
-    ("BCC", "Basal cell carcinoma"),
-)
-DISSENT = "Solar lentigo"  # the third reader's label on every fourth image: a 2-of-3 panel
-MALIGNANT = ("MEL", "BCC")
-TEAM = {"annotator": ["annotator"], "reader1": ["specialist"], "reader2": ["specialist"],
-        "reader3": ["specialist"], "pathologist": ["pathologist"]}  # fmt: skip
+CACHE_ENV = "DERMLEDGER_BENCH_CACHE"
+STEPS_UP_TO = 20_000  # the 100-events-a-transaction catch-up is measured up to this size
 BASELINE = "read_log + .envelope() of the same log, same store, run before and after"
-MEASURES = (
-    ("rebuild ÷ read+decode (state cache)", {"batch_size": 1000}, {}),
-    ("rebuild ÷ read+decode (no cache: reload streams)", {"batch_size": 1000}, {"state_cache": 0}),
-    ("catch-up 1 event/transaction ÷ read+decode", {"batch_size": 1}, {}),
-    ("catch-up 1 event/transaction, no cache ÷ read+decode", {"batch_size": 1}, {"state_cache": 0}),
-)
 
 
-def run(args: BenchArgs, events: int | None = None) -> list[Row]:
-    events = events or int(os.environ.get(EVENTS_ENV) or DEFAULT_EVENTS)
-    images = ImageCache(args.workdir / "rebuild-images")
+def cache_folder() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "dermledger-bench")
+
+
+def run(args: BenchArgs, sizes: list[int] | None = None, profile: bool = False) -> list[Row]:
+    env = os.environ.get(EVENTS_ENV)
+    sizes = sizes or (list(study_log.iter_sizes(env)) if env else [args.events])
     rows: list[Row] = []
     for backend in args.backends:
         if backend.name == MEMORY:
             say("  memory: skipped (the read model is SQL tables; events in memory say nothing)")
             continue
-        with location(backend, args.workdir, "rebuild") as settings:
-            ledger, lead = open_ledger(backend, settings)
-            try:
-                say(f"  {backend.name}: building a study log of about {events:,} events")
-                size = build_study(ledger, lead, events, images)
-                rows += measure(ledger, backend, size)
-            finally:
-                ledger.close()
+        for size in sizes:
+            rows += run_one(backend, size, args.workdir, profile)
     return rows
 
 
-def measure(ledger: DermLedger, backend: Backend, size: int) -> list[Row]:
+def run_one(backend: Backend, events: int, workdir: Path, profile: bool) -> list[Row]:
+    """One backend and log size: build (or reuse) the log, then measure."""
+    progress = _progress(backend, events)
+    if backend.url is None:
+        started = time.perf_counter()
+        settings, size = study_log.cached_log(cache_folder(), events, progress)
+        say(f"  sqlite: log of {size:,} events ready in {time.perf_counter() - started:.0f} s "
+            f"({settings.home})")  # fmt: skip
+        ledger = DermLedger(settings)
+        try:
+            return measure(ledger, backend, size, profile)
+        finally:
+            ledger.close()
+    with location(backend, workdir, "rebuild") as settings:
+        ledger, lead = study_log.open_founded(settings)
+        try:
+            started = time.perf_counter()
+            size = study_log.build(ledger, lead, events, progress)
+            say(f"  {backend.name}: log of {size:,} events built in "
+                f"{time.perf_counter() - started:.0f} s")  # fmt: skip
+            return measure(ledger, backend, size, profile)
+        finally:
+            ledger.close()
+
+
+def measure(ledger: DermLedger, backend: Backend, size: int, profile: bool) -> list[Row]:
     peak = PeakMemory()
     peak.reset()
     before = read_and_decode(ledger)
-    say(f"  {backend.name}: baseline read+decode of {size:,} events, peak {peak.mib():.0f} MiB")
+    say(f"  {backend.name}: baseline read+decode of {size:,} events: {size / before:,.0f}/s, "
+        f"peak {peak.mib():.0f} MiB")  # fmt: skip
+    measures: list[tuple[str, int]] = [("read-model rebuild ÷ read+decode", 5000)]
+    if size <= STEPS_UP_TO:
+        measures.append(("read-model catch-up, 100 events/transaction ÷ read+decode", 100))
     timed: list[tuple[str, float, float]] = []
-    for label, call, options in MEASURES:
-        say(f"  {backend.name}: {label.split(' ÷ ')[0]}")
-        with ReadModel(ledger.settings, **options) as model:
+    for label, batch_size in measures:
+        with ReadModel(ledger.settings) as model:
             peak.reset()
+            profiler = cProfile.Profile() if profile else None
             with Stopwatch() as watch:
-                applied = model.rebuild(ledger, **call)
+                if profiler:
+                    profiler.enable()
+                applied = model.rebuild(ledger, batch_size=batch_size)
+                if profiler:
+                    profiler.disable()
             if applied != size:
                 raise RuntimeError(f"{label}: applied {applied} of {size} events")
             stats = model.stats
-            say(f"    {stats.batches:,} batches; image states: {stats.captured:,} captured, "
-                f"{stats.cache_hits:,} from the cache, {stats.reloads:,} reloaded")  # fmt: skip
+            say(f"    {label.split(' ÷ ')[0]}: {size / watch.seconds:,.0f}/s, {stats.batches:,} "
+                f"batches; image states: {stats.captured:,} begun by a capture, "
+                f"{stats.loaded:,} continued from the table; {peak.mib():.0f} MiB")  # fmt: skip
             timed.append((label, watch.seconds, peak.mib()))
+            if profiler:
+                say(top_of(profiler))
     after = read_and_decode(ledger)
     baseline = rate(2 * size, before + after)
+    say(f"  {backend.name}: baseline after: {size / after:,.0f}/s; load average "
+        f"{os.getloadavg()[0]:.1f}")  # fmt: skip
     return [
         Row(label, backend.name, size, rate(size, seconds), baseline, mib, BASELINE)
         for label, seconds, mib in timed
@@ -137,83 +147,50 @@ def read_and_decode(ledger: DermLedger) -> float:
     return watch.seconds
 
 
-# --------------------------------------------------------------------- the log
+def top_of(profiler: cProfile.Profile, count: int = 20) -> str:
+    """The profile's top functions by their own time (where the time really goes)."""
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(count)
+    return out.getvalue()
 
 
-class ImageCache:
-    """Rendered JPEGs on disk, so every backend (and a rerun) captures the same bytes
-    without rendering them again."""
+def _progress(backend: Backend, events: int) -> study_log.Progress:
+    step = max(events // 10, 1)
+    marks = iter(range(step, 100 * events, step))
+    mark = next(marks)
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
+    def report(written: int) -> None:
+        nonlocal mark
+        if written >= mark:
+            say(f"    {backend.name}: {written:,} of about {events:,} events written")
+            while mark <= written:
+                mark = next(marks)
 
-    def get(self, seed: int, category: str) -> bytes:
-        path = self.folder / f"{seed}-{category}.jpg"
-        if not path.exists():
-            path.write_bytes(encode_jpeg(draw_image(seed, category, size=SIZE)))
-        return path.read_bytes()
-
-
-def build_study(ledger: DermLedger, lead: Signer, events: int, images: ImageCache) -> int:
-    """A study log of about `events` events, made through the service; returns its size."""
-    team = dict(enrol_team(ledger, lead))
-    index = ledger.dedup_index()
-    studied: list[tuple[str, str, str]] = []  # (image id, category, diagnosis)
-    labels = cycle(LABELS)
-    for i in range(max(3, events // EVENTS_PER_IMAGE)):
-        patient = f"P{i // 3:05d}"
-        if i % 3 == 0:
-            ledger.register_patient(lead, patient, {"age": str(20 + i % 60), "sex": "female"})
-            ledger.record_consent(lead, patient, "study", b"consent form v3")
-        category, diagnosis = next(labels)
-        reupload = i % 50 == 49 and bool(studied)
-        seed, drawn = (i - 1, studied[-1][1]) if reupload else (i, category)
-        result = ledger.capture(lead, images.get(seed, drawn), patient_id=patient,
-                                lesion_id=f"L{i:06d}", metadata=META, index=index)  # fmt: skip
-        if i % 7 == 0:
-            ledger.edit_metadata(lead, result.image_id, "clin_size_long_diam_mm", "4.5",
-                                 "measured at the second visit")  # fmt: skip
-        if result.suspicions:
-            first = result.suspicions[0].duplicate_of
-            ledger.resolve_duplicate(lead, result.image_id,
-                                     duplicate_of=first if reupload else None,
-                                     distinct=not reupload, reason="reviewed")  # fmt: skip
-        if not ledger.get_image(result.image_id).excluded:
-            studied.append((result.image_id, category, diagnosis))
-    for image_id, _, diagnosis in studied:
-        ledger.annotate(team["annotator"], image_id, diagnosis, [])
-    for n, reader in enumerate(("reader1", "reader2", "reader3")):
-        for i, (image_id, _, diagnosis) in enumerate(studied):
-            ledger.vote(team[reader], image_id, DISSENT if n == 2 and i % 4 == 0 else diagnosis)
-    for image_id, category, diagnosis in studied:
-        if category in MALIGNANT:
-            ledger.record_histology(team["pathologist"], image_id, diagnosis, "PATH-1")
-    return sum(1 for _ in read_log(ledger.recorder))
-
-
-def enrol_team(ledger: DermLedger, lead: Signer) -> Iterator[tuple[str, Signer]]:
-    for name, roles in TEAM.items():
-        ledger.enrol(lead, name, roles, passphrase=PASSPHRASE)
-        yield name, ledger.unlock(name, PASSPHRASE)
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:
     from dermledger.bench import run as suite
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rebuild-events", type=int, default=DEFAULT_EVENTS, metavar="N")
+    parser.add_argument("--rebuild-events", default="10000", metavar="N[,N...]",
+                        help="log sizes, comma-separated (default 10000)")  # fmt: skip
     parser.add_argument("--postgres", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument("--sqlite", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--profile", action="store_true",
+                        help="cProfile each rebuild; top 20 by own time on stderr")  # fmt: skip
     parser.set_defaults(memory=False)  # suite.backends reads it: no in-memory row here
     options = parser.parse_args(argv)
-    if options.rebuild_events < 100:
+    sizes = list(study_log.iter_sizes(options.rebuild_events))
+    if min(sizes) < 100:
         parser.error("--rebuild-events must be at least 100")
     if options.postgres and not os.environ.get(suite.POSTGRES_ENV):
         parser.error(f"--postgres needs ${suite.POSTGRES_ENV}")
+    chosen = tuple(b for b in suite.backends(options) if options.sqlite or b.url is not None)
     with tempfile.TemporaryDirectory(prefix="dermledger-bench-") as tmp:
-        args = BenchArgs(options.rebuild_events, suite.backends(options), Path(tmp))
+        args = BenchArgs(sizes[0], chosen, Path(tmp))
         started = time.perf_counter()
-        rows = run(args, options.rebuild_events)
+        rows = run(args, sizes, options.profile)
         suite.render(rows, args, time.perf_counter() - started)
     return 0
 

@@ -1,8 +1,8 @@
 """Persistent read models, kept up to date from the global log exactly once.
 
 `ReadModel(settings)` keeps the tables of `readmodel_tables` (dataset, audit trail,
-duplicate clusters) beside the events: on PostgreSQL in the ledger's own schema, on
-SQLite in `<home>/readmodel.sqlite`, a file of its own so that filling it never holds
+duplicate clusters, actors) beside the events: on PostgreSQL in the ledger's own schema,
+on SQLite in `<home>/readmodel.sqlite`, a file of its own so that filling it never holds
 the lock writers of `ledger.sqlite` wait for, and deleting it is a clean reset.
 
 `catch_up` reads the log after the tracked position in batches. Each batch is one
@@ -13,30 +13,34 @@ catch-ups running at once take turns instead of applying a batch twice. The upse
 are idempotent as well (a row is only replaced by one from the same or a later seq).
 
 Rows come from the existing folds and policies, never from rules of their own:
-images are folded with `ledger.state.apply_image_event` and labelled with
-`ImageState.verification()`; audit rows are `audit_trail.trail_rows` of the batch,
-completed with what earlier batches recorded (an actor's roles, a superseded vote).
+images are folded with `ledger.state.apply_image_event` and labelled with the
+verification policy (`verification.derive` of the state's facts); audit rows are
+`audit_trail.trail_rows` of the batch, completed with what earlier batches recorded (an
+actor's roles, a superseded vote).
 
-Per-image state: within a batch every touched image's state is held in memory; across
-batches a bounded LRU cache (`state_cache` images) keeps recent states, and an image
-not in it is reloaded from its own stream (`ledger.stream(image_id)`), folded up to
-just before the batch's first event of it. A cached state is used only if it ends at
-the version right before that event, so a stale cache can cost a reload, never a wrong
-row. Cached states are kept without what the rows never read (the event list, the
-capture payload beyond the patient): about 3 KiB an image instead of about 18, so the
-default of 10,000 holds a large study whole. `bench/bench_rebuild.py` measures the
-cache against reloading (`state_cache=0`): a rebuild reloads an image at most once per
-batch it reappears in, so beyond the cache size a study-ordered log degrades towards
-the reload rate, never below it. Memory is bounded by the batch size and the cache
-size, not by the log.
+Per-image state lives in the read model itself: `rm_dataset.fold_state` is the image's
+folded state as compact JSON (`pack_state`: everything the fold and the rows read,
+without the event list and the capture payload beyond the patient). A batch loads the
+states of the images it continues in one query and writes them back with the rows, in
+the same transaction, so the stored state is always the fold of exactly the events
+applied: nothing ever re-reads an event stream, and memory is bounded by the batch
+size, not by the log or the number of images.
+
+The bulk writes go to the driver as `executemany` of plain tuples (SQLAlchemy's
+per-row parameter processing cost more than the database's insert); on a rebuild the
+secondary indexes nobody reads during it are created once at the end instead of being
+kept up row by row (`catch_up` creates any that are missing, so an interrupted rebuild
+heals on the next catch-up).
 """
 
 from __future__ import annotations
 
 import functools
-from collections import OrderedDict
+import gc
+import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from eventsourcing.persistence import ApplicationRecorder
@@ -44,6 +48,7 @@ from sqlalchemy import (
     URL,
     Connection,
     Engine,
+    Index,
     Table,
     bindparam,
     create_engine,
@@ -58,28 +63,34 @@ from sqlalchemy.sql.expression import ColumnElement
 from dermledger.ledger.bootstrap import Settings, ensure_postgres_schema, eventsourcing_env
 from dermledger.ledger.envelope import Envelope
 from dermledger.ledger.errors import Conflict, InvalidInput
-from dermledger.ledger.state import ImageState, apply_image_event, fold_image
-from dermledger.ledger.store import LogEntry, decode
+from dermledger.ledger.state import ImageState, Suspicion, apply_image_event
+from dermledger.ledger.store import decode
+from dermledger.policies import verification
 from dermledger.projections import readmodel_tables as t
 from dermledger.projections.audit_trail import trail_rows
 
 PROJECTION = "dermledger-readmodel"
 READMODEL_FILE = "readmodel.sqlite"
-DEFAULT_BATCH = 1000
-DEFAULT_STATE_CACHE = 10_000
+DEFAULT_BATCH = 5000
 IN_CHUNK = 500  # bound the parameters of one `IN (...)` lookup
 
 Progress = Callable[[int], None] | None
 
+# Indexes that only serve auditors' queries: a rebuild makes them once at its end
+# (rm_duplicate_clusters.cluster_id, read by every batch with duplicates, is kept).
+DEFERRED_INDEXES: tuple[Index, ...] = tuple(
+    index
+    for table in (t.dataset, t.audit_trail)
+    for index in sorted(table.indexes, key=lambda i: i.name or "")
+)
+
 
 class LedgerSource(Protocol):
     """What the read model needs of a ledger (`DermLedger` has it): its recorder, to
-    read the log after a position, and one stream's events, to reload an image."""
+    read the log after a position."""
 
     @property
     def recorder(self) -> ApplicationRecorder: ...
-
-    def stream(self, stream_id: str) -> list[Envelope]: ...
 
 
 @dataclass
@@ -89,8 +100,7 @@ class CatchUpStats:
     events: int = 0
     batches: int = 0
     captured: int = 0  # states begun by an ImageCaptured in the batch
-    cache_hits: int = 0
-    reloads: int = 0  # states folded again from the image's own stream
+    loaded: int = 0  # states continued from rm_dataset.fold_state
 
 
 @dataclass
@@ -157,18 +167,14 @@ class ReadModel:
     ledger or by another table version: `rebuild` them.
     """
 
-    def __init__(self, settings: Settings, *, state_cache: int = DEFAULT_STATE_CACHE) -> None:
-        if state_cache < 0:
-            raise InvalidInput("the state cache size cannot be negative")
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.state_cache = state_cache
         self.stats = CatchUpStats()
         ensure_postgres_schema(settings)  # the ledger makes it too; either may come first
         self._base, self.engine = _engine(settings)
         # Writes begin IMMEDIATE on SQLite (see _engine): the batch owns the file's lock.
         self._writer = self.engine.execution_options(readmodel_write=True)
-        # image id -> (stream version the state ends at, compact state)
-        self._states: OrderedDict[str, tuple[int, ImageState]] = OrderedDict()
+        self._sql = _Statements(self.engine.dialect.name, eventsourcing_env(settings))
         with self._writer.begin() as conn:
             t.metadata.create_all(conn)
             _ensure_tracking(conn)
@@ -197,116 +203,188 @@ class ReadModel:
             raise InvalidInput("the batch size must be at least 1")
         ledger_id = _ledger_id(ledger.recorder)
         self.stats = CatchUpStats()
+        with _collector_paused():
+            self._catch_up(ledger, ledger_id, batch_size, progress)
+        with self._writer.begin() as conn:
+            for index in DEFERRED_INDEXES:
+                index.create(conn, checkfirst=True)
+        return self.stats.events
+
+    def _catch_up(
+        self, ledger: LedgerSource, ledger_id: str | None, batch_size: int, progress: Progress
+    ) -> None:
         while True:
             count, seq = self._apply_batch(ledger, ledger_id, batch_size)
             self.stats.events += count
-            if count == 0:
-                return self.stats.events
-            self.stats.batches += 1
-            if progress:
-                progress(seq)
+            if count:
+                self.stats.batches += 1
+                if progress:
+                    progress(seq)
             if count < batch_size:
-                return self.stats.events
+                return
 
     def rebuild(
         self, ledger: LedgerSource, batch_size: int = DEFAULT_BATCH, progress: Progress = None
     ) -> int:
         """Drop and recreate the tables (one transaction), then catch up from seq 1."""
-        self._states.clear()
         with self._writer.begin() as conn:
             t.metadata.drop_all(conn)
             t.metadata.create_all(conn)
+            for index in DEFERRED_INDEXES:
+                index.drop(conn)
             _ensure_tracking(conn)
         return self.catch_up(ledger, batch_size, progress)
 
     def _apply_batch(
         self, ledger: LedgerSource, ledger_id: str | None, batch_size: int
     ) -> tuple[int, int]:
-        try:
-            with self._writer.begin() as conn:
-                mark = _lock_tracking(conn, ledger_id)
-                page = _read_after(ledger.recorder, mark.last_position, mark.last_seq, batch_size)
-                if not page:
-                    return 0, mark.last_seq
-                batch = _Batch([(entry.seq, entry.envelope()) for entry in page])
-                self._fold(conn, ledger, batch)
-                _write_dataset(conn, batch)
-                _write_audit(conn, batch)
-                _write_clusters(conn, batch)
-                moved = conn.execute(
-                    _ADVANCE,
-                    {
-                        "expected_seq": mark.last_seq,
-                        "new_ledger_id": ledger_id,
-                        "new_seq": page[-1].seq,
-                        "new_position": page[-1].position,
-                    },
-                )
-                if moved.rowcount != 1:  # the lock makes this unreachable; never guess
-                    raise Conflict("the read model moved during a batch; run the catch-up again")
-        except BaseException:
-            self._states.clear()  # states may hold events of the rolled-back batch
-            raise
-        self._remember(batch.states)
-        return len(page), page[-1].seq
+        with self._writer.begin() as conn:
+            mark = _lock_tracking(conn, ledger_id)
+            page = ledger.recorder.select_notifications(
+                start=mark.last_position or None,
+                limit=batch_size,
+                inclusive_of_start=not mark.last_position,
+            )
+            if not page:
+                return 0, mark.last_seq
+            # Positions commit in order (eventsourcing serialises inserts), so nothing can
+            # later appear before a position already read; seq stays dense even where
+            # notification ids have gaps.
+            batch = _Batch(
+                [(seq, decode(n.state)) for seq, n in enumerate(page, start=mark.last_seq + 1)]
+            )
+            self._fold(conn, batch)
+            self._write_dataset(conn, batch)
+            self._write_audit(conn, batch)
+            _write_clusters(conn, batch)
+            last_seq = mark.last_seq + len(page)
+            moved = conn.execute(
+                _ADVANCE,
+                {
+                    "expected_seq": mark.last_seq,
+                    "new_ledger_id": ledger_id,
+                    "new_seq": last_seq,
+                    "new_position": page[-1].id,
+                },
+            )
+            if moved.rowcount != 1:  # the lock makes this unreachable; never guess
+                raise Conflict("the read model moved during a batch; run the catch-up again")
+        return len(page), last_seq
 
-    def _fold(self, conn: Connection, ledger: LedgerSource, batch: _Batch) -> None:
+    def _fold(self, conn: Connection, batch: _Batch) -> None:
         """One pass over the batch in log order: fold the images it touches (StudyView's
         rule: an event belongs to an image if it captures one or its stream is a known
         image), then the event type's handler, then note rows whose role is earlier."""
-        unknown = {
-            env.stream_id
-            for _, env in batch.entries
-            if env.type != "ImageCaptured" and env.stream_id not in self._states
-        }
-        known = set(_lookup(conn, _KNOWN_IMAGES, unknown))
+        first: dict[str, str] = {}  # stream -> type of its first event in the batch
+        for _, env in batch.entries:
+            first.setdefault(env.stream_id, env.type)
+        stored = self._load_states(
+            conn, [sid for sid, kind in first.items() if kind != "ImageCaptured"]
+        )
+        # image -> seq its stored state already includes: events up to it are in the
+        # state (a replay after a lost tracking update) and are not folded twice
+        applied = {sid: upto for sid, (upto, _) in stored.items()}
+        states, last_seq, enrolments = batch.states, batch.last_seq, batch.enrolments
         for i, (seq, env) in enumerate(batch.entries):
-            self._fold_image(ledger, batch, seq, env, known)
+            sid = env.stream_id
+            state = states.get(sid)
+            if state is None:
+                if env.type == "ImageCaptured":
+                    self.stats.captured += 1
+                    applied.pop(sid, None)  # a fresh fold from the capture on
+                elif sid in stored:
+                    state = stored[sid][1]
+            if state is not None and seq <= applied.get(sid, 0):
+                states[sid], last_seq[sid] = state, applied[sid]
+            else:
+                state = apply_image_event(state, env)
+                if state is not None:  # None: not an image's stream, nothing to fold
+                    states[sid], last_seq[sid] = state, seq
             handler = HANDLERS.get(env.type)
             if handler:
                 handler(batch, i, seq, env)
             # trail_rows shows the signer's roles at their newest enrolment so far; one
             # in an earlier batch is in rm_actors (an enrolment's own row counts itself).
-            if not env.payload.get("signer_role") and env.actor not in batch.enrolments:
+            if not env.payload.get("signer_role") and env.actor not in enrolments:
                 batch.need_roles.append(i)
 
-    def _fold_image(
-        self, ledger: LedgerSource, batch: _Batch, seq: int, env: Envelope, known: set[str]
-    ) -> None:
-        sid = env.stream_id
-        state = batch.states.get(sid)
-        if state is None:
-            if env.type == "ImageCaptured":
-                self.stats.captured += 1
-            elif sid in known or sid in self._states:
-                state = self._state_before(ledger, sid, env.stream_version)
-            else:
-                return  # not an image's stream
-        state = apply_image_event(state, env)
-        if state is not None:
-            batch.states[sid], batch.last_seq[sid] = state, seq
+    def _load_states(
+        self, conn: Connection, image_ids: list[str]
+    ) -> dict[str, tuple[int, ImageState]]:
+        """(last seq, stored state) of those of `image_ids` that are images, in one query."""
+        if not image_ids:
+            return {}
+        rows = conn.exec_driver_sql(
+            self._sql.load_states, (self._sql.id_list(image_ids),)
+        ).fetchall()
+        states = {image_id: (seq, unpack_state(image_id, text)) for image_id, seq, text in rows}
+        self.stats.loaded += len(states)
+        return states
 
-    def _state_before(self, ledger: LedgerSource, image_id: str, version: int) -> ImageState | None:
-        """The image's state just before its event `version`: cached, or its stream."""
-        cached = self._states.get(image_id)
-        if cached is not None and cached[0] == version - 1:
-            self.stats.cache_hits += 1
-            return cached[1]
-        self.stats.reloads += 1
-        return fold_image([e for e in ledger.stream(image_id) if e.stream_version < version])
+    def _write_dataset(self, conn: Connection, batch: _Batch) -> None:
+        rows = [
+            dataset_values(image_id, state, batch.last_seq[image_id])
+            for image_id, state in batch.states.items()
+        ]
+        if rows:
+            conn.exec_driver_sql(self._sql.upsert_dataset, rows)
 
-    def _remember(self, states: dict[str, ImageState]) -> None:
-        if not self.state_cache:
-            return
-        for image_id, state in states.items():
-            # Every touched state took an event in this batch, so `events` is not empty.
-            compact = replace(
-                state, events=[], captured={"patient_id": state.captured["patient_id"]}
+    def _write_audit(self, conn: Connection, batch: _Batch) -> None:
+        """`trail_rows` of the batch, completed with what it cannot see from inside the
+        batch: the roles of actors enrolled earlier, the diagnosis of a vote superseded
+        earlier (both looked up in what earlier batches stored)."""
+        rows = trail_rows(batch.entries)
+        assert len(rows) == len(batch.entries)  # no filter given: one row per event
+        envs = [env for _, env in batch.entries]
+        if batch.need_roles:
+            roles = dict(_lookup(conn, _ROLES, {envs[i].actor for i in batch.need_roles}))
+            for i in batch.need_roles:
+                rows[i]["role"] = roles.get(envs[i].actor, "")
+        if batch.need_votes:
+            # The superseded vote is the voter's earlier vote on the same image, so the
+            # image's state holds it (event ids are unique in a log that verifies); only
+            # a vote found nowhere there is looked up in earlier batches' rows, in seq
+            # order, so the newest under an id wins as it does in trail_rows.
+            missing: dict[int, str] = {}
+            for i in batch.need_votes:
+                wanted = envs[i].payload["supersedes"]
+                state = batch.states.get(envs[i].stream_id)
+                found = [v.diagnosis for eid, v in state.votes if eid == wanted] if state else []
+                if found:
+                    rows[i]["old_value"] = found[-1]
+                else:
+                    missing[i] = wanted
+            if missing:
+                earlier = dict(_lookup(conn, _VOTES, set(missing.values())))
+                for i, wanted in missing.items():
+                    rows[i]["old_value"] = earlier.get(wanted)
+        dumps = json.dumps
+        conn.exec_driver_sql(
+            self._sql.upsert_audit,
+            [
+                (
+                    r["seq"],
+                    env.event_id,
+                    r["recorded_at"],
+                    r["actor"],
+                    r["role"],
+                    r["meaning"],
+                    r["type"],
+                    r["stream"],
+                    r["image_id"],
+                    r["field"],
+                    None if r["old_value"] is None else dumps(r["old_value"]),
+                    None if r["new_value"] is None else dumps(r["new_value"]),
+                    r["reason"],
+                )
+                for r, env in zip(rows, envs, strict=True)
+            ],
+        )
+        if batch.enrolments:
+            conn.exec_driver_sql(
+                self._sql.upsert_actors,
+                [(e["actor"], e["roles"], e["enrolled_seq"]) for e in batch.enrolments.values()],
             )
-            self._states[image_id] = (state.events[-1].stream_version, compact)
-            self._states.move_to_end(image_id)
-        while len(self._states) > self.state_cache:
-            self._states.popitem(last=False)
 
     # ------------------------------------------------------------------- reads
 
@@ -373,61 +451,122 @@ TRAIL_COLUMNS = ("seq", "recorded_at", "actor", "role", "meaning", "type", "stre
 # --------------------------------------------------------------------- the rows
 
 
-def dataset_row(image_id: str, state: ImageState, last_seq: int) -> dict[str, Any]:
-    """One image's dataset row: its metadata and the verification policy's label."""
-    v = state.verification()
+_derive = functools.lru_cache(maxsize=8192)(verification.derive)
+"""The verification policy, memoised: it is pure and its facts (labels and readers) take
+few distinct values in a study, so most images share a derivation."""
+
+
+def dataset_values(image_id: str, state: ImageState, last_seq: int) -> tuple[Any, ...]:
+    """One image's rm_dataset row, in column order: its metadata, the verification
+    policy's label, its status, and its folded state."""
+    v = _derive(state.facts())
     meta = state.metadata
-    return {
-        "image_id": image_id,
-        "patient_id": meta.get("patient_id", state.patient_id),
-        "lesion_id": meta.get("lesion_id"),
-        **{name: meta.get(name) for name in t.METADATA_COLUMNS},
-        "diagnosis": v.diagnosis,
-        "category": v.category,
-        "verification_stage": v.stage,
-        "diagnosis_confirm_type": v.diagnosis_confirm_type,
-        "melanocytic": v.melanocytic,
-        "consensus": v.consensus,
-        "discordant": v.discordant,
+    get = meta.get
+    return (
+        image_id,
+        get("patient_id", state.patient_id),
+        get("lesion_id"),
+        *[get(name) for name in t.METADATA_COLUMNS],
+        v.diagnosis,
+        v.category,
+        v.stage,
+        v.diagnosis_confirm_type,
+        v.melanocytic,
+        v.consensus,
+        v.discordant,
         # The status rule of ledger.capture_service.image_summary, which this layer may
         # not import (it would pull in the service); the tests hold the two equal.
-        "status": "excluded"
+        "excluded"
         if state.excluded
         else ("duplicate-suspected" if state.unresolved else "included"),
-        "last_seq": last_seq,
-    }
+        last_seq,
+        pack_state(state),
+    )
 
 
-def _write_dataset(conn: Connection, batch: _Batch) -> None:
-    rows = [
-        dataset_row(image_id, state, batch.last_seq[image_id])
-        for image_id, state in batch.states.items()
-    ]
-    _upsert(conn, t.dataset, rows, "image_id", newer="last_seq")
+DATASET_COLUMNS = ("image_id", "patient_id", "lesion_id", *t.METADATA_COLUMNS, "diagnosis",
+                   "category", "verification_stage", "diagnosis_confirm_type", "melanocytic",
+                   "consensus", "discordant", "status", "last_seq", "fold_state")  # fmt: skip
+AUDIT_COLUMNS = ("seq", "event_id", *TRAIL_COLUMNS[1:])
+assert tuple(t.dataset.c.keys()) == DATASET_COLUMNS, "dataset_values follows the table"
+assert tuple(t.audit_trail.c.keys()) == AUDIT_COLUMNS, "_write_audit follows the table"
 
 
-def _write_audit(conn: Connection, batch: _Batch) -> None:
-    """`trail_rows` of the batch, completed with what it cannot see from inside the
-    batch: the roles of actors enrolled earlier, the diagnosis of a vote superseded
-    earlier (both looked up in what earlier batches stored)."""
-    rows = trail_rows(batch.entries)
-    assert len(rows) == len(batch.entries)  # no filter given: one row per event
-    envs = [env for _, env in batch.entries]
-    if batch.need_roles:
-        roles = dict(_lookup(conn, _ROLES, {envs[i].actor for i in batch.need_roles}))
-        for i in batch.need_roles:
-            rows[i]["role"] = roles.get(envs[i].actor, "")
-    if batch.need_votes:
-        # event id -> that vote's diagnosis; in seq order, so the newest under an id wins
-        # as it does in trail_rows
-        wanted = {envs[i].payload["supersedes"] for i in batch.need_votes}
-        earlier = dict(_lookup(conn, _VOTES, wanted))
-        for i in batch.need_votes:
-            rows[i]["old_value"] = earlier.get(envs[i].payload["supersedes"])
-    for row, env in zip(rows, envs, strict=True):
-        row["event_id"] = env.event_id
-    _upsert(conn, t.audit_trail, rows, "seq")
-    _upsert(conn, t.actors, list(batch.enrolments.values()), "actor", newer="enrolled_seq")
+def dataset_row(image_id: str, state: ImageState, last_seq: int) -> dict[str, Any]:
+    """One image's dataset row as a dict (what `dataset_rows` returns for it)."""
+    row = dict(zip(DATASET_COLUMNS, dataset_values(image_id, state, last_seq), strict=True))
+    del row["fold_state"]
+    return row
+
+
+# ------------------------------------------------------------- folded states
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_SHARED_MAX = 50_000
+_shared: dict[tuple[Any, ...], Any] = {}
+
+
+def _shared_value(kind: type, *fields: Any) -> Any:
+    """One instance per distinct frozen Label or Vote: a study has few (readers times
+    labels), building them again for every image cost more than the JSON, and frozen
+    values are safe to share. Bounded: cleared when it grows past _SHARED_MAX."""
+    key = (kind, *fields)
+    value = _shared.get(key)
+    if value is None:
+        if len(_shared) >= _SHARED_MAX:
+            _shared.clear()
+        value = _shared[key] = kind(*fields)
+    return value
+
+
+def _label(label: verification.Label | None) -> list[str] | None:
+    return None if label is None else [label.actor, label.diagnosis, label.category]
+
+
+def pack_state(state: ImageState) -> str:
+    """An image's folded state as compact JSON: every field `apply_image_event` and the
+    rows read, without the event list and the capture payload beyond the patient
+    (the rows never read them; the log keeps them)."""
+    return _ENCODER.encode(
+        [
+            state.captured_at,
+            state.captured_by,
+            state.patient_id,
+            state.metadata,
+            [[s.duplicate_of, s.kind, s.distance, s.outcome, s.reason] for s in state.suspicions],
+            state.excluded,
+            state.exclusion_reason,
+            _label(state.annotation),
+            state.structures,
+            [[eid, v.actor, v.diagnosis, v.category, v.superseded] for eid, v in state.votes],
+            _label(state.histology),
+            state.further_readers_ordered,
+            state.histology_ordered,
+        ]
+    )
+
+
+def unpack_state(image_id: str, text: str) -> ImageState:
+    """The inverse of `pack_state` (with an empty event list)."""
+    (at, by, patient, metadata, suspicions, excluded, reason, annotation, structures, votes,
+     histology, further, ordered) = json.loads(text)  # fmt: skip
+    return ImageState(
+        image_id=image_id,
+        captured={"patient_id": patient},
+        captured_at=at,
+        captured_by=by,
+        metadata=metadata,
+        suspicions=[Suspicion(*s) for s in suspicions],
+        excluded=excluded,
+        exclusion_reason=reason,
+        annotation=None if annotation is None else _shared_value(verification.Label, *annotation),
+        structures=structures,
+        votes=[(eid, _shared_value(verification.Vote, a, d, c, u)) for eid, a, d, c, u in votes],
+        histology=None if histology is None else _shared_value(verification.Label, *histology),
+        further_readers_ordered=further,
+        histology_ordered=ordered,
+    )
 
 
 def _write_clusters(conn: Connection, batch: _Batch) -> None:
@@ -501,7 +640,6 @@ _ADVANCE = (
         last_position=bindparam("new_position"),
     )
 )
-_KNOWN_IMAGES = select(t.dataset.c.image_id).where(_in(t.dataset.c.image_id))
 _ROLES = select(t.actors.c.actor, t.actors.c.roles).where(_in(t.actors.c.actor))
 _VOTES = (
     select(t.audit_trail.c.event_id, t.audit_trail.c.new_value)
@@ -540,6 +678,20 @@ class _Mark:
     last_position: int
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while batches run: a batch allocates tens of
+    thousands of acyclic dicts and lists (freed by reference counting when it ends),
+    and the collector's passes over them cost a sixth of a rebuild."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _ensure_tracking(conn: Connection) -> None:
     insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     conn.execute(
@@ -569,30 +721,6 @@ def _lock_tracking(conn: Connection, ledger_id: str | None) -> _Mark:
     if row.ledger_id is not None and row.ledger_id != ledger_id:
         raise Conflict("the read model was filled from another ledger; rebuild it")
     return _Mark(row.last_seq, row.last_position)
-
-
-def _read_after(
-    recorder: ApplicationRecorder, position: int, seq: int, limit: int
-) -> list[LogEntry]:
-    """Up to `limit` log entries after notification `position`, whose seq is `seq`.
-
-    Positions commit in order (eventsourcing serialises inserts), so nothing can later
-    appear before a position already read; seq stays dense even where ids have gaps.
-    """
-    page = recorder.select_notifications(
-        start=position or None, limit=limit, inclusive_of_start=not position
-    )
-    return [
-        LogEntry(
-            seq=seq + i,
-            position=n.id,
-            stream_id=str(n.originator_id),
-            stream_version=n.originator_version,
-            topic=n.topic,
-            state=n.state,
-        )
-        for i, n in enumerate(page, start=1)
-    ]
 
 
 def _ledger_id(recorder: ApplicationRecorder) -> str | None:
@@ -637,6 +765,49 @@ def _upsert_statement(dialect: str, table: Table, key: str, newer: str) -> Any:
     )
 
 
+class _Statements:
+    """The batch's bulk statements as driver SQL for one dialect, built once.
+
+    The same text serves SQLite and PostgreSQL (`INSERT ... ON CONFLICT DO UPDATE`,
+    both since long); only the placeholder, the schema prefix (PostgreSQL: the ledger's
+    schema, which `schema_translate_map` would add for SQLAlchemy statements) and the
+    form of an id list differ.
+    """
+
+    def __init__(self, dialect: str, env: dict[str, str]) -> None:
+        self.postgres = dialect == "postgresql"
+        schema = env.get("POSTGRES_SCHEMA") if self.postgres else None
+        self.prefix = f'"{schema}".' if schema else ""
+        self.mark = "%s" if self.postgres else "?"
+        if self.postgres:
+            ids = f"= ANY({self.mark})"
+        else:  # one JSON array parameter instead of a placeholder per id
+            ids = f"IN (SELECT value FROM json_each({self.mark}))"
+        self.load_states = (
+            f"SELECT image_id, last_seq, fold_state FROM {self.prefix}rm_dataset "
+            f"WHERE image_id {ids}"
+        )
+        self.upsert_dataset = self.upsert(t.dataset, "image_id", "last_seq")
+        self.upsert_audit = self.upsert(t.audit_trail, "seq", "")
+        self.upsert_actors = self.upsert(t.actors, "actor", "enrolled_seq")
+
+    def id_list(self, ids: list[str]) -> Any:
+        return ids if self.postgres else json.dumps(ids)
+
+    def upsert(self, table: Table, key: str, newer: str) -> str:
+        """Insert or replace rows by `key`, every column in table order; with `newer`, a
+        stored row is only replaced by one whose `newer` column is at least as large
+        (replaying old events never regresses a row)."""
+        names = list(table.c.keys())
+        values = ", ".join([self.mark] * len(names))
+        changes = ", ".join(f"{n} = excluded.{n}" for n in names if n != key)
+        where = f" WHERE target.{newer} <= excluded.{newer}" if newer else ""
+        return (
+            f"INSERT INTO {self.prefix}{table.name} AS target ({', '.join(names)}) "
+            f"VALUES ({values}) ON CONFLICT ({key}) DO UPDATE SET {changes}{where}"
+        )
+
+
 def _engine(settings: Settings) -> tuple[Engine, Engine]:
     """SQLite: `<home>/readmodel.sqlite` in WAL mode, writes BEGIN IMMEDIATE so a batch
     holds the lock from its first read. PostgreSQL: the ledger's database and schema."""
@@ -647,7 +818,10 @@ def _engine(settings: Settings) -> tuple[Engine, Engine]:
         @event.listens_for(engine, "connect")
         def _connect(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.isolation_level = None  # transactions are begun below
-            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000"):
+            # cache_size: 32 MiB of pages (the default 2 MiB thrashes on the B-trees of a
+            # large rebuild), bounded whatever the log's size.
+            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000",
+                           "cache_size=-32768"):  # fmt: skip
                 dbapi_connection.execute(f"PRAGMA {pragma}")
 
         @event.listens_for(engine, "begin")

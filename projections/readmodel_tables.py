@@ -6,7 +6,9 @@ maps them into the ledger's schema (`schema_translate_map`), on SQLite they live
 their own file beside the events.
 
 - `rm_dataset`: one row per image, its current record (ISIC fields, derived label,
-  stage, status), and the seq of the image's newest event.
+  stage, status), the seq of the image's newest event, and `fold_state`: the image's
+  folded state as compact JSON, which the next batch that touches the image continues
+  from (so no catch-up ever re-reads an event stream).
 - `rm_audit_trail`: one row per event, the columns of `audit_trail.trail_rows` keyed
   by `seq`, with the event's id; old and new values keep their JSON types.
 - `rm_duplicate_clusters`: the connected components of DuplicateSuspected edges;
@@ -34,7 +36,7 @@ from sqlalchemy import (
 
 # Bump when a table's shape or meaning changes: a stored read model of another version
 # is refused (rebuild it) rather than extended with rows of a different meaning.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: rm_dataset.fold_state
 
 metadata = MetaData()
 
@@ -69,6 +71,7 @@ dataset = Table(
     Column("discordant", Boolean, nullable=False),
     Column("status", String, nullable=False, index=True),
     Column("last_seq", Integer, nullable=False),
+    Column("fold_state", Text, nullable=False),  # readmodel.pack_state's JSON
 )
 
 audit_trail = Table(
