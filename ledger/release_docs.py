@@ -51,7 +51,7 @@ import json
 import re
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Final
@@ -402,7 +402,7 @@ def _rai(rai: RaiFacts) -> dict[str, Any]:
 
 
 def _checked_files(
-    metadata_rows: Sequence[Mapping[str, str]], image_files: Sequence[tuple[str, str, int]]
+    metadata_rows: Iterable[Mapping[str, str]], image_files: Sequence[tuple[str, str, int]]
 ) -> list[tuple[str, str, int]]:
     """The image files, sorted, after checking they match metadata.csv one to one."""
     files = sorted(image_files)
@@ -456,7 +456,7 @@ def croissant_document(
     date_published: str,
     license: str,
     url: str | None,
-    metadata_rows: list[dict[str, str]],
+    metadata_rows: Collection[Mapping[str, str]],
     image_files: list[tuple[str, str, int]],
     csv_sha256: str,
     rai: RaiFacts,
@@ -650,7 +650,7 @@ class CohortTable:
         Raises ValueError for a category or stage outside the study's values, or an
         age_approx that is not a whole number: nothing is dropped silently.
         """
-        rows = list(metadata_rows)
+        images = 0  # one pass: `metadata_rows` may be a stream (a release's metadata.csv)
         categories: Counter[str] = Counter()
         stages: Counter[str] = Counter()
         fitz_images: Counter[str] = Counter()
@@ -661,7 +661,8 @@ class CohortTable:
         lesions: set[tuple[str, str]] = set()
         malignant = malignant_histology = other = other_histology = histology = 0
 
-        for row in rows:
+        for row in metadata_rows:
+            images += 1
             category, stage = row.get("category", ""), row.get("verification_stage", "")
             if category not in CATEGORY_NAMES:
                 raise ValueError(f"image {row.get('image_id')!r}: unknown category {category!r}")
@@ -694,7 +695,7 @@ class CohortTable:
         sex = Counter(_patient_value(values) for values in sex_of.values())
         fitz_patients = Counter(_patient_value(values) for values in fitz_of.values())
         return cls(
-            images=len(rows),
+            images=images,
             patients=len(sex_of),
             lesions=len(lesions),
             categories=tuple((code, categories[code]) for code in CATEGORIES),

@@ -10,12 +10,13 @@ software give byte-identical files.
 from __future__ import annotations
 
 import csv
-import io
+import hashlib
 import json
 import os
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,13 +24,14 @@ import isic_metadata
 
 from dermledger import __version__
 from dermledger.ledger.blobs import BlobStore
+from dermledger.ledger.envelope import Envelope
 from dermledger.ledger.errors import Conflict, InvalidInput, NotFound, VerificationError
 from dermledger.ledger.merkle import MerkleTree, hash_leaf, verify_consistency
 from dermledger.ledger.release_verify import FORMAT, MANIFEST, file_sha256, manifest_digest
 from dermledger.ledger.state import ImageState
-from dermledger.ledger.store import read_topic
+from dermledger.ledger.store import LogEntry, read_topic
 from dermledger.policies import metadata_schema, release_gates, structures
-from dermledger.projections.study_view import StudyView, iter_envelopes
+from dermledger.projections.study_view import StudyView
 
 if TYPE_CHECKING:
     from dermledger.ledger.app import DermLedger, Proposal
@@ -58,13 +60,137 @@ def release_stream(name: str) -> str:
     return f"release:{name}"
 
 
-def _csv_bytes(columns: list[str], rows: list[dict[str, Any]]) -> bytes:
-    buffer = io.StringIO(newline="")
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _cell(row.get(k)) for k in columns})
-    return buffer.getvalue().encode("utf-8")
+@dataclass
+class _Replay:
+    """The log replayed to a position, kept small: the study view with each image's
+    envelopes dropped once folded (a release needs only the folded state, plus, per image,
+    the seqs of its events), every event's hash and type in flat arrays by seq, the
+    annotation rows of judgements, and the Merkle tree of leaf hashes (32 bytes a node)."""
+
+    view: StudyView
+    tree: MerkleTree
+    position: int
+    hashes: bytearray  # raw event hash of seq i at [32 * (i - 1), 32 * i)
+    types: list[str]  # type of seq i at [i - 1]
+    image_seqs: dict[str, list[int]]
+    # seq -> the annotations.csv cells before "superseded", then the event id
+    judgements: dict[int, tuple[Any, ...]]
+
+    @classmethod
+    def of(cls, entries: Iterable[LogEntry], upto: int | None) -> _Replay:
+        """Replay up to seq `upto`, or the whole log when None."""
+        replayed = cls(StudyView(), MerkleTree(), 0, bytearray(), [], {}, {})
+        view, tree, hashes, types = replayed.view, replayed.tree, replayed.hashes, replayed.types
+        interned: dict[str, str] = {}
+        for entry in entries:
+            if upto is not None and entry.seq > upto:
+                break
+            env = entry.envelope()
+            view.apply(entry.seq, env)
+            raw = bytes.fromhex(env.hash)
+            hashes += raw
+            tree.append(hash_leaf(raw))
+            types.append(interned.setdefault(env.type, env.type))
+            replayed.position = entry.seq
+            image = view.images.get(env.stream_id)
+            if image is None:
+                continue
+            image.events.clear()  # folded; the envelope itself is not needed again
+            replayed.image_seqs.setdefault(env.stream_id, []).append(entry.seq)
+            if env.type == "ImageCaptured":
+                image.captured = {k: image.captured[k] for k in CAPTURE_KEPT}
+                image.metadata = {
+                    k: interned.setdefault(v, v) if isinstance(v, str) else v
+                    for k, v in image.metadata.items()
+                }
+            elif env.type in JUDGEMENTS:
+                replayed.judgements[entry.seq] = _judgement_cells(image.image_id, entry.seq, env)
+        return replayed
+
+    def hash_hex(self, seq: int) -> str:
+        return self.hashes[32 * (seq - 1) : 32 * seq].hex()
+
+
+CAPTURE_KEPT = ("patient_id", "blob_sha256", "format", "size_bytes")
+
+
+def _judgement_cells(image_id: str, seq: int, env: Envelope) -> tuple[Any, ...]:
+    """One annotations.csv row in ANNOTATION_COLUMNS order, without "superseded" (known
+    only once every vote is folded), then the event id that a later vote may supersede."""
+    p = env.payload
+    found = p.get("structures") or {}
+    return (
+        image_id,
+        seq,
+        env.type,
+        env.actor,
+        p.get("signer_role"),
+        p.get("signature_meaning"),
+        p["diagnosis"],
+        p["category"],
+        json.dumps(found, sort_keys=True) if found else "",
+        structures.seven_point_score(found) if env.type == "AnnotationRecorded" else "",
+        p.get("report_ref"),
+        env.event_id,
+    )
+
+
+def _files_outside(folder: Path, skip: Path) -> list[Path]:
+    """Every file under `folder` but not directly in `skip` (images/, listed already)."""
+    return [
+        Path(root) / name
+        for root, _, names in os.walk(folder)
+        if Path(root) != skip
+        for name in names
+    ]
+
+
+class _HashingWriter:
+    """A text file written as UTF-8 and hashed on the way, so the manifest never reads it
+    back; `csv.writer` and `json` write to it like to an open file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._digest = hashlib.sha256()
+        self.size = 0
+        self._handle = path.open("wb")
+
+    def write(self, text: str) -> int:
+        data = text.encode("utf-8")
+        self._digest.update(data)
+        self.size += len(data)
+        self._handle.write(data)
+        return len(text)
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+    def __enter__(self) -> _HashingWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._handle.close()
+
+
+class _CsvRows(Collection[dict[str, str]]):
+    """The rows of a written CSV file, read again on every iteration: the docs see the
+    very rows of metadata.csv without a list of them in memory."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._count: int | None = None
+
+    def __iter__(self) -> Iterator[dict[str, str]]:
+        with self.path.open(encoding="utf-8", newline="") as handle:
+            yield from csv.DictReader(handle)
+
+    def __len__(self) -> int:
+        if self._count is None:
+            self._count = sum(1 for _ in self)
+        return self._count
+
+    def __contains__(self, row: object) -> bool:
+        return any(r == row for r in self)
 
 
 def _cell(value: Any) -> str:
@@ -113,19 +239,13 @@ class ReleaseService:
             return self._recover_release(signer, name, out, published[0].payload, progress)
         if published:
             raise Conflict(f"a release named {name} is already published")
-        position = self.position(as_of) or sum(1 for _ in self.log())
-        view, tree, seqs = StudyView(), MerkleTree(), {}
-        for seq, env in iter_envelopes(self.log(), position):
-            view.apply(seq, env)
-            seqs[env.event_id] = seq
-            tree.append(hash_leaf(bytes.fromhex(env.hash)))
-        root = tree.root(position).hex()
+        replayed = _Replay.of(self.log(), self.position(as_of))
+        position = replayed.position
+        root = replayed.tree.root(position).hex()
         tmp = out.with_name(f".{out.name}.partial-{uuid.uuid4().hex[:8]}")
         tmp.mkdir(parents=True)
         try:
-            summary = self._write_release(
-                signer, name, tmp, view, tree, seqs, position, root, release_docs, progress
-            )
+            summary = self._write_release(signer, name, tmp, replayed, root, release_docs, progress)
             manifest_sha = file_sha256(tmp / MANIFEST)
 
             def decide() -> list[Proposal]:
@@ -186,118 +306,83 @@ class ReleaseService:
         signer: Signer,
         name: str,
         folder: Path,
-        view: StudyView,
-        tree: MerkleTree,
-        seqs: dict[str, int],
-        position: int,
+        replayed: _Replay,
         root: str,
         docs: Any,
         progress: Progress | None,
     ) -> dict[str, Any]:
+        """Gate every image and write it out at once, one image at a time: its file, its
+        metadata.csv row, its annotations.csv rows and its provenance.jsonl line go straight
+        to the files (hashed as they are written), so no list of rows or proofs is held.
+        The datasheet and croissant.json then read metadata.csv back as a stream."""
         blobs = BlobStore(self.settings.blobs_dir)
-        released: list[tuple[ImageState, dict[str, Any]]] = []
+        view, position = replayed.view, replayed.position
         left_out: dict[str, int] = {gate.name: 0 for gate in release_gates.GATES}
-        for image in sorted(view.images.values(), key=lambda i: i.image_id):
-            verification = image.verification()
-            values = {k: v for k, v in image.metadata.items() if v is not None} | {
-                "diagnosis": verification.diagnosis,
-                "verification_stage": verification.stage,
-                "diagnosis_confirm_type": verification.diagnosis_confirm_type,
-                "melanocytic": verification.melanocytic,
-            }
-            record, problem = _record_problem({k: v for k, v in values.items() if v is not None})
-            candidate = release_gates.Candidate(
-                image_id=image.image_id,
-                excluded=image.excluded,
-                unresolved_suspicions=len(image.unresolved),
-                verification=verification,
-                consent_in_force=(
-                    image.patient_id in view.patients and view.patients[image.patient_id].consent
-                ),
-                metadata_problem=problem,
-            )
-            gate = release_gates.first_failed_gate(candidate)
-            if gate is not None:
-                left_out[gate.name] += 1
-                continue
-            released.append((image, metadata_schema.to_isic_published(record)))
         images_dir = folder / "images"
         images_dir.mkdir()
-        rows, annotations, provenance = [], [], []
-        for done, (image, published) in enumerate(released, start=1):
-            ext = {"JPEG": "jpg", "PNG": "png"}.get(image.captured["format"], "img")
-            filename = f"{image.image_id}.{ext}"
-            self._place_blob(blobs, image.captured["blob_sha256"], images_dir / filename)
-            v = image.verification()
-            rows.append(
-                {
-                    "image_id": image.image_id,
-                    "filename": filename,
-                    **published,
-                    "category": v.category,
-                    "verification_stage": v.stage,
-                }
-            )
-            superseded = {eid for eid, vote in image.votes if vote.superseded}
-            for env in image.events:
-                if env.type in JUDGEMENTS:
-                    p = env.payload
-                    found = p.get("structures") or {}
-                    annotations.append(
-                        {
-                            "image_id": image.image_id,
-                            "seq": seqs[env.event_id],
-                            "type": env.type,
-                            "actor": env.actor,
-                            "role": p.get("signer_role"),
-                            "meaning": p.get("signature_meaning"),
-                            "diagnosis": p["diagnosis"],
-                            "category": p["category"],
-                            "structures": json.dumps(found, sort_keys=True) if found else "",
-                            "seven_point_score": structures.seven_point_score(found)
-                            if env.type == "AnnotationRecorded"
-                            else "",
-                            "report_ref": p.get("report_ref"),
-                            "superseded": env.event_id in superseded,
-                        }
-                    )
-            provenance.append(
-                {
-                    "image_id": image.image_id,
-                    "events": [
-                        {
-                            "seq": seqs[e.event_id],
-                            "type": e.type,
-                            "hash": e.hash,
-                            "proof": [
-                                h.hex()
-                                for h in tree.inclusion_proof(seqs[e.event_id] - 1, position)
-                            ],
-                        }
-                        for e in image.events
-                    ],
-                }
-            )
-            if progress:
-                progress("Writing the release", done, len(released))
-        (folder / "metadata.csv").write_bytes(_csv_bytes(docs.RELEASE_COLUMNS, rows))
-        (folder / "annotations.csv").write_bytes(_csv_bytes(ANNOTATION_COLUMNS, annotations))
-        (folder / "provenance.jsonl").write_bytes(
-            "".join(
-                json.dumps(p, sort_keys=True, separators=(",", ":")) + "\n" for p in provenance
-            ).encode()
-        )
+        released: list[str] = []
+        image_files: list[tuple[str, str, int]] = []  # (path, sha256, bytes), sorted by path
+        candidates = sorted(view.images)
+        with (
+            _HashingWriter(folder / "metadata.csv") as metadata_file,
+            _HashingWriter(folder / "annotations.csv") as annotations_file,
+            _HashingWriter(folder / "provenance.jsonl") as provenance_file,
+        ):
+            metadata = csv.DictWriter(metadata_file, docs.RELEASE_COLUMNS, lineterminator="\n")
+            annotations = csv.DictWriter(annotations_file, ANNOTATION_COLUMNS, lineterminator="\n")
+            metadata.writeheader()
+            annotations.writeheader()
+            for done, image_id in enumerate(candidates, start=1):
+                image = view.images[image_id]
+                published = self._gate(image, view, left_out)
+                if published is not None:
+                    released.append(image_id)
+                    v = image.verification()
+                    ext = {"JPEG": "jpg", "PNG": "png"}.get(image.captured["format"], "img")
+                    filename = f"{image_id}.{ext}"
+                    sha = image.captured["blob_sha256"]
+                    size = self._place_blob(blobs, sha, images_dir / filename)
+                    image_files.append((f"images/{filename}", sha, size))
+                    row = {"image_id": image_id, "filename": filename, **published,
+                           "category": v.category, "verification_stage": v.stage}  # fmt: skip
+                    metadata.writerow({k: _cell(row.get(k)) for k in docs.RELEASE_COLUMNS})
+                    superseded = {eid for eid, vote in image.votes if vote.superseded}
+                    seqs = replayed.image_seqs[image_id]
+                    for seq in seqs:
+                        judged = replayed.judgements.get(seq)
+                        if judged is not None:
+                            cells = dict(zip(ANNOTATION_COLUMNS, judged[:-1], strict=False))
+                            cells["superseded"] = judged[-1] in superseded
+                            annotations.writerow(
+                                {k: _cell(cells.get(k)) for k in ANNOTATION_COLUMNS}
+                            )
+                    provenance_file.write(json.dumps(
+                        {"image_id": image_id, "events": [
+                            {"seq": seq, "type": replayed.types[seq - 1],
+                             "hash": replayed.hash_hex(seq),
+                             "proof": [h.hex() for h in
+                                       replayed.tree.inclusion_proof(seq - 1, position)]}
+                            for seq in seqs
+                        ]},
+                        sort_keys=True, separators=(",", ":"),
+                    ) + "\n")  # fmt: skip
+                if progress:
+                    progress("Writing the release", done, len(candidates))
+        written = {
+            w.path.name: (w.hexdigest(), w.size)
+            for w in (metadata_file, annotations_file, provenance_file)
+        }
         as_of = {"seq": position, "recorded_at": view.recorded_at}
-        self._write_docs(docs, folder, name, rows, view, left_out, as_of)
-        files = [
-            {
-                "path": p.relative_to(folder).as_posix(),
-                "sha256": file_sha256(p),
-                "bytes": p.stat().st_size,
-            }
-            for p in sorted(folder.rglob("*"), key=lambda p: p.relative_to(folder).as_posix())
-            if p.is_file()
-        ]
+        self._write_docs(docs, folder, name, released, image_files, written, view, left_out, as_of)
+        known = written | {path: (sha, size) for path, sha, size in image_files}
+        files = []
+        for path in sorted(
+            _files_outside(folder, images_dir) + [folder / p for p, _, _ in image_files],
+            key=lambda p: p.relative_to(folder).as_posix(),
+        ):
+            relative = path.relative_to(folder).as_posix()
+            sha, size = known.get(relative) or (file_sha256(path), path.stat().st_size)
+            files.append({"path": relative, "sha256": sha, "bytes": size})
         manifest: dict[str, Any] = {
             "format": FORMAT,
             "name": name,
@@ -317,31 +402,65 @@ class ReleaseService:
         (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         return {
             "name": name,
-            "images": len(rows),
+            "images": len(released),
             "as_of_seq": position,
             "root": root,
             "left_out": left_out,
         }
+
+    @staticmethod
+    def _gate(
+        image: ImageState, view: StudyView, left_out: dict[str, int]
+    ) -> dict[str, Any] | None:
+        """The image's ISIC published values if it passes every release gate; else None,
+        counted against the first gate it fails."""
+        verification = image.verification()
+        values = {k: v for k, v in image.metadata.items() if v is not None} | {
+            "diagnosis": verification.diagnosis,
+            "verification_stage": verification.stage,
+            "diagnosis_confirm_type": verification.diagnosis_confirm_type,
+            "melanocytic": verification.melanocytic,
+        }
+        record, problem = _record_problem({k: v for k, v in values.items() if v is not None})
+        candidate = release_gates.Candidate(
+            image_id=image.image_id,
+            excluded=image.excluded,
+            unresolved_suspicions=len(image.unresolved),
+            verification=verification,
+            consent_in_force=(
+                image.patient_id in view.patients and view.patients[image.patient_id].consent
+            ),
+            metadata_problem=problem,
+        )
+        gate = release_gates.first_failed_gate(candidate)
+        if gate is not None:
+            left_out[gate.name] += 1
+            return None
+        return metadata_schema.to_isic_published(record)
 
     def _write_docs(
         self: DermLedger,
         docs: Any,
         folder: Path,
         name: str,
-        rows: list[dict[str, Any]],
+        released: list[str],
+        image_files: list[tuple[str, str, int]],
+        written: dict[str, tuple[str, int]],
         view: StudyView,
         left_out: dict[str, int],
         as_of: dict[str, Any],
     ) -> None:
+        """The datasheet and croissant.json, from metadata.csv read back as a stream (the
+        very rows a reader will see) and the image digests already known."""
         from dermledger.projections.statistics import study_statistics
 
-        stats = study_statistics(view.images[r["image_id"]] for r in rows)
-        str_rows = [{k: _cell(v) for k, v in r.items()} for r in rows]
+        stats = study_statistics(view.images[i] for i in released)
+        rows = _CsvRows(folder / "metadata.csv")
         gates = [
             docs.GateCount(g.name, g.version, left_out[g.name], g.description)
             for g in release_gates.GATES
         ]
-        table = docs.CohortTable.from_rows(str_rows)
+        table = docs.CohortTable.from_rows(rows)
         docs.write_datasheet(
             folder,
             name=name,
@@ -350,14 +469,6 @@ class ReleaseService:
             agreement=stats["agreement"],
             as_of=as_of,
         )
-        image_files = [
-            (
-                f"images/{r['filename']}",
-                file_sha256(folder / "images" / r["filename"]),
-                (folder / "images" / r["filename"]).stat().st_size,
-            )
-            for r in rows
-        ]
         doc = docs.croissant_document(
             name=name,
             description=(
@@ -367,24 +478,28 @@ class ReleaseService:
             date_published=(as_of["recorded_at"] or "")[:10],
             license="https://creativecommons.org/licenses/by-nc/4.0/",
             url=None,
-            metadata_rows=str_rows,
+            metadata_rows=rows,
             image_files=image_files,
-            csv_sha256=file_sha256(folder / "metadata.csv"),
+            csv_sha256=written["metadata.csv"][0],
             rai=docs.RaiFacts.from_release(table, stats["agreement"], gates),
             cite_as=f"DermLedger release {name}, ledger {view.ledger_id}, seq {as_of['seq']}",
         )
         docs.write_croissant(folder / "croissant.json", doc)
 
     @staticmethod
-    def _place_blob(blobs: BlobStore, sha: str, target: Path) -> None:
-        """Hard-link the stored blob (no copy, no re-hash) or copy it across filesystems."""
+    def _place_blob(blobs: BlobStore, sha: str, target: Path) -> int:
+        """Hard-link the stored blob (copied across filesystems), after checking its bytes
+        against their address once: the manifest then reuses that hash instead of hashing
+        the release's copy again. Returns its size."""
         source = blobs.path(sha)
         if not source.exists():
             raise VerificationError(f"blob {sha[:16]}… is missing from the blob store")
+        size = len(blobs.read(sha))  # raises VerificationError if the bytes do not match
         try:
             os.link(source, target)
         except OSError:
             shutil.copyfile(source, target)
+        return size
 
     # -------------------------------------------------------------- queries
 
