@@ -8,12 +8,13 @@ not part of what is signed: the Merkle checkpoints commit to positions instead.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
-from dermledger.ledger.canonical import canonical_json, jcs_sha256
+from dermledger.ledger.canonical import canonical_json, canonical_str, jcs_sha256
 from dermledger.ledger.errors import VerificationError
 from dermledger.ledger.signing import Signer, verify_digest
 
@@ -35,7 +36,7 @@ EXPORT_ORDER = (
 
 def format_timestamp(moment: datetime) -> str:
     """RFC 3339 UTC with microseconds and a `Z`, the one timestamp form in the log."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 class Envelope(BaseModel):
@@ -58,6 +59,14 @@ class Envelope(BaseModel):
     prev_hash: str | None
     hash: str
     signature: str
+    # The JCS bytes of the whole envelope, kept by `seal` so they are made only once.
+    _stored: bytes | None = PrivateAttr(default=None)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal fields make equal envelopes, whether or not the bytes were kept."""
+        return type(other) is type(self) and self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]  # the payload is a dict
 
     @property
     def originator_id(self) -> str:
@@ -76,7 +85,9 @@ class Envelope(BaseModel):
 
     def storage_bytes(self) -> bytes:
         """What the event store keeps: JCS of the whole envelope (seq excluded)."""
-        return canonical_json(self.model_dump())
+        if self._stored is None:
+            self._stored = canonical_json(self.model_dump())
+        return self._stored
 
     def exported(self, seq: int) -> dict[str, Any]:
         """The export line of DESIGN section 5, keys in the documented order."""
@@ -107,17 +118,63 @@ def seal(
     payload: dict[str, Any],
     prev_hash: str | None,
 ) -> Envelope:
-    """Hash and sign a new event with the signer's key."""
-    fields: dict[str, Any] = {
-        "event_id": event_id,
-        "stream_id": stream_id,
-        "stream_version": stream_version,
-        "type": event_type,
-        "recorded_at": recorded_at,
-        "actor": signer.actor,
-        "key_id": signer.key_id,
-        "payload": payload,
-        "prev_hash": prev_hash,
+    """Hash and sign a new event with the signer's key.
+
+    The hashed bytes and the stored bytes are JCS of two objects that differ by two
+    string members (`hash`, `signature`), so both are joined from one set of
+    canonical members: each value is canonicalised once. All keys are ASCII, so
+    sorting them as Python strings is the JCS (UTF-16) order.
+    """
+    members = {
+        "actor": canonical_str(signer.actor),
+        "event_id": canonical_str(event_id),
+        "key_id": canonical_str(signer.key_id),
+        "payload": canonical_json(payload),
+        "prev_hash": b"null" if prev_hash is None else canonical_str(prev_hash),
+        "recorded_at": canonical_str(recorded_at),
+        "stream_id": canonical_str(stream_id),
+        "stream_version": canonical_json(stream_version),
+        "type": canonical_str(event_type),
     }
-    digest = jcs_sha256(fields)
-    return Envelope(**fields, hash=digest.hex(), signature=signer.sign_digest(digest))
+    digest = hashlib.sha256(_join(members, _HASHED)).digest()
+    signature = signer.sign_digest(digest)
+    digest_hex = digest.hex()
+    members["hash"] = b'"%s"' % digest_hex.encode()
+    members["signature"] = b'"%s"' % signature.encode()
+    return _construct(
+        {
+            "event_id": event_id,
+            "stream_id": stream_id,
+            "stream_version": stream_version,
+            "type": event_type,
+            "recorded_at": recorded_at,
+            "actor": signer.actor,
+            "key_id": signer.key_id,
+            "payload": payload,
+            "prev_hash": prev_hash,
+            "hash": digest_hex,
+            "signature": signature,
+        },
+        _join(members, _STORED),
+    )
+
+
+_STORED = tuple((name, b'"%s":' % name.encode()) for name in sorted(Envelope.model_fields))
+_HASHED = tuple(member for member in _STORED if member[0] not in ("hash", "signature"))
+_FIELDS_SET = frozenset(Envelope.model_fields)
+
+
+def _join(members: dict[str, bytes], order: tuple[tuple[str, bytes], ...]) -> bytes:
+    """A JCS object from canonical members; `order` is their keys sorted, all ASCII."""
+    return b"{" + b",".join([prefix + members[name] for name, prefix in order]) + b"}"
+
+
+def _construct(fields: dict[str, Any], stored: bytes) -> Envelope:
+    """An Envelope of fields made here, without validation: what `model_construct` does
+    (its four slots), without its per-field default handling, a tenth of an append."""
+    envelope = Envelope.__new__(Envelope)
+    object.__setattr__(envelope, "__dict__", fields)
+    object.__setattr__(envelope, "__pydantic_fields_set__", set(_FIELDS_SET))
+    object.__setattr__(envelope, "__pydantic_extra__", None)
+    object.__setattr__(envelope, "__pydantic_private__", {"_stored": stored})
+    return envelope
