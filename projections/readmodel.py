@@ -38,6 +38,7 @@ from __future__ import annotations
 import functools
 import gc
 import json
+import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -451,34 +452,35 @@ TRAIL_COLUMNS = ("seq", "recorded_at", "actor", "role", "meaning", "type", "stre
 # --------------------------------------------------------------------- the rows
 
 
-_derive = functools.lru_cache(maxsize=8192)(verification.derive)
-"""The verification policy, memoised: it is pure and its facts (labels and readers) take
-few distinct values in a study, so most images share a derivation."""
+@functools.lru_cache(maxsize=8192)
+def _labelled(facts: verification.Facts) -> tuple[Any, ...]:
+    """The row's columns from the verification policy, memoised: the policy is pure and
+    its facts (labels and readers) take few distinct values in a study, so most images
+    share a derivation."""
+    v = verification.derive(facts)
+    return (v.diagnosis, v.category, v.stage, v.diagnosis_confirm_type, v.melanocytic,
+            v.consensus, v.discordant)  # fmt: skip
+
+
+_META_NAMES = ("lesion_id", *t.METADATA_COLUMNS)
+_meta_values = operator.itemgetter(*_META_NAMES)
+_NO_META = dict.fromkeys(_META_NAMES)
 
 
 def dataset_values(image_id: str, state: ImageState, last_seq: int) -> tuple[Any, ...]:
     """One image's rm_dataset row, in column order: its metadata, the verification
     policy's label, its status, and its folded state."""
-    v = _derive(state.facts())
     meta = state.metadata
-    get = meta.get
     return (
         image_id,
-        get("patient_id", state.patient_id),
-        get("lesion_id"),
-        *[get(name) for name in t.METADATA_COLUMNS],
-        v.diagnosis,
-        v.category,
-        v.stage,
-        v.diagnosis_confirm_type,
-        v.melanocytic,
-        v.consensus,
-        v.discordant,
+        meta.get("patient_id", state.patient_id),
+        *_meta_values({**_NO_META, **meta}),
+        *_labelled(state.facts()),
         # The status rule of ledger.capture_service.image_summary, which this layer may
         # not import (it would pull in the service); the tests hold the two equal.
         "excluded"
         if state.excluded
-        else ("duplicate-suspected" if state.unresolved else "included"),
+        else ("duplicate-suspected" if state.suspicions and state.unresolved else "included"),
         last_seq,
         pack_state(state),
     )
