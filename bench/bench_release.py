@@ -1,24 +1,33 @@
 """Release creation: `DermLedger.create_release` beside the least work any release must do.
 
 Ours is the real service path on a ledger of N verified images: replay the log to the as-of
-position into the study view, apply the six gates, hard-link every image out of the blob
-store, write metadata.csv, annotations.csv and provenance.jsonl (every event of every image
-with its RFC 6962 inclusion proof), the datasheet with its charts and croissant.json, hash
-every file for the manifest, sign it, append ReleasePublished. After an untimed warm-up
-release (lazy imports), the fastest of three full releases gives ours; the fastest of three
-releases as of the seq where half the images were verified, subtracted from it, gives the
-marginal cost per image, without the fixed part (charts above all).
+position (keeping each image's folded state, not its envelopes), apply the six gates, check
+each image's blob against its address once and hard-link it out of the blob store, write
+metadata.csv, annotations.csv and provenance.jsonl image by image (every event of every
+image with its RFC 6962 inclusion proof, hashed as written), the datasheet with its charts
+and croissant.json (from metadata.csv read back), list every file in the manifest (the
+images with the hash already checked), sign it. Releases are built and signed without
+publishing (a rerun on a cached study must not change its log; the one append is
+negligible). After an untimed warm-up release (lazy imports), the fastest of K full
+releases gives ours; the fastest of K releases as of the seq where half the images were
+verified, subtracted from it, gives the marginal cost per image, without the fixed part
+(charts above all). K is 3 by default (`--repeats`).
 
 Baselines, run on the same image files (the blob store's) just before and just after: the
 SHA-256 of every file and a shutil.copyfile of it into a fresh folder, and SHA-256 alone.
 
-The study is built outside the timing through the service (patients with consent, bulk
-import, an annotation and three unanimous consensus votes per image, histology for every
-malignant one) from a cohort plan whose images are drawn cheaply: one rendered base image
-per category, each capture that base under its own smooth random shading and shift.
+On SQLite the study comes from `bench/release_study.py`: 320x240 images made and measured
+on a worker process, every event through the real service and sealing, hundreds of events
+a transaction, cached in the work folder (`--workdir DIR`: a rerun reuses it). On
+PostgreSQL it is built outside the timing through the service one command at a time
+(patients with consent, bulk import, an annotation and three unanimous consensus votes
+per image, histology for every malignant one) from a cohort plan whose images are drawn
+cheaply: one rendered base image per category, each capture that base under its own
+smooth random shading and shift.
 
     .venv/bin/python bench/run.py --only bench_release   # size: $DERMLEDGER_BENCH_RELEASE_IMAGES
     .venv/bin/python bench/bench_release.py [--release-images N] [--postgres] [--profile]
+        [--workdir DIR] [--repeats K]
 """
 
 from __future__ import annotations
@@ -35,7 +44,8 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -43,6 +53,7 @@ from types import FrameType
 import numpy as np
 from PIL import Image
 
+from dermledger.bench import release_study
 from dermledger.bench.bench_ledger import open_ledger
 from dermledger.bench.common import (
     MEMORY,
@@ -61,6 +72,7 @@ from dermledger.ledger.app import DermLedger
 from dermledger.ledger.blobs import BlobStore
 from dermledger.ledger.bootstrap import Settings
 from dermledger.ledger.signing import Signer
+from dermledger.ledger.store import read_topic
 from dermledger.synthetic.cohort import METADATA_COLUMNS, plan_cohort
 from dermledger.synthetic.images import draw_image, encode_jpeg
 
@@ -179,7 +191,10 @@ def build_study(backend: Backend, settings: Settings, cohort: Cohort) -> Study:
 def blob_paths(ledger: DermLedger) -> list[Path]:
     """The blob-store file of every captured image: what create_release links out."""
     blobs = BlobStore(ledger.settings.blobs_dir)
-    return [blobs.path(image.captured["blob_sha256"]) for image in ledger.images_at(None)]
+    return [
+        blobs.path(env.payload["blob_sha256"])
+        for env in read_topic(ledger.recorder, "ImageCaptured")
+    ]
 
 
 # ------------------------------------------------------------------ measures
@@ -215,11 +230,30 @@ def baselines(paths: list[Path], workdir: Path) -> list[float]:
     return [baseline(paths, fresh), baseline(paths, None)]
 
 
-def run(args: BenchArgs, images: int | None = None) -> list[Row]:
+def run(args: BenchArgs, images: int | None = None, repeats: int = REPEATS) -> list[Row]:
     images = images or int(os.environ.get(IMAGES_ENV) or DEFAULT_IMAGES)
-    cohort = make_cohort(images, args.workdir)
+    return measure(args, images, repeats)
+
+
+@contextmanager
+def studies(backend: Backend, workdir: Path, n: int) -> Iterator[Study]:
+    """The study of `n` verified images on `backend`: on SQLite from `release_study` (fast,
+    cached in `workdir`), elsewhere built through the per-command path of `build_study`."""
+    if backend.name == SQLITE:
+        large = release_study.open_or_build(workdir, n)
+        try:
+            yield Study(large.ledger, large.lead, large.half_seq, large.half)
+        finally:
+            large.ledger.close()
+        return
+    cohort = make_cohort(n, workdir)
     try:
-        return measure(args, cohort)
+        with location(backend, workdir, "release") as settings:
+            study = build_study(backend, settings, cohort)
+            try:
+                yield study
+            finally:
+                study.ledger.close()
     finally:
         shutil.rmtree(cohort.out_dir, ignore_errors=True)
 
@@ -271,37 +305,32 @@ def rss_mib() -> float:
     return float("nan")
 
 
-def measure(args: BenchArgs, cohort: Cohort) -> list[Row]:
+def measure(args: BenchArgs, n: int, repeats: int = REPEATS) -> list[Row]:
     rows: list[Row] = []
-    n = len(cohort.rows)
     for backend in args.backends:
         if backend.name == MEMORY:
             say("  memory: skipped (a release reads a ledger on disk; nothing to compare)")
             continue
-        with location(backend, args.workdir, "release") as settings:
-            say(f"  {backend.name}: building the study ({n:,} verified images)")
-            started = time.perf_counter()
-            study = build_study(backend, settings, cohort)
-            try:
-                say(f"    built in {time.perf_counter() - started:.0f} s; warm-up, baselines, "
-                    f"{REPEATS} x (release, half release), baselines")  # fmt: skip
-                warm_up(study, args.workdir)
-                paths = blob_paths(study.ledger)
-                before = baselines(paths, args.workdir)
-                peak, sizes = PeakMemory(), {}
-                peak.reset()
-                resident = rss_mib()
-                seconds, released = release(study, args.workdir, sizes=sizes)
-                mib = peak.mib()
-                half_seconds, half = release(study, args.workdir, as_of=study.half_seq)
-                for _ in range(REPEATS - 1):  # alternating, keeping the fastest of each
-                    again, _ = release(study, args.workdir, publish=False)
-                    seconds = min(seconds, again)
-                    again, _ = release(study, args.workdir, as_of=study.half_seq)
-                    half_seconds = min(half_seconds, again)
-                after = baselines(paths, args.workdir)
-            finally:
-                study.ledger.close()
+        say(f"  {backend.name}: the study ({n:,} verified images)")
+        started = time.perf_counter()
+        with studies(backend, args.workdir, n) as study:
+            say(f"    ready in {time.perf_counter() - started:.0f} s; warm-up, baselines, "
+                f"{repeats} x (release, half release), baselines")  # fmt: skip
+            warm_up(study, args.workdir)
+            paths = blob_paths(study.ledger)
+            before = baselines(paths, args.workdir)
+            peak, sizes = PeakMemory(), {}
+            peak.reset()
+            resident = rss_mib()
+            seconds, released = release(study, args.workdir, sizes=sizes, publish=False)
+            mib = peak.mib()
+            half_seconds, half = release(study, args.workdir, as_of=study.half_seq)
+            for _ in range(repeats - 1):  # alternating, keeping the fastest of each
+                again, _ = release(study, args.workdir, publish=False)
+                seconds = min(seconds, again)
+                again, _ = release(study, args.workdir, as_of=study.half_seq)
+                half_seconds = min(half_seconds, again)
+            after = baselines(paths, args.workdir)
         if released != n or half != study.half:
             raise RuntimeError(f"released {released} of {n} and {half} of {study.half}")
         say(f"    release of {released:,}: {seconds:.2f} s, of {half:,}: {half_seconds:.2f} s; "
@@ -406,22 +435,13 @@ def _short(path: str) -> str:
 def profile_release(images: int, workdir: Path, top: int = 12) -> str:
     """One SQLite study, after `warm_up`: a full release under cProfile (its `top` entries
     by cumulative time), then one under `Sampler` (its `top` by cumulative wall time)."""
-    cohort, backend = make_cohort(images, workdir), Backend(SQLITE)
     sampler = Sampler("ReleaseService.create_release")
-    try:
-        with location(backend, workdir, "release-profile") as settings:
-            say(f"  building the study ({images:,} verified images)")
-            study = build_study(backend, settings, cohort)
-            try:
-                warm_up(study, workdir)
-                profiler = cProfile.Profile()
-                profiler.runcall(release, study, workdir)
-                sampler.run(release, study, workdir, publish=False)
-                plain, _ = release(study, workdir, publish=False)
-            finally:
-                study.ledger.close()
-    finally:
-        shutil.rmtree(cohort.out_dir, ignore_errors=True)
+    with studies(Backend(SQLITE), workdir, images) as study:
+        warm_up(study, workdir)
+        profiler = cProfile.Profile()
+        profiler.runcall(release, study, workdir, publish=False)
+        sampler.run(release, study, workdir, publish=False)
+        plain, _ = release(study, workdir, publish=False)
     text = io.StringIO()
     text.write(f"cProfile of a release of {images:,} images, top {top} by cumulative time:\n")
     pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(top)
@@ -441,7 +461,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres", action=argparse.BooleanOptionalAction, default=None)
     parser.set_defaults(memory=False)  # suite.backends reads it: no in-memory row here
     parser.add_argument("--profile", action="store_true", help="cProfile a SQLite release, top 12")
-    parser.add_argument("--workdir", type=Path, help="where studies are built (default: a tmp)")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="where studies are built and cached for reruns (default: a tmp)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=REPEATS,
+        metavar="K",
+        help=f"timed (release, half release) pairs, fastest kept ({REPEATS})",
+    )
     options = parser.parse_args(argv)
     images = options.release_images or int(os.environ.get(IMAGES_ENV) or DEFAULT_IMAGES)
     if images < 20:
@@ -456,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         args = BenchArgs(images, suite.backends(options), workdir)
         started = time.perf_counter()
-        rows = run(args, images)
+        rows = run(args, images, options.repeats)
         suite.render(rows, args, time.perf_counter() - started)
     return 0
 
