@@ -183,3 +183,35 @@ def test_metadata_csv_passes_isic_validation(release: Path) -> None:
     assert rows
     for row in rows:
         MetadataRow.model_validate(to_isic_input(row))
+
+
+def test_a_damaged_blob_is_refused_and_nothing_is_written(
+    team: LedgerHandle, study: dict[str, str], tmp_path: Path
+) -> None:
+    """Each image's blob is checked against its address once, as it is linked out, and the
+    manifest reuses that hash: a blob changed in the store stops the release instead."""
+    from dermledger.ledger.errors import VerificationError
+
+    sha = team.ledger.get_image(study["sebk"]).captured["blob_sha256"]
+    blob = team.ledger.settings.blobs_dir / sha[:2] / sha[2:]
+    blob.write_bytes(blob.read_bytes()[:-10] + b"0123456789")
+    before = sum(1 for _ in team.ledger.log())
+    with pytest.raises(VerificationError, match="does not match its hash"):
+        team.ledger.create_release(team["ada"], "v1", tmp_path / "v1")
+    assert not (tmp_path / "v1").exists() and not list(tmp_path.glob(".*partial*"))
+    assert sum(1 for _ in team.ledger.log()) == before
+
+
+def test_annotations_mark_a_superseded_vote(
+    team: LedgerHandle, study: dict[str, str], tmp_path: Path
+) -> None:
+    """annotations.csv is written image by image as the release streams; a vote replaced
+    later in the log is still marked superseded on its own row."""
+    team.ledger.vote(team["sam"], study["nevus"], SEBK, supersede_reason="second look")
+    team.ledger.vote(team["sam"], study["nevus"], NEVUS, supersede_reason="third look")
+    team.ledger.create_release(team["ada"], "v1", tmp_path / "v1")
+    with (tmp_path / "v1" / "annotations.csv").open() as handle:
+        rows = [r for r in csv.DictReader(handle) if r["image_id"] == study["nevus"]]
+    assert [r["superseded"] for r in rows if r["actor"] == "sam"] == ["true", "true", "false"]
+    assert [int(r["seq"]) for r in rows] == sorted(int(r["seq"]) for r in rows)
+    assert verify_release_dir(tmp_path / "v1")[1] == []
