@@ -821,9 +821,11 @@ def _engine(settings: Settings) -> tuple[Engine, Engine]:
         def _connect(dbapi_connection: Any, _record: Any) -> None:
             dbapi_connection.isolation_level = None  # transactions are begun below
             # cache_size: 32 MiB of pages (the default 2 MiB thrashes on the B-trees of a
-            # large rebuild), bounded whatever the log's size.
+            # large rebuild); wal_autocheckpoint: a checkpoint (and its fsync) every 32 MiB
+            # of WAL instead of 4 (a rebuild's batches each write several): both bounded
+            # whatever the log's size (about 9% of a 100k rebuild, alternating runs here).
             for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000",
-                           "cache_size=-32768"):  # fmt: skip
+                           "cache_size=-32768", "wal_autocheckpoint=8192"):  # fmt: skip
                 dbapi_connection.execute(f"PRAGMA {pragma}")
 
         @event.listens_for(engine, "begin")
