@@ -62,6 +62,7 @@ from dermledger.ledger.verify import LogVerifier, Report
 from dermledger.policies import roles as role_policy
 
 MAX_ATTEMPTS = 8
+HEADS_KEPT = 4096  # stream heads remembered from this process's own appends
 PARALLEL_FROM = 20_000  # events; below this, starting worker processes costs more than it saves
 Progress = Callable[[int], None] | None
 
@@ -105,6 +106,7 @@ class DermLedger(
         self.patient_keys = FilePatientKeyStore(settings.home / "patient-keys")
         # actor stream -> (head folded, record): immutable events make the head a full key
         self._actors: dict[str, tuple[Head, ActorRecord]] = {}
+        self._heads: dict[str, Head] = {}  # stream -> head this process wrote, newest last
 
     def _open_store(self, env: dict[str, str]) -> None:
         """Open the event store. On PostgreSQL eventsourcing (re)creates its insert function
@@ -177,21 +179,22 @@ class DermLedger(
         reads through `stream`) goes into the insert: each stream must still be at the
         version the decision saw, checked in the insert's transaction, so a revocation or
         a consent withdrawal that commits meanwhile makes the save fail and the append
-        decide again. A stream the events are written to is sealed on the head the
-        decision read, if it read it, and the (stream, version) key does the check;
-        otherwise on a head read before `decide` (the streams of the previous attempt),
-        or one read after it when nothing at all was committed meanwhile, so an event is
-        never chained onto a state its policies never saw (two votes by one specialist).
+        decide again.
+
+        Each event is sealed on a head of its stream known before the decision: the one
+        `decide` read, else one read before `decide` (on a retry), else the head this
+        process last wrote or, for a stream it never saw, an empty stream. The insert of
+        version v+1 succeeds only if the stream is still at v; streams only grow, so it
+        was at v all through the decision, and an event is never chained onto a state
+        its policies never saw (two votes by one specialist). A wrong guess costs a retry.
         """
         streams: list[str] = []
         fresh = False  # after a conflict, the acting actor is read again, not cached
         for _ in range(MAX_ATTEMPTS):
-            heads = {s: stream_head(self.recorder, s) for s in streams}
-            position = self.recorder.max_notification_id()
+            known = {s: stream_head(self.recorder, s) for s in streams}
             with tracking_reads() as reads:
                 acting = self._acting_record(signer, cached=not fresh)
                 proposals = decide()
-            fresh = True
             if not proposals:
                 return []
             for proposal in proposals:
@@ -201,20 +204,30 @@ class DermLedger(
                     )
                 ).enforce()
             streams = list(dict.fromkeys(p.stream_id for p in proposals))
-            heads |= {s: reads[s] for s in streams if s in reads}
-            unseen = [s for s in streams if s not in heads]
-            if unseen:
-                heads |= {s: stream_head(self.recorder, s) for s in unseen}
-                if self.recorder.max_notification_id() != position:
-                    continue  # a commit landed while deciding: decide again on heads read first
-            expected = {s: version for s, (version, _) in reads.items() if s not in streams}
+            heads = {
+                s: reads.get(s) or known.get(s) or self._heads.get(s) or (0, None) for s in streams
+            }
+            expected = {s: version for s, (version, _) in reads.items() if s not in heads}
             envelopes = self._seal_all(signer, proposals, heads)
             try:
                 self.save(*envelopes, **{EXPECTED: expected})
             except IntegrityError:
+                fresh = True
+                for s in streams:
+                    self._heads.pop(s, None)
                 continue
+            self._remember(envelopes)
             return envelopes
         raise Conflict("the ledger stayed busy with concurrent writers; try again")
+
+    def _remember(self, envelopes: list[Envelope]) -> None:
+        """Keep the heads this process wrote (bounded): the next append to one of these
+        streams seals on it without reading it first."""
+        for envelope in envelopes:
+            self._heads.pop(envelope.stream_id, None)
+            self._heads[envelope.stream_id] = (envelope.stream_version, envelope.hash)
+        while len(self._heads) > HEADS_KEPT:
+            del self._heads[next(iter(self._heads))]
 
     def permit(self, signer: Signer, event_type: str) -> None:
         """Refuse early, before any other rule, if the signer's roles cannot append this."""

@@ -7,7 +7,10 @@ VerificationError subclasses inside, reported as a `Failure`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import sys
+import types
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -53,8 +56,8 @@ class Report:
         return self.failure is None
 
 
-FLUSH_EVERY = 20_000  # events held before their hashes and signatures are checked
-CHUNK = 2_000  # events per task sent to a worker
+CHUNK = 1_000  # events per task sent to a worker
+IN_FLIGHT = 4  # tasks per worker submitted and not yet collected (bounds memory)
 
 
 class KeyAuthority(Protocol):
@@ -76,6 +79,23 @@ class KeyAuthority(Protocol):
         """How many actors are enrolled."""
 
 
+@contextmanager
+def _bare_main() -> Iterator[None]:
+    """Start worker processes without the parent's main script.
+
+    A spawned process first re-imports the parent's `__main__` (for the CLI: typer, rich,
+    eventsourcing, pydantic, about a second each on a busy two-core machine); a worker
+    needs only verify_worker, which it imports when it unpickles `check_batch`. While the
+    pool starts its workers, `__main__` is an empty module, so there is nothing to import.
+    """
+    real = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = real
+
+
 class LogVerifier:
     """Checks a log, event by event, against the rules of DESIGN section 5.
 
@@ -94,6 +114,7 @@ class LogVerifier:
         self.workers = workers
         self.pending: list[tuple[int, bytes, bytes]] = []
         self.where: dict[int, tuple[str, str]] = {}
+        self._interned: dict[bytes, bytes] = {}
         self.tree = MerkleTree()
         self.heads: dict[str, tuple[int, str]] = {}
         self.report = Report()
@@ -116,48 +137,74 @@ class LogVerifier:
     def _run_parallel(
         self, entries: Iterable[LogEntry], progress: Callable[[int], None] | None
     ) -> Report:
-        """Replay keys, chains and roles in order here; hashes and signatures (most of the
-        cost) in worker processes, batch by batch. The earliest failure wins either way."""
+        """Replay keys, chains, roles and checkpoints in order here; hashes and signatures
+        (most of the cost) in worker processes, chunk by chunk, while this process reads
+        on. Chunks are collected oldest first, so the first failure a worker reports is the
+        earliest one; a failure found here waits for every chunk before it."""
         import multiprocessing
+        from collections import deque
 
         from dermledger.ledger.verify_worker import check_batch
 
         context = multiprocessing.get_context("spawn")
-        with context.Pool(self.workers) as pool:
+        inflight: deque[tuple[Any, dict[int, tuple[str, str]]]] = deque()
+        limit = IN_FLIGHT * self.workers
+
+        def collect(task: Any, where: dict[int, tuple[str, str]]) -> Failure | None:
+            found = task.get()
+            if found is None:
+                return None
+            seq, problem = found
+            stream_id, event_type = where[seq]
+            return Failure(seq, stream_id, event_type, problem)
+
+        def submit() -> None:
+            items, self.pending = self.pending, []
+            where, self.where = self.where, {}
+            if items:
+                inflight.append((pool.apply_async(check_batch, (items,)), where))
+
+        def drain() -> Failure | None:
+            submit()
+            while inflight:
+                failure = collect(*inflight.popleft())
+                if failure is not None:
+                    return failure
+            return None
+
+        with _bare_main():
+            pool = context.Pool(self.workers)
+        with pool:
             for entry in entries:
                 try:
                     self._check(entry, defer=True)
                 except VerificationError as exc:
-                    earlier = self._flush(pool, check_batch)
+                    earlier = drain()
                     self.report.failure = earlier or Failure(
                         entry.seq, entry.stream_id, entry.topic, str(exc)
                     )
                     return self._finish(complete=False)
-                if len(self.pending) >= FLUSH_EVERY:
-                    failure = self._flush(pool, check_batch)
-                    if failure is not None:
-                        self.report.failure = failure
-                        return self._finish(complete=False)
+                if len(self.pending) >= CHUNK:
+                    submit()
+                    while inflight and (len(inflight) > limit or inflight[0][0].ready()):
+                        failure = collect(*inflight.popleft())
+                        if failure is not None:
+                            self.report.failure = failure
+                            return self._finish(complete=False)
                 if progress is not None:
                     progress(entry.seq)
-            failure = self._flush(pool, check_batch)
+            failure = drain()
         if failure is not None:
             self.report.failure = failure
             return self._finish(complete=False)
         return self._finish(complete=True)
 
-    def _flush(self, pool: Any, check_batch: Callable[..., Any]) -> Failure | None:
-        items, self.pending = self.pending, []
-        chunks = [items[i : i + CHUNK] for i in range(0, len(items), CHUNK)]
-        failures = [f for f in pool.map(check_batch, chunks) if f is not None]
-        where, self.where = self.where, {}
-        if not failures:
-            return None
-        seq, problem = min(failures)
-        stream_id, event_type = where[seq]
-        return Failure(seq, stream_id, event_type, problem)
-
     def _check(self, entry: LogEntry, *, defer: bool = False) -> None:
+        """All checks of one event, in the order one process makes them: columns, hash,
+        chain, key and role, signature, checkpoint. Deferred, the hash and signature go to
+        a worker, except where an earlier check's verdict must not hide them: an event that
+        fails its chain or key check here has its hash checked first, and checkpoints
+        (rare) are checked whole here, signature before root."""
         env = entry.envelope()
         if (env.stream_id, env.stream_version, env.type) != (
             entry.stream_id,
@@ -165,15 +212,22 @@ class LogVerifier:
             entry.topic,
         ):
             raise VerificationError("the store's stream, version or type columns disagree with it")
-        if not defer:
+        whole = not defer or env.type == "CheckpointSigned"
+        if whole:
             env.check_hash()
-        self._check_chain(env)
-        public = self.authority.signing_key(env, entry.seq)
-        if defer:
+        try:
+            self._check_chain(env)
+            public = self.authority.signing_key(env, entry.seq)
+        except VerificationError:
+            if not whole:
+                env.check_hash()
+            raise
+        if whole:
+            env.check_signature(public)
+        else:
+            public = self._interned.setdefault(public, public)  # pickled once per chunk
             self.pending.append((entry.seq, entry.state, public))
             self.where[entry.seq] = (entry.stream_id, entry.topic)
-        else:
-            env.check_signature(public)
         if env.type == "CheckpointSigned":
             self._check_checkpoint(env, entry.seq)
         if entry.seq == 1:
