@@ -327,8 +327,7 @@ class ReadModel:
             dataset_values(image_id, state, batch.last_seq[image_id])
             for image_id, state in batch.states.items()
         ]
-        if rows:
-            conn.exec_driver_sql(self._sql.upsert_dataset, rows)
+        self._sql.write(conn, self._sql.upsert_dataset, rows)
 
     def _write_audit(self, conn: Connection, batch: _Batch) -> None:
         """`trail_rows` of the batch, completed with what it cannot see from inside the
@@ -360,7 +359,8 @@ class ReadModel:
                 for i, wanted in missing.items():
                     rows[i]["old_value"] = earlier.get(wanted)
         dumps = json.dumps
-        conn.exec_driver_sql(
+        self._sql.write(
+            conn,
             self._sql.upsert_audit,
             [
                 (
@@ -381,11 +381,11 @@ class ReadModel:
                 for r, env in zip(rows, envs, strict=True)
             ],
         )
-        if batch.enrolments:
-            conn.exec_driver_sql(
-                self._sql.upsert_actors,
-                [(e["actor"], e["roles"], e["enrolled_seq"]) for e in batch.enrolments.values()],
-            )
+        self._sql.write(
+            conn,
+            self._sql.upsert_actors,
+            [(e["actor"], e["roles"], e["enrolled_seq"]) for e in batch.enrolments.values()],
+        )
 
     # ------------------------------------------------------------------- reads
 
@@ -770,10 +770,13 @@ def _upsert_statement(dialect: str, table: Table, key: str, newer: str) -> Any:
 class _Statements:
     """The batch's bulk statements as driver SQL for one dialect, built once.
 
-    The same text serves SQLite and PostgreSQL (`INSERT ... ON CONFLICT DO UPDATE`,
-    both since long); only the placeholder, the schema prefix (PostgreSQL: the ledger's
-    schema, which `schema_translate_map` would add for SQLAlchemy statements) and the
-    form of an id list differ.
+    Both dialects upsert with `INSERT ... ON CONFLICT DO UPDATE` and differ only in the
+    schema prefix (PostgreSQL: the ledger's schema, which `schema_translate_map` adds
+    for SQLAlchemy statements), the placeholder, and how rows reach the statement:
+    SQLite's driver binds each row of an `executemany` in C; psycopg's pipelined
+    `executemany` spent more on each row than the server did, so on PostgreSQL a
+    batch's rows are COPYed into a temporary table (emptied at commit) and upserted
+    from it in one statement.
     """
 
     def __init__(self, dialect: str, env: dict[str, str]) -> None:
@@ -792,21 +795,50 @@ class _Statements:
         self.upsert_dataset = self.upsert(t.dataset, "image_id", "last_seq")
         self.upsert_audit = self.upsert(t.audit_trail, "seq", "")
         self.upsert_actors = self.upsert(t.actors, "actor", "enrolled_seq")
+        self._tables = {
+            self.upsert_dataset: t.dataset,
+            self.upsert_audit: t.audit_trail,
+            self.upsert_actors: t.actors,
+        }
 
     def id_list(self, ids: list[str]) -> Any:
         return ids if self.postgres else json.dumps(ids)
 
+    def write(self, conn: Connection, statement: str, rows: list[tuple[Any, ...]]) -> None:
+        """Run an upsert of this class over `rows` (tuples in table column order)."""
+        if not rows:
+            return
+        if not self.postgres:
+            conn.exec_driver_sql(statement, rows)
+            return
+        table = self._tables[statement]
+        conn.exec_driver_sql(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS stage_{table.name} "
+            f"(LIKE {self.prefix}{table.name}) ON COMMIT DELETE ROWS"
+        )
+        raw: Any = conn.connection.driver_connection  # psycopg's, in this transaction
+        stage = f"COPY stage_{table.name} FROM STDIN"
+        with raw.cursor() as cursor, cursor.copy(stage) as copy:
+            for row in rows:
+                copy.write_row(row)
+        conn.exec_driver_sql(statement)
+
     def upsert(self, table: Table, key: str, newer: str) -> str:
         """Insert or replace rows by `key`, every column in table order; with `newer`, a
         stored row is only replaced by one whose `newer` column is at least as large
-        (replaying old events never regresses a row)."""
-        names = list(table.c.keys())
-        values = ", ".join([self.mark] * len(names))
-        changes = ", ".join(f"{n} = excluded.{n}" for n in names if n != key)
+        (replaying old events never regresses a row). A batch never holds one key twice
+        (rows are keyed by image, seq and actor), as one PostgreSQL statement requires."""
+        columns = list(table.c.keys())
+        names = ", ".join(columns)
+        if self.postgres:
+            source = f"SELECT {names} FROM stage_{table.name}"
+        else:
+            source = f"VALUES ({', '.join([self.mark] * len(table.c))})"
+        changes = ", ".join(f"{n} = excluded.{n}" for n in columns if n != key)
         where = f" WHERE target.{newer} <= excluded.{newer}" if newer else ""
         return (
-            f"INSERT INTO {self.prefix}{table.name} AS target ({', '.join(names)}) "
-            f"VALUES ({values}) ON CONFLICT ({key}) DO UPDATE SET {changes}{where}"
+            f"INSERT INTO {self.prefix}{table.name} AS target ({names}) "
+            f"{source} ON CONFLICT ({key}) DO UPDATE SET {changes}{where}"
         )
 
 
