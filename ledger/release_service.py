@@ -16,7 +16,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +30,7 @@ from dermledger.ledger.merkle import MerkleTree, hash_leaf, verify_consistency
 from dermledger.ledger.release_verify import FORMAT, MANIFEST, file_sha256, manifest_digest
 from dermledger.ledger.state import ImageState
 from dermledger.ledger.store import LogEntry, read_topic
-from dermledger.policies import metadata_schema, release_gates, structures
+from dermledger.policies import metadata_schema, release_gates, structures, verification
 from dermledger.projections.study_view import StudyView
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ class _Replay:
         """Replay up to seq `upto`, or the whole log when None."""
         replayed = cls(StudyView(), MerkleTree(), 0, bytearray(), [], {}, {})
         view, tree, hashes, types = replayed.view, replayed.tree, replayed.hashes, replayed.types
-        interned: dict[str, str] = {}
+        shared = _Strings()
         for entry in entries:
             if upto is not None and entry.seq > upto:
                 break
@@ -90,21 +90,24 @@ class _Replay:
             raw = bytes.fromhex(env.hash)
             hashes += raw
             tree.append(hash_leaf(raw))
-            types.append(interned.setdefault(env.type, env.type))
+            types.append(shared(env.type))
             replayed.position = entry.seq
             image = view.images.get(env.stream_id)
             if image is None:
+                if env.type == "PatientRegistered":
+                    patient = view.patients[env.payload["patient_id"]]
+                    patient.fields = shared.values(patient.fields)
                 continue
             image.events.clear()  # folded; the envelope itself is not needed again
             replayed.image_seqs.setdefault(env.stream_id, []).append(entry.seq)
             if env.type == "ImageCaptured":
-                image.captured = {k: image.captured[k] for k in CAPTURE_KEPT}
-                image.metadata = {
-                    k: interned.setdefault(v, v) if isinstance(v, str) else v
-                    for k, v in image.metadata.items()
-                }
+                image.captured = {k: shared(image.captured[k]) for k in CAPTURE_KEPT}
+                image.metadata = shared.values(image.metadata)
             elif env.type in JUDGEMENTS:
-                replayed.judgements[entry.seq] = _judgement_cells(image.image_id, entry.seq, env)
+                replayed.judgements[entry.seq] = tuple(
+                    map(shared, _judgement_cells(image.image_id, entry.seq, env))
+                )
+                _share_labels(image, env.type, shared)
         return replayed
 
     def hash_hex(self, seq: int) -> str:
@@ -112,6 +115,41 @@ class _Replay:
 
 
 CAPTURE_KEPT = ("patient_id", "blob_sha256", "format", "size_bytes")
+
+
+class _Strings:
+    """One copy of each repeated string (labels, roles, meanings, field names and values):
+    a payload decoded from the store carries its own copy of every string, and a 100k-image
+    replay would otherwise hold hundreds of thousands of copies of the same few labels."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, str] = {}
+
+    def __call__(self, value: Any) -> Any:
+        return self._seen.setdefault(value, value) if isinstance(value, str) else value
+
+    def values(self, fields: dict[str, Any]) -> dict[str, Any]:
+        return {self(k): self(v) for k, v in fields.items()}
+
+
+def _share_labels(image: ImageState, event_type: str, shared: _Strings) -> None:
+    """The label a judgement just folded into `image`, with its strings shared."""
+    if event_type == "AnnotationRecorded" and image.annotation is not None:
+        image.annotation = _shared_label(image.annotation, shared)
+    elif event_type == "HistologyRecorded" and image.histology is not None:
+        image.histology = _shared_label(image.histology, shared)
+    elif event_type == "ConsensusVoteCast" and image.votes:
+        event_id, vote = image.votes[-1]
+        image.votes[-1] = (event_id, _shared_label(vote, shared))
+
+
+def _shared_label[L: verification.Label](label: L, shared: _Strings) -> L:
+    return replace(
+        label,
+        actor=shared(label.actor),
+        diagnosis=shared(label.diagnosis),
+        category=shared(label.category),
+    )
 
 
 def _judgement_cells(image_id: str, seq: int, env: Envelope) -> tuple[Any, ...]:
@@ -131,7 +169,7 @@ def _judgement_cells(image_id: str, seq: int, env: Envelope) -> tuple[Any, ...]:
         json.dumps(found, sort_keys=True) if found else "",
         structures.seven_point_score(found) if env.type == "AnnotationRecorded" else "",
         p.get("report_ref"),
-        env.event_id,
+        env.event_id if env.type == "ConsensusVoteCast" else None,
     )
 
 
