@@ -37,10 +37,12 @@ def create(
     from rich.progress import Progress
 
     with Progress(console=err, transient=True, disable=c.quiet) as bar:
-        task = bar.add_task("Writing the release", total=None)
+        task = bar.add_task("Replaying the log", total=None)
         summary = c.ledger.create_release(
             c.signer(), name, out_dir, as_of=as_of, publish=not dry_run,
-            progress=lambda what, done, total: bar.update(task, completed=done, total=total),
+            progress=lambda what, done, total: bar.update(
+                task, description=what, completed=done, total=total
+            ),
         )  # fmt: skip
     if json_:
         print_json(summary)

@@ -77,8 +77,15 @@ class _Replay:
     judgements: dict[int, tuple[Any, ...]]
 
     @classmethod
-    def of(cls, entries: Iterable[LogEntry], upto: int | None) -> _Replay:
-        """Replay up to seq `upto`, or the whole log when None."""
+    def of(
+        cls,
+        entries: Iterable[LogEntry],
+        upto: int | None,
+        *,
+        progress: Callable[[int], None] | None = None,
+    ) -> _Replay:
+        """Replay up to seq `upto`, or the whole log when None; `progress(seq)` every
+        PROGRESS_EVERY events."""
         replayed = cls(StudyView(), MerkleTree(), 0, bytearray(), [], {}, {})
         view, tree, hashes, types = replayed.view, replayed.tree, replayed.hashes, replayed.types
         shared = _Strings()
@@ -92,6 +99,8 @@ class _Replay:
             tree.append(hash_leaf(raw))
             types.append(shared(env.type))
             replayed.position = entry.seq
+            if progress and not entry.seq % PROGRESS_EVERY:
+                progress(entry.seq)
             image = view.images.get(env.stream_id)
             if image is None:
                 if env.type == "PatientRegistered":
@@ -115,6 +124,7 @@ class _Replay:
 
 
 CAPTURE_KEPT = ("patient_id", "blob_sha256", "format", "size_bytes")
+PROGRESS_EVERY = 1000  # events between progress reports while replaying
 
 
 class _Strings:
@@ -277,7 +287,15 @@ class ReleaseService:
             return self._recover_release(signer, name, out, published[0].payload, progress)
         if published:
             raise Conflict(f"a release named {name} is already published")
-        replayed = _Replay.of(self.log(), self.position(as_of))
+        upto = self.position(as_of)
+        expected = upto or int(self.recorder.max_notification_id() or 0)  # for progress only
+        replayed = _Replay.of(
+            self.log(),
+            upto,
+            progress=(lambda done: progress("Replaying the log", done, expected))
+            if progress
+            else None,
+        )
         position = replayed.position
         root = replayed.tree.root(position).hex()
         tmp = out.with_name(f".{out.name}.partial-{uuid.uuid4().hex[:8]}")
@@ -372,10 +390,10 @@ class ReleaseService:
             annotations.writeheader()
             for done, image_id in enumerate(candidates, start=1):
                 image = view.images[image_id]
-                published = self._gate(image, view, left_out)
+                v = image.verification()
+                published = self._gate(image, v, view, left_out)
                 if published is not None:
                     released.append(image_id)
-                    v = image.verification()
                     ext = {"JPEG": "jpg", "PNG": "png"}.get(image.captured["format"], "img")
                     filename = f"{image_id}.{ext}"
                     sha = image.captured["blob_sha256"]
@@ -448,23 +466,25 @@ class ReleaseService:
 
     @staticmethod
     def _gate(
-        image: ImageState, view: StudyView, left_out: dict[str, int]
+        image: ImageState,
+        verdict: verification.Verification,
+        view: StudyView,
+        left_out: dict[str, int],
     ) -> dict[str, Any] | None:
         """The image's ISIC published values if it passes every release gate; else None,
-        counted against the first gate it fails."""
-        verification = image.verification()
+        counted against the first gate it fails. `verdict` is `image.verification()`."""
         values = {k: v for k, v in image.metadata.items() if v is not None} | {
-            "diagnosis": verification.diagnosis,
-            "verification_stage": verification.stage,
-            "diagnosis_confirm_type": verification.diagnosis_confirm_type,
-            "melanocytic": verification.melanocytic,
+            "diagnosis": verdict.diagnosis,
+            "verification_stage": verdict.stage,
+            "diagnosis_confirm_type": verdict.diagnosis_confirm_type,
+            "melanocytic": verdict.melanocytic,
         }
         record, problem = _record_problem({k: v for k, v in values.items() if v is not None})
         candidate = release_gates.Candidate(
             image_id=image.image_id,
             excluded=image.excluded,
             unresolved_suspicions=len(image.unresolved),
-            verification=verification,
+            verification=verdict,
             consent_in_force=(
                 image.patient_id in view.patients and view.patients[image.patient_id].consent
             ),
