@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from dermledger.ledger.envelope import Envelope
 from dermledger.ledger.errors import BadSignature, VerificationError
 from dermledger.ledger.signing import key_id_of
+from dermledger.policies.base import Decision
 from dermledger.policies.roles import AppendRequest, check_append
 
 
@@ -72,6 +73,8 @@ class Authority:
 
     actors: dict[str, ActorRecord] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)  # key_id -> actor name
+    # The role policy is pure: its decision for the same request is the same decision.
+    decisions: dict[tuple[str, frozenset[str], bool, str], Decision] = field(default_factory=dict)
 
     def check(self, env: Envelope, seq: int) -> None:
         """Raise VerificationError unless `env` is signed by a key that may sign it here."""
@@ -91,7 +94,10 @@ class Authority:
         if owner != env.actor:
             raise BadSignature(f"it names actor {env.actor} but the key belongs to {owner}")
         record = self.actors[owner]
-        decision = check_append(AppendRequest(env.actor, record.roles, record.revoked, env.type))
+        request = (env.actor, record.roles, record.revoked, env.type)
+        decision = self.decisions.get(request)
+        if decision is None:
+            decision = self.decisions[request] = check_append(AppendRequest(*request))
         if not decision.allowed:
             raise VerificationError(
                 f"policy {decision.policy} v{decision.version}: {decision.reason}"

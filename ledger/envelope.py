@@ -59,12 +59,10 @@ class Envelope(BaseModel):
     prev_hash: str | None
     hash: str
     signature: str
-    # The JCS bytes of the whole envelope, kept by `seal` so they are made only once.
-    _stored: bytes | None = PrivateAttr(default=None)
 
     def __eq__(self, other: object) -> bool:
-        """Equal fields make equal envelopes, whether or not the bytes were kept."""
-        return type(other) is type(self) and self.__dict__ == other.__dict__
+        """Equal fields make equal envelopes, sealed here or read from the store."""
+        return isinstance(other, Envelope) and self.__dict__ == other.__dict__
 
     __hash__ = None  # type: ignore[assignment]  # the payload is a dict
 
@@ -85,9 +83,7 @@ class Envelope(BaseModel):
 
     def storage_bytes(self) -> bytes:
         """What the event store keeps: JCS of the whole envelope (seq excluded)."""
-        if self._stored is None:
-            self._stored = canonical_json(self.model_dump())
-        return self._stored
+        return canonical_json(self.model_dump())
 
     def exported(self, seq: int) -> dict[str, Any]:
         """The export line of DESIGN section 5, keys in the documented order."""
@@ -105,6 +101,19 @@ class Envelope(BaseModel):
         verify_digest(
             public_raw=public_raw, digest=bytes.fromhex(self.hash), signature_b64=self.signature
         )
+
+
+class SealedEnvelope(Envelope):
+    """An envelope just sealed, with its stored bytes made once by `seal`.
+
+    A subclass, so that envelopes decoded from the store (the verifier reads every one)
+    do not pay for a pydantic private attribute they never use.
+    """
+
+    _stored: bytes = PrivateAttr(default=b"")
+
+    def storage_bytes(self) -> bytes:
+        return self._stored or super().storage_bytes()
 
 
 def seal(
@@ -169,10 +178,10 @@ def _join(members: dict[str, bytes], order: tuple[tuple[str, bytes], ...]) -> by
     return b"{" + b",".join([prefix + members[name] for name, prefix in order]) + b"}"
 
 
-def _construct(fields: dict[str, Any], stored: bytes) -> Envelope:
+def _construct(fields: dict[str, Any], stored: bytes) -> SealedEnvelope:
     """An Envelope of fields made here, without validation: what `model_construct` does
     (its four slots), without its per-field default handling, a tenth of an append."""
-    envelope = Envelope.__new__(Envelope)
+    envelope = SealedEnvelope.__new__(SealedEnvelope)
     object.__setattr__(envelope, "__dict__", fields)
     object.__setattr__(envelope, "__pydantic_fields_set__", set(_FIELDS_SET))
     object.__setattr__(envelope, "__pydantic_extra__", None)

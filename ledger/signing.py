@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -55,10 +55,17 @@ class Signer:
         return base64.b64encode(self.private_key.sign(digest)).decode("ascii")
 
 
+@lru_cache(maxsize=4096)
+def _public_key(public_raw: bytes) -> Ed25519PublicKey:
+    """A loaded key, kept: loading one costs a tenth of a verification, and a log has few
+    signers for many events."""
+    return Ed25519PublicKey.from_public_bytes(public_raw)
+
+
 def verify_digest(*, public_raw: bytes, digest: bytes, signature_b64: str) -> None:
     """Check an Ed25519 signature over `digest`; raise BadSignature if it fails."""
     try:
         signature = base64.b64decode(signature_b64, validate=True)
-        Ed25519PublicKey.from_public_bytes(public_raw).verify(signature, digest)
+        _public_key(public_raw).verify(signature, digest)
     except (InvalidSignature, ValueError) as exc:
         raise BadSignature("the Ed25519 signature does not verify") from exc

@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from eventsourcing.persistence import (
     ApplicationRecorder,
@@ -59,9 +58,9 @@ def decode(state: bytes) -> Envelope:
         raise VerificationError("its stored bytes are not a well-formed envelope") from exc
 
 
-@dataclass(frozen=True)
-class LogEntry:
-    """One event as read from the global log, before any verification."""
+class LogEntry(NamedTuple):
+    """One event as read from the global log, before any verification (a named tuple:
+    made once per event on every read of the log, at a fifth of a frozen dataclass's cost)."""
 
     seq: int
     position: int  # the recorder's notification id
