@@ -26,11 +26,13 @@ the same transaction, so the stored state is always the fold of exactly the even
 applied: nothing ever re-reads an event stream, and memory is bounded by the batch
 size, not by the log or the number of images.
 
-The bulk writes go to the driver as `executemany` of plain tuples (SQLAlchemy's
-per-row parameter processing cost more than the database's insert); on a rebuild the
-secondary indexes nobody reads during it are created once at the end instead of being
-kept up row by row (`catch_up` creates any that are missing, so an interrupted rebuild
-heals on the next catch-up).
+The bulk writes bypass SQLAlchemy's per-row parameter processing, which cost more
+than the database's insert: plain tuples to the driver's `executemany` on SQLite, COPY
+into a temporary table and one upsert from it on PostgreSQL (`_Statements`). On a
+rebuild the secondary indexes, which only auditors' queries read, are created once at
+the end instead of being kept up row by row (`catch_up` creates any that are missing,
+so an interrupted rebuild heals on the next catch-up). `bench/bench_rebuild.py`
+measures a rebuild beside merely reading and decoding the same log.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ from dermledger.projections.audit_trail import trail_rows
 
 PROJECTION = "dermledger-readmodel"
 READMODEL_FILE = "readmodel.sqlite"
-DEFAULT_BATCH = 5000
+DEFAULT_BATCH = 5000  # events a transaction: memory is about this many envelopes and states
 IN_CHUNK = 500  # bound the parameters of one `IN (...)` lookup
 
 Progress = Callable[[int], None] | None
