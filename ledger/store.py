@@ -252,6 +252,8 @@ def guarded_recorder(factory: InfrastructureFactory[Any]) -> ApplicationRecorder
     from eventsourcing.postgres import PostgresApplicationRecorder
 
     if isinstance(plain, PostgresApplicationRecorder):
+        if plain.datastore.enable_db_functions:  # its insert function skips the hook
+            raise TypeError("POSTGRES_ENABLE_DB_FUNCTIONS bypasses the read-set check")
         if not _POSTGRES_CLASS:
             _POSTGRES_CLASS.append(_guarded_postgres_class(PostgresApplicationRecorder))
         cls = _POSTGRES_CLASS[0]
