@@ -16,7 +16,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -134,6 +134,7 @@ class _Strings:
 
     def __init__(self) -> None:
         self._seen: dict[str, str] = {}
+        self._labels: dict[verification.Label, verification.Label] = {}
 
     def __call__(self, value: Any) -> Any:
         return self._seen.setdefault(value, value) if isinstance(value, str) else value
@@ -141,25 +142,22 @@ class _Strings:
     def values(self, fields: dict[str, Any]) -> dict[str, Any]:
         return {self(k): self(v) for k, v in fields.items()}
 
+    def instance[T: verification.Label](self, label: T) -> T:
+        """The first equal instance of a frozen label seen (equal: same class and fields)."""
+        found = self._labels.setdefault(label, label)
+        return found if type(found) is type(label) else label
+
 
 def _share_labels(image: ImageState, event_type: str, shared: _Strings) -> None:
-    """The label a judgement just folded into `image`, with its strings shared."""
+    """The label a judgement just folded into `image`, as one shared instance: a study has
+    a few hundred distinct (reader, diagnosis) labels and hundreds of thousands of votes."""
     if event_type == "AnnotationRecorded" and image.annotation is not None:
-        image.annotation = _shared_label(image.annotation, shared)
+        image.annotation = shared.instance(image.annotation)
     elif event_type == "HistologyRecorded" and image.histology is not None:
-        image.histology = _shared_label(image.histology, shared)
+        image.histology = shared.instance(image.histology)
     elif event_type == "ConsensusVoteCast" and image.votes:
         event_id, vote = image.votes[-1]
-        image.votes[-1] = (event_id, _shared_label(vote, shared))
-
-
-def _shared_label[L: verification.Label](label: L, shared: _Strings) -> L:
-    return replace(
-        label,
-        actor=shared(label.actor),
-        diagnosis=shared(label.diagnosis),
-        category=shared(label.category),
-    )
+        image.votes[-1] = (event_id, shared.instance(vote))
 
 
 def _judgement_cells(image_id: str, seq: int, env: Envelope) -> tuple[Any, ...]:
