@@ -83,22 +83,12 @@ class BlobStore:
         """Make the files' contents durable: one syncfs of the store's filesystem on Linux,
         else an fsync per file."""
         if not _syncfs(self.folder):
-            for path in files:
-                fd = os.open(path, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+            _fsync_each(files)
 
     def _flush_names(self, folders: set[Path]) -> None:
         """Make renames into these folders durable (one syncfs, else an fsync per folder)."""
         if not _syncfs(self.folder):
-            for folder in folders:
-                fd = os.open(folder, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+            _fsync_each(sorted(folders))
 
     def discard(self, sha256_hex: str) -> None:
         """Remove a blob this process created for an event that was not saved."""
@@ -129,3 +119,13 @@ def _syncfs(folder: Path) -> bool:
     finally:
         os.close(fd)
     return True
+
+
+def _fsync_each(paths: list[Path]) -> None:
+    """fsync every file or folder in turn, where syncfs is not to be had."""
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
