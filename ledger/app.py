@@ -47,6 +47,7 @@ from dermledger.ledger.release_service import ReleaseService
 from dermledger.ledger.signing import Signer
 from dermledger.ledger.store import (
     EXPECTED,
+    EXPECTED_TOPICS,
     EnvelopeMapper,
     Head,
     LogEntry,
@@ -179,7 +180,9 @@ class DermLedger(
         reads through `stream`) goes into the insert: each stream must still be at the
         version the decision saw, checked in the insert's transaction, so a revocation or
         a consent withdrawal that commits meanwhile makes the save fail and the append
-        decide again.
+        decide again. Likewise for a whole event type the decision scanned through
+        `read_topic_after` (the captures a duplicate check compares with): no newer event
+        of that type may have been committed.
 
         Each event is sealed on a head of its stream known before the decision: the one
         `decide` read, else one read before `decide` (on a retry), else the head this
@@ -210,7 +213,7 @@ class DermLedger(
             expected = {s: version for s, (version, _) in reads.items() if s not in heads}
             envelopes = self._seal_all(signer, proposals, heads)
             try:
-                self.save(*envelopes, **{EXPECTED: expected})
+                self.save(*envelopes, **{EXPECTED: expected, EXPECTED_TOPICS: reads.topics})
             except IntegrityError:
                 fresh = True
                 for s in streams:

@@ -23,7 +23,7 @@ from dermledger.ledger.errors import Conflict, InvalidInput, NotFound, PolicyVio
 from dermledger.ledger.imaging import ImageFacts, inspect_image, measure_files
 from dermledger.ledger.personal_data import seal_personal
 from dermledger.ledger.state import ImageState, PatientState, fold_image, fold_patient
-from dermledger.ledger.store import read_topic
+from dermledger.ledger.store import read_topic, read_topic_after
 from dermledger.policies import csv_rows, duplicates, metadata_schema, sop
 from dermledger.projections.dedup_index import DedupIndex, IndexedImage
 
@@ -175,17 +175,28 @@ class CaptureService:
         return [e.payload["image_id"] for e in read_topic(self.recorder, "ImageCaptured")]
 
     def dedup_index(self: DermLedger) -> DedupIndex:
-        return DedupIndex(
-            IndexedImage(
-                p["image_id"],
-                p["blob_sha256"],
-                p["pixel_sha256"],
-                p["phash"],
-                p["dhash"],
-                p.get("region_hash"),  # absent before duplicate-detection v2
+        """Every captured image's hashes, and the log position they were read up to."""
+        return self.refreshed(DedupIndex())
+
+    def refreshed(self: DermLedger, index: DedupIndex) -> DedupIndex:
+        """Add the captures committed since `index` was last read (by anyone). Inside a
+        decision the read is part of its read set, so a capture committed by another
+        writer between the decision and its insert makes the append decide again, with
+        that capture in the index: two captures of one photograph at once are never both
+        recorded unsuspected."""
+        captured, index.position = read_topic_after(self.recorder, "ImageCaptured", index.position)
+        for p in (e.payload for e in captured):
+            index.add(
+                IndexedImage(
+                    p["image_id"],
+                    p["blob_sha256"],
+                    p["pixel_sha256"],
+                    p["phash"],
+                    p["dhash"],
+                    p.get("region_hash"),  # absent before duplicate-detection v2
+                )
             )
-            for p in (e.payload for e in read_topic(self.recorder, "ImageCaptured"))
-        )
+        return index
 
     def new_image_id(self: DermLedger, capture_key: str) -> str:
         """Image ids are derived from the ledger and a capture key, so an import re-run
@@ -225,6 +236,7 @@ class CaptureService:
         def decide() -> list[Proposal]:
             if self.stream(planned.image_id):
                 raise Conflict(f"image {planned.image_id} is already captured")
+            self.refreshed(index)
             patient = fold_patient(self.stream(patient_stream(patient_id)))
             proposals, suspicions[:] = self._capture_proposals(planned, patient, index, set())
             return proposals
@@ -363,6 +375,7 @@ class CaptureService:
             nonlocal attempts
             attempts += 1
             results.clear()
+            self.refreshed(index)
             patients: dict[str, PatientState | None] = {}
             proposals: list[Proposal] = []
             not_yet = {planned.image_id for planned, _ in batch}

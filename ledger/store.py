@@ -98,16 +98,25 @@ def read_log(recorder: ApplicationRecorder, *, page_size: int = PAGE_SIZE) -> It
 
 Head = tuple[int, str | None]  # (version, hash) of a stream's newest event; (0, None) if new
 
-# The streams read while an append decides, with the head each read saw (the first read
-# wins: a later read that saw more makes the check at insert fail, as it should).
-_reads: ContextVar[dict[str, Head] | None] = ContextVar("dermledger_reads", default=None)
+
+class ReadSet(dict[str, Head]):
+    """What a decision read: the head of every stream it read (the first read wins: a later
+    read that saw more makes the check at insert fail, as it should), and for every event
+    type it scanned as a whole (`topics`) the newest notification id of that type it saw."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.topics: dict[str, int] = {}
+
+
+_reads: ContextVar[ReadSet | None] = ContextVar("dermledger_reads", default=None)
 
 
 @contextmanager
-def tracking_reads() -> Iterator[dict[str, Head]]:
-    """Record the head of every stream `read_stream` reads inside the block: the read set
-    of a decision, which must still hold when its events are inserted."""
-    reads: dict[str, Head] = {}
+def tracking_reads() -> Iterator[ReadSet]:
+    """Record what `read_stream` and `read_topic_after` read inside the block: the read
+    set of a decision, which must still hold when its events are inserted."""
+    reads = ReadSet()
     token = _reads.set(reads)
     try:
         yield reads
@@ -162,9 +171,34 @@ def read_topic(
         start = page[-1].id
 
 
+def read_topic_after(
+    recorder: ApplicationRecorder, topic: str, after: int, *, page_size: int = PAGE_SIZE
+) -> tuple[list[Envelope], int]:
+    """The events of one type with a notification id above `after`, and the newest id of
+    that type now seen (`after` if none). Noted in the read set, if one is kept: no event of
+    this type may then be committed between the decision and its insert (a capture must
+    not miss a duplicate committed meanwhile by another writer)."""
+    found: list[Envelope] = []
+    seen = after
+    while True:
+        page = recorder.select_notifications(
+            start=seen, limit=page_size, topics=[topic], inclusive_of_start=False
+        )
+        found += [decode(n.state) for n in page]
+        if page:
+            seen = page[-1].id
+        if len(page) < page_size:
+            break
+    reads = _reads.get()
+    if reads is not None:
+        reads.topics.setdefault(topic, seen)
+    return found, seen
+
+
 # ----------------------------------------------------------- guarded inserts
 
 EXPECTED = "expected_versions"  # the insert keyword: {stream id: version it must still be at}
+EXPECTED_TOPICS = "expected_topics"  # {event type: newest notification id of it seen}
 
 
 class StaleRead(IntegrityError):
@@ -175,6 +209,11 @@ def _check_versions(expected: Mapping[str, int], found: Mapping[str, int]) -> No
     stale = [s for s, v in expected.items() if found.get(s, 0) != v]
     if stale:
         raise StaleRead(f"streams read by the decision have moved on: {', '.join(stale)}")
+
+
+def _check_topics(newer: list[str]) -> None:
+    if newer:
+        raise StaleRead(f"events read by the decision have newer ones: {', '.join(newer)}")
 
 
 class GuardedSQLiteRecorder(SQLiteApplicationRecorder):
@@ -194,6 +233,21 @@ class GuardedSQLiteRecorder(SQLiteApplicationRecorder):
                 list(expected),
             )
             _check_versions(expected, {row[0]: row[1] for row in c.fetchall()})
+        topics: Mapping[str, int] = kwargs.get(EXPECTED_TOPICS) or {}
+        if topics:
+            # Ours are the newest rows (the write lock is held): look only below them.
+            below = min(ids) if ids else None
+            newer = []
+            for topic, seen in topics.items():
+                c.execute(
+                    f"SELECT 1 FROM {self.events_table_name} WHERE rowid > ? AND topic = ?"
+                    + (" AND rowid < ?" if below is not None else "")
+                    + " LIMIT 1",
+                    [seen, topic] + ([below] if below is not None else []),
+                )
+                if c.fetchone() is not None:
+                    newer.append(topic)
+            _check_topics(newer)
         return ids
 
 
@@ -206,6 +260,12 @@ class GuardedPOPORecorder(POPOApplicationRecorder):
         if expected:
             index = self._stored_events_index
             _check_versions(expected, {s: max(index[s], default=0) for s in expected if s in index})
+        topics: Mapping[str, int] = kwargs.get(EXPECTED_TOPICS) or {}
+        if topics:  # notification id n is list position n - 1
+            _check_topics(
+                [t for t, seen in topics.items() if any(
+                    e.topic == t for e in self._stored_events[seen:])]
+            )  # fmt: skip
 
 
 def _guarded_postgres_class(base: type) -> type:
@@ -215,22 +275,39 @@ def _guarded_postgres_class(base: type) -> type:
     class GuardedPostgresRecorder(base):  # type: ignore[valid-type, misc]
         """Takes eventsourcing's EXCLUSIVE table lock first (its insert takes it again in
         the same transaction), then checks the read set: writers are serialised by that
-        lock, so the versions cannot move before the commit; a raise here rolls back."""
+        lock, so neither versions nor newest ids can move before the commit; a raise here
+        rolls back."""
 
         def _insert_events(self, curs: Any, stored_events: Any, **kwargs: Any) -> None:
             super()._insert_events(curs, stored_events, **kwargs)
             expected: Mapping[str, int] = kwargs.get(EXPECTED) or {}
-            if not expected:
+            topics: Mapping[str, int] = kwargs.get(EXPECTED_TOPICS) or {}
+            if not expected and not topics:
                 return
             self._lock_table(curs)
-            curs.execute(
-                SQL(
-                    "SELECT originator_id, MAX(originator_version) AS v FROM {0}.{1} "
-                    "WHERE originator_id = ANY(%s) GROUP BY originator_id"
-                ).format(Identifier(self.datastore.schema), Identifier(self.events_table_name)),
-                (list(expected),),
-            )
-            _check_versions(expected, {row["originator_id"]: row["v"] for row in curs.fetchall()})
+            table = (Identifier(self.datastore.schema), Identifier(self.events_table_name))
+            if expected:
+                curs.execute(
+                    SQL(
+                        "SELECT originator_id, MAX(originator_version) AS v FROM {0}.{1} "
+                        "WHERE originator_id = ANY(%s) GROUP BY originator_id"
+                    ).format(*table),
+                    (list(expected),),
+                )
+                rows = curs.fetchall()
+                _check_versions(expected, {row["originator_id"]: row["v"] for row in rows})
+            newer = []
+            for topic, seen in topics.items():
+                curs.execute(
+                    SQL(
+                        "SELECT 1 AS found FROM {0}.{1} "
+                        "WHERE notification_id > %s AND topic = %s LIMIT 1"
+                    ).format(*table),
+                    (seen, topic),
+                )
+                if curs.fetchall():
+                    newer.append(topic)
+            _check_topics(newer)
 
     return GuardedPostgresRecorder
 

@@ -60,6 +60,8 @@ def region_words(region_hash: str) -> npt.NDArray[np.uint64]:
 
 class DedupIndex:
     def __init__(self, images: Iterable[IndexedImage] = ()) -> None:
+        # The newest notification id of the captures read into it (0: none read from a log).
+        self.position = 0
         self._near: NearDuplicateIndex[str] = NearDuplicateIndex()
         self._images: dict[str, IndexedImage] = {}
         self._rows: dict[str, int] = {}

@@ -449,7 +449,7 @@ def stale_writer(plan: dict[str, Any], barrier: Any, opening: Any) -> dict[str, 
     """cy1 decides one write (an enrolment, or a capture for P1), then waits while the
     other process commits a revocation of cy1 or a withdrawal of P1's consent, then saves.
     With `burst`, it writes enrolments as fast as it can instead, unhooked."""
-    if plan["op"] in ("revoke", "withdraw"):
+    if plan["op"] in ("revoke", "withdraw", "rival-capture"):
         return interrupter(plan, barrier, opening)
     ledger = open_in_worker(plan["settings"], opening)
     stats = instrument(ledger)
@@ -479,12 +479,17 @@ def stale_writer(plan: dict[str, Any], barrier: Any, opening: Any) -> dict[str, 
 
 
 def interrupter(plan: dict[str, Any], barrier: Any, opening: Any) -> dict[str, Any]:
-    """cy0 revokes cy1, or withdraws P1's consent, once the writer has decided."""
+    """cy0 revokes cy1, withdraws P1's consent, or captures the same photograph, once the
+    writer has decided."""
     ledger = open_in_worker(plan["settings"], opening)
     me = ledger.unlock("cy0", PASSPHRASE)
     barrier.wait(timeout=WAIT)
     if plan["op"] == "revoke":
         outcome = attempt("revoke", lambda: [ledger.revoke(me, "cy1", "laptop stolen")])
+    elif plan["op"] == "rival-capture":
+        outcome = attempt("capture", lambda: ledger.capture(
+            me, image_bytes(plan["seed"]), patient_id="P1", lesion_id="L-rival",
+            metadata=META).envelopes)  # fmt: skip
     else:
         outcome = attempt("withdraw", lambda: [
             ledger.withdraw_consent(me, "P1", "the patient asked")])  # fmt: skip
@@ -704,6 +709,32 @@ def test_a_revocation_between_decision_and_save_stops_the_event(
     assert (late["outcome"], late.get("kind")) == ("refused", "PolicyViolation"), late
     assert "revoked" in late["message"]
     assert writer_report["integrity_errors"] == 1  # the stale decision's insert was refused
+    check_log_shape(log)
+    assert ledger.verify().ok
+
+
+def test_a_capture_between_decision_and_save_reaches_the_duplicate_check(
+    founded: LedgerHandle, workers: Workers
+) -> None:
+    """cy1 decides a capture while its duplicate index has not seen cy0's capture of the
+    same photograph; cy0's commits first. The captures read by cy1's decision are part of
+    its read set, so its insert fails, and its decision, made again, suspects cy0's image:
+    two captures of one photograph at once are never both recorded unsuspected."""
+    ledger = founded.ledger
+    plans = [
+        {"settings": ledger.settings, "op": "capture", "keys": [], "seed": 902},
+        {"settings": ledger.settings, "op": "rival-capture", "seed": 902},
+    ]
+    writer_report, rival_report = workers.run(stale_writer, plans)
+    (late,), (rival,) = writer_report["log"], rival_report["log"]
+    assert (rival["outcome"], late["outcome"]) == ("ok", "ok"), (rival, late)
+    log = entries(ledger)
+    first, second = [e.envelope().stream_id for e in log if e.topic == "ImageCaptured"]
+    suspected = [e.envelope().payload for e in log if e.topic == "DuplicateSuspected"]
+    assert [(p["image_id"], p["duplicate_of"], p["kind"]) for p in suspected] == [
+        (second, first, "exact-bytes")
+    ]
+    assert writer_report["integrity_errors"] == 1  # the decision without the rival failed
     check_log_shape(log)
     assert ledger.verify().ok
 
