@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +94,22 @@ def _check_provenance(folder: Path, manifest: dict[str, Any]) -> list[str]:
     if not path.exists():
         return failures
     proven: set[str] = set()
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    with path.open(encoding="utf-8") as lines:  # streamed: 7 kB a line, 0.7 GB at 100k images
+        failures += _check_proof_lines(lines, size, root, proven)
+    metadata = folder / "metadata.csv"
+    if metadata.exists():
+        with metadata.open(encoding="utf-8", newline="") as rows:
+            released = {row.get("image_id", "") for row in csv.DictReader(rows)}
+        for image_id in sorted(released - proven):
+            failures.append(f"metadata.csv: {image_id} has no verified provenance")
+    return failures
+
+
+def _check_proof_lines(lines: Iterable[str], size: Any, root: str, proven: set[str]) -> list[str]:
+    """Check every inclusion proof of the provenance lines; add each proven image to
+    `proven`; return the failures, each naming its line."""
+    failures = []
+    for number, line in enumerate(lines, start=1):
         try:
             record = json.loads(line)
             image_id = record["image_id"]
@@ -114,10 +129,4 @@ def _check_provenance(folder: Path, manifest: dict[str, Any]) -> list[str]:
             )
         except (KeyError, ValueError, TypeError):
             failures.append(f"provenance.jsonl line {number}: malformed")
-    metadata = folder / "metadata.csv"
-    if metadata.exists():
-        rows = csv.DictReader(io.StringIO(metadata.read_text(encoding="utf-8")))
-        released = {row.get("image_id", "") for row in rows}
-        for image_id in sorted(released - proven):
-            failures.append(f"metadata.csv: {image_id} has no verified provenance")
     return failures
