@@ -49,6 +49,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--events", type=int, default=10_000, help="events per measure (default 10000)"
     )
     parser.add_argument(
+        "--sqlite",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="include SQLite (default on; off e.g. for a PostgreSQL-only 1M run)",
+    )
+    parser.add_argument(
         "--postgres",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -77,13 +83,15 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         parser.error("counts must be at least 1")
     if args.postgres and not os.environ.get(POSTGRES_ENV):
         parser.error(f"--postgres needs ${POSTGRES_ENV}, e.g. postgresql://postgres@127.0.0.1/test")
+    if not backends(args):
+        parser.error("no backend left to measure: keep --sqlite, or set --postgres or --memory")
     return args
 
 
 def backends(args: argparse.Namespace) -> tuple[Backend, ...]:
     """SQLite, then PostgreSQL, then memory: the in-memory store, which grows the heap
     most, goes last so that its leftovers do not inflate the others' peak memory."""
-    chosen = [Backend(SQLITE)]
+    chosen = [Backend(SQLITE)] if getattr(args, "sqlite", True) else []
     url = os.environ.get(POSTGRES_ENV)
     if url and args.postgres is not False:
         chosen.append(Backend(POSTGRES, url))
