@@ -19,6 +19,7 @@ from eventsourcing.persistence import (
     InfrastructureFactory,
     IntegrityError,
     Mapper,
+    Notification,
     StoredEvent,
 )
 from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
@@ -155,20 +156,26 @@ def stream_head(recorder: ApplicationRecorder, stream_id: str) -> tuple[int, str
     return newest[0].originator_version, decode(newest[0].state).hash
 
 
+def _topic_notifications(
+    recorder: ApplicationRecorder, topic: str, after: int, page_size: int
+) -> Iterator[Notification]:
+    """The notifications of one type with an id above `after` (0: all), page by page."""
+    while True:
+        page = recorder.select_notifications(
+            start=after, limit=page_size, topics=[topic], inclusive_of_start=False
+        )
+        yield from page
+        if len(page) < page_size:
+            return
+        after = page[-1].id
+
+
 def read_topic(
     recorder: ApplicationRecorder, topic: str, *, page_size: int = PAGE_SIZE
 ) -> Iterator[Envelope]:
     """Every event of one type, in log order (without seq: the filter hides positions)."""
-    start: int | None = None
-    while True:
-        page = recorder.select_notifications(
-            start=start, limit=page_size, topics=[topic], inclusive_of_start=start is None
-        )
-        for notification in page:
-            yield decode(notification.state)
-        if len(page) < page_size:
-            return
-        start = page[-1].id
+    for notification in _topic_notifications(recorder, topic, 0, page_size):
+        yield decode(notification.state)
 
 
 def read_topic_after(
@@ -180,15 +187,9 @@ def read_topic_after(
     not miss a duplicate committed meanwhile by another writer)."""
     found: list[Envelope] = []
     seen = after
-    while True:
-        page = recorder.select_notifications(
-            start=seen, limit=page_size, topics=[topic], inclusive_of_start=False
-        )
-        found += [decode(n.state) for n in page]
-        if page:
-            seen = page[-1].id
-        if len(page) < page_size:
-            break
+    for notification in _topic_notifications(recorder, topic, after, page_size):
+        found.append(decode(notification.state))
+        seen = notification.id
     reads = _reads.get()
     if reads is not None:
         reads.topics.setdefault(topic, seen)
