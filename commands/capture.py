@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from dermledger.commands.context import err, get, out, print_json, progress_bar, status
+from dermledger.commands.options import Json
 from dermledger.ledger.capture_service import ImportRefused
 from dermledger.ledger.errors import InvalidInput
 
@@ -21,7 +22,6 @@ duplicates_app = typer.Typer(help="Review suspected duplicates.", no_args_is_hel
 metadata_app = typer.Typer(help="Edit an image's metadata fields.", no_args_is_help=True)
 
 Reason = Annotated[str, typer.Option("--reason", help="Why, for the audit trail (required).")]
-Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 @patient_app.command("register")

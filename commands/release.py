@@ -9,11 +9,11 @@ import typer
 from rich.table import Table
 
 from dermledger.commands.context import err, get, out, print_json, status
+from dermledger.commands.options import AsOf, Json
 from dermledger.ledger.errors import VerificationError
 from dermledger.ledger.release_verify import verify_release_dir
 
 app = typer.Typer(help="Create, verify, list and compare releases.", no_args_is_help=True)
-Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 @app.command("create")
@@ -21,9 +21,7 @@ def create(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Release name, e.g. v1.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Folder to write (must not exist).")],
-    as_of: Annotated[
-        str | None, typer.Option("--as-of", help="A seq number or an ISO date/time (UTC).")
-    ] = None,
+    as_of: AsOf = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Build and sign, but do not publish.")
     ] = False,
