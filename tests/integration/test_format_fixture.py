@@ -1,0 +1,60 @@
+"""Formats do not move: a ledger made by the main of 2026-12-02 still verifies, exports
+byte for byte and rebuilds its release byte-identical (tests/fixtures/build_main_ledger.py
+made it through the CLI)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "main-ledger"
+PASSPHRASE = "fixture passphrase"
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    target = tmp_path / "home"
+    shutil.copytree(FIXTURE / "home", target)
+    return target
+
+
+def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, DERMLEDGER_HOME=str(home), DERMLEDGER_PASSPHRASE=PASSPHRASE,
+               DERMLEDGER_ACTOR="ada", DERMLEDGER_KDF_LOG2_N="10")  # fmt: skip
+    cmd = [sys.executable, "-m", "dermledger.commands", *args]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+    }
+
+
+def test_old_ledger_verifies_and_exports_byte_for_byte(home: Path, tmp_path: Path) -> None:
+    verified = cli(home, "audit", "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    exported = cli(home, "audit", "export", "--out", str(tmp_path / "log.jsonl"))
+    assert exported.returncode == 0, exported.stderr
+    assert (tmp_path / "log.jsonl").read_bytes() == (FIXTURE / "export.jsonl").read_bytes()
+
+
+def test_old_release_verifies_and_rebuilds_byte_identical(home: Path, tmp_path: Path) -> None:
+    old = FIXTURE / "release-v1"
+    checked = cli(home, "release", "verify", str(old), "--ledger")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    as_of = json.loads((old / "manifest.json").read_text())["as_of"]["seq"]
+    again = tmp_path / "again"
+    built = cli(home, "release", "create", "v1", "--out", str(again), "--as-of", str(as_of),
+                "--dry-run")  # fmt: skip
+    assert built.returncode == 0, built.stdout + built.stderr
+    old_files, new_files = files_of(old), files_of(again)
+    assert sorted(new_files) == sorted(old_files)
+    for path, data in old_files.items():
+        assert new_files[path] == data, path
