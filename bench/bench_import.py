@@ -50,10 +50,10 @@ from dermledger.bench.common import (
     rate,
     say,
 )
-from dermledger.ledger.app import DermLedger
 from dermledger.ledger.bootstrap import Settings
-from dermledger.ledger.capture_service import PARALLEL_IMPORT_FROM
 from dermledger.ledger.signing import Signer
+from dermledger.study.imports import PARALLEL_IMPORT_FROM
+from dermledger.study.ledger import DermLedger
 from dermledger.synthetic.cohort import Cohort, generate_cohort
 
 RECORDS_ENV = "DERMLEDGER_BENCH_IMPORT_RECORDS"
@@ -74,8 +74,8 @@ def prepared(backend: Backend, settings: Settings, cohort: Cohort) -> Prepared:
     """A founded ledger with the cohort's patients registered with consent, and the CSV."""
     ledger, lead = open_ledger(backend, settings)
     for row in cohort.patients:
-        ledger.register_patient(lead, row["patient_id"], row)
-        ledger.record_consent(lead, row["patient_id"], "study", b"consent form v3")
+        ledger.patients.register_patient(lead, row["patient_id"], row)
+        ledger.patients.record_consent(lead, row["patient_id"], "study", b"consent form v3")
     with cohort.metadata_csv.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         rows = list(reader)
@@ -136,7 +136,7 @@ def measure(args: BenchArgs, cohort: Cohort, records: int) -> list[Row]:
                 peak = PeakMemory()
                 peak.reset()
                 with Stopwatch() as ours:
-                    report = ledger.import_folder(lead, cohort.images_dir, header, csv_rows)
+                    report = ledger.imports.import_folder(lead, cohort.images_dir, header, csv_rows)
                 mib = peak.mib()
             finally:
                 ledger.close()
@@ -158,7 +158,9 @@ def profile_import(records: int, workdir: Path, top: int = 12) -> str:
         ledger, lead, header, csv_rows = prepared(backend, settings, cohort)
         try:
             profiler = cProfile.Profile()
-            profiler.runcall(ledger.import_folder, lead, cohort.images_dir, header, csv_rows)
+            profiler.runcall(
+                ledger.imports.import_folder, lead, cohort.images_dir, header, csv_rows
+            )
         finally:
             ledger.close()
     out = io.StringIO()

@@ -46,9 +46,10 @@ from dermledger.bench.common import (
     rate,
     say,
 )
-from dermledger.ledger.app import DermLedger, Proposal, actor_stream
 from dermledger.ledger.bootstrap import Settings
 from dermledger.ledger.signing import Signer, raw_public_key
+from dermledger.study.kernel import Proposal, actor_stream
+from dermledger.study.ledger import DermLedger
 
 BLOCK = 250  # appends per turn while ours and the baseline alternate
 ROLES = ["annotator"]
@@ -113,7 +114,7 @@ def measure_backend(backend: Backend, events: int, workdir: Path) -> list[Row]:
             )
         ]
         # One checkpoint, so verification also checks a Merkle root and the witness copy.
-        ledger.sign_checkpoint(founder)
+        ledger.audit.sign_checkpoint(founder)
         say(f"  {backend.name}: verifying the log")
         rows += verify_side_by_side(ledger, backend, peak)
     return rows
@@ -122,8 +123,8 @@ def measure_backend(backend: Backend, events: int, workdir: Path) -> list[Row]:
 def open_ledger(backend: Backend, settings: Settings) -> tuple[DermLedger, Signer]:
     """A founded ledger and its coordinator's key, unlocked from a real key file."""
     ledger = InMemoryLedger(settings) if backend.name == MEMORY else DermLedger(settings)
-    ledger.found("ada", PASSPHRASE)
-    return ledger, ledger.unlock("ada", PASSPHRASE)
+    ledger.actors.found("ada", PASSPHRASE)
+    return ledger, ledger.actors.unlock("ada", PASSPHRASE)
 
 
 def open_baseline(backend: Backend, settings: Settings) -> Baseline:
@@ -173,7 +174,7 @@ def signed_block(
     decisions = [enrolment(name, key) for name, key in zip(names, keys, strict=True)]
     with watch:
         for decide in decisions:
-            ledger.append(founder, decide)
+            ledger.kernel.append(founder, decide)
 
 
 def unsigned_block(
@@ -194,7 +195,7 @@ def timed_verify(ledger: DermLedger, workers: int, peak: PeakMemory) -> tuple[in
     """(events, seconds, peak MiB) of `DermLedger.verify(workers=...)`, which must pass."""
     peak.reset()
     with Stopwatch() as ours:
-        report = ledger.verify(workers=workers)
+        report = ledger.audit.verify(workers=workers)
     if not report.ok:
         assert report.failure is not None
         raise RuntimeError(f"the benchmark log does not verify: {report.failure.sentence()}")
@@ -272,7 +273,7 @@ def verify_side_by_side(ledger: DermLedger, backend: Backend, peak: PeakMemory) 
 def log_signatures(ledger: DermLedger) -> Iterator[Signature]:
     """Every event's (public key, signature, digest), decoded before any timing."""
     keys: dict[str, bytes] = {}
-    for entry in ledger.log():
+    for entry in ledger.kernel.log():
         env = entry.envelope()
         if env.type == "ActorEnrolled":
             public = bytes.fromhex(env.payload["public_key"])
@@ -321,7 +322,7 @@ def profile_appends(backend: Backend, count: int, workdir: Path, top: int = 10) 
             profiler = cProfile.Profile()
             profiler.enable()
             for decide in decisions:
-                ledger.append(founder, decide)
+                ledger.kernel.append(founder, decide)
             profiler.disable()
         finally:
             ledger.close()

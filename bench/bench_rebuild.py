@@ -49,9 +49,9 @@ from dermledger.bench.common import (
     rate,
     say,
 )
-from dermledger.ledger.app import DermLedger
 from dermledger.ledger.store import read_log
 from dermledger.projections.readmodel import ReadModel
+from dermledger.study.ledger import DermLedger
 
 EVENTS_ENV = "DERMLEDGER_BENCH_REBUILD_EVENTS"
 CACHE_ENV = "DERMLEDGER_BENCH_CACHE"
@@ -142,7 +142,7 @@ def measure(ledger: DermLedger, backend: Backend, size: int, profile: bool) -> l
 
 def read_and_decode(ledger: DermLedger) -> float:
     with Stopwatch() as watch:
-        for entry in read_log(ledger.recorder):
+        for entry in read_log(ledger.kernel.recorder):
             entry.envelope()
     return watch.seconds
 

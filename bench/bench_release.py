@@ -68,11 +68,11 @@ from dermledger.bench.common import (
     rate,
     say,
 )
-from dermledger.ledger.app import DermLedger
 from dermledger.ledger.blobs import BlobStore
 from dermledger.ledger.bootstrap import Settings
 from dermledger.ledger.signing import Signer
 from dermledger.ledger.store import read_topic
+from dermledger.study.ledger import DermLedger
 from dermledger.synthetic.cohort import METADATA_COLUMNS, plan_cohort
 from dermledger.synthetic.images import draw_image, encode_jpeg
 
@@ -151,7 +151,7 @@ class Study:
 
 
 def log_size(ledger: DermLedger) -> int:
-    return sum(1 for _ in ledger.log())
+    return sum(1 for _ in ledger.kernel.log())
 
 
 def build_study(backend: Backend, settings: Settings, cohort: Cohort) -> Study:
@@ -159,30 +159,30 @@ def build_study(backend: Backend, settings: Settings, cohort: Cohort) -> Study:
     ledger, lead = open_ledger(backend, settings)
     keys = {}
     for name, roles in TEAM.items():
-        ledger.enrol(lead, name, roles, passphrase=PASSPHRASE)
-        keys[name] = ledger.unlock(name, PASSPHRASE)
+        ledger.actors.enrol(lead, name, roles, passphrase=PASSPHRASE)
+        keys[name] = ledger.actors.unlock(name, PASSPHRASE)
     for row in cohort.patients:
-        ledger.register_patient(lead, row["patient_id"], row)
-        ledger.record_consent(lead, row["patient_id"], "study", b"consent form v3")
+        ledger.patients.register_patient(lead, row["patient_id"], row)
+        ledger.patients.record_consent(lead, row["patient_id"], "study", b"consent form v3")
     # In two halves, each imported then verified, so that the log as of the end of the
     # first half holds exactly the images of a release of half the size.
     half = len(cohort.rows) // 2
     half_seq = 0
     for part in (cohort.rows[:half], cohort.rows[half:]):
-        report = ledger.import_folder(lead, cohort.images_dir, cohort.header, part)
+        report = ledger.imports.import_folder(lead, cohort.images_dir, cohort.header, part)
         if report.captured != len(part):
             raise RuntimeError(f"captured {report.captured} of {len(part)} images")
-        for suspicion in ledger.list_duplicates():  # rare; resolved as distinct captures
-            ledger.resolve_duplicate(
+        for suspicion in ledger.curation.list_duplicates():  # rare; resolved as distinct captures
+            ledger.curation.resolve_duplicate(
                 lead, suspicion["image_id"], duplicate_of=None, distinct=True, reason=DISTINCT
             )
         for image_id, row in zip(report.image_ids, part, strict=True):
             truth = cohort.truth[row["filename"]]
-            ledger.annotate(keys["ann"], image_id, truth["diagnosis"], [])
+            ledger.confirmation.annotate(keys["ann"], image_id, truth["diagnosis"], [])
             for reader in READERS:
-                ledger.vote(keys[reader], image_id, truth["diagnosis"])
+                ledger.confirmation.vote(keys[reader], image_id, truth["diagnosis"])
             if truth["malignant"] == "true":
-                ledger.record_histology(keys["pat"], image_id, truth["diagnosis"],
+                ledger.confirmation.record_histology(keys["pat"], image_id, truth["diagnosis"],
                                         f"PATH-{row['filename']}", "2026-11-20")  # fmt: skip
         half_seq = half_seq or log_size(ledger)
     return Study(ledger, lead, half_seq, half)
@@ -193,7 +193,7 @@ def blob_paths(ledger: DermLedger) -> list[Path]:
     blobs = BlobStore(ledger.settings.blobs_dir)
     return [
         blobs.path(env.payload["blob_sha256"])
-        for env in read_topic(ledger.recorder, "ImageCaptured")
+        for env in read_topic(ledger.kernel.recorder, "ImageCaptured")
     ]
 
 
@@ -273,7 +273,7 @@ def release(
     out = workdir / f"release-{uuid.uuid4().hex[:8]}"
     try:
         with Stopwatch() as watch:
-            summary = study.ledger.create_release(
+            summary = study.ledger.releases.create_release(
                 study.lead,
                 "bench" if as_of is None else f"bench-{as_of}",
                 out,

@@ -39,16 +39,18 @@ import numpy as np
 from PIL import Image
 
 from dermledger.bench.common import FAST_KDF, PASSPHRASE, say
-from dermledger.ledger.app import DermLedger, Proposal
 from dermledger.ledger.bootstrap import Settings
-from dermledger.ledger.capture_service import PlannedCapture, patient_stream
 from dermledger.ledger.errors import Conflict
-from dermledger.ledger.imaging import ImageFacts, inspect_image
 from dermledger.ledger.signing import Signer
-from dermledger.ledger.state import ImageState
 from dermledger.policies import csv_rows, metadata_schema, verification
 from dermledger.policies.categories import category_of
 from dermledger.policies.roles import SIGNATURE_MEANING
+from dermledger.study.capture import PlannedCapture
+from dermledger.study.imaging import ImageFacts, inspect_image
+from dermledger.study.kernel import Proposal
+from dermledger.study.ledger import DermLedger
+from dermledger.study.records import patient_stream
+from dermledger.study.state import ImageState
 from dermledger.synthetic.cohort import METADATA_COLUMNS, PlannedImage, plan_cohort
 from dermledger.synthetic.images import draw_image, encode_jpeg
 
@@ -126,7 +128,7 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
 def register_patients(ledger: DermLedger, lead: Signer, patients: list[dict[str, str]]) -> None:
     """PatientRegistered and ConsentRecorded for each, as `register_patient` and
     `record_consent` propose them, PATIENTS_PER_TRANSACTION patients a transaction."""
-    from dermledger.ledger.capture_service import PATIENT_FIELDS
+    from dermledger.study.patients import PATIENT_FIELDS
 
     digest = hashlib.sha256(CONSENT_DOCUMENT).hexdigest()
     for chunk in _chunks(patients, PATIENTS_PER_TRANSACTION):
@@ -136,7 +138,7 @@ def register_patients(ledger: DermLedger, lead: Signer, patients: list[dict[str,
             for row in chunk:
                 patient_id = row["patient_id"]
                 metadata_schema.validate_field("patient_id", patient_id)
-                if ledger.stream(patient_stream(patient_id)):
+                if ledger.kernel.stream(patient_stream(patient_id)):
                     raise Conflict(f"patient {patient_id} is already registered")
                 payload: dict[str, Any] = {"patient_id": patient_id}
                 for name in PATIENT_FIELDS:
@@ -149,7 +151,7 @@ def register_patients(ledger: DermLedger, lead: Signer, patients: list[dict[str,
                 }))  # fmt: skip
             return proposals
 
-        ledger.append(lead, decide)
+        ledger.kernel.append(lead, decide)
 
 
 def _label(diagnosis: str) -> tuple[str, str]:
@@ -164,9 +166,9 @@ def judge(ledger: DermLedger, signer: Signer, work: list[tuple[str, dict[str, st
     for chunk in _chunks(work, JUDGEMENTS_PER_TRANSACTION):
 
         def decide(chunk: list[tuple[str, dict[str, str]]] = chunk) -> list[Proposal]:
-            return [propose(ledger.get_image(i), truth) for i, truth in chunk]
+            return [propose(ledger.records.get_image(i), truth) for i, truth in chunk]
 
-        ledger.append(signer, decide)
+        ledger.kernel.append(signer, decide)
 
 
 def annotation(image: ImageState, truth: dict[str, str]) -> Proposal:
@@ -230,7 +232,7 @@ def capture_part(ledger: DermLedger, lead: Signer, records: list[PlannedImage], 
         batch = []
         for record, planned in zip(report.records, records[offset:], strict=False):
             data, facts = next(made)
-            image_id = ledger.new_image_id(f"bench:{record['filename']}:{facts.sha256}")
+            image_id = ledger.capture.new_image_id(f"bench:{record['filename']}:{facts.sha256}")
             values = {k: v for k, v in record.items() if v is not None and k not in
                       ("filename", "device", "patient_id", "lesion_id")}  # fmt: skip
             capture = PlannedCapture(image_id, str(record["patient_id"]),
@@ -239,9 +241,9 @@ def capture_part(ledger: DermLedger, lead: Signer, records: list[PlannedImage], 
                                      facts, name=str(record["filename"]))  # fmt: skip
             batch.append((capture, data))
             out.append((image_id, planned.truth))
-        for result in ledger.capture_batch(lead, batch, index):
+        for result in ledger.capture.capture_batch(lead, batch, index):
             if result.suspicions:
-                ledger.resolve_duplicate(lead, result.image_id, duplicate_of=None,
+                ledger.curation.resolve_duplicate(lead, result.image_id, duplicate_of=None,
                                          distinct=True, reason=DISTINCT)  # fmt: skip
         done = offset + len(batch)
         if done - last >= 5000 or done == len(records):
@@ -257,19 +259,19 @@ def build(folder: Path, n: int) -> LargeStudy:
     folder.mkdir(parents=True)
     plan = plan_cohort(records=n, duplicates=0, patients=max(1, n * 2 // 5))
     ledger = DermLedger(Settings(home=folder / "home", kdf_log2_n=FAST_KDF))
-    ledger.found("ada", PASSPHRASE)
-    lead = ledger.unlock("ada", PASSPHRASE)
+    ledger.actors.found("ada", PASSPHRASE)
+    lead = ledger.actors.unlock("ada", PASSPHRASE)
     keys = {}
     for name, roles in TEAM.items():
-        ledger.enrol(lead, name, roles, passphrase=PASSPHRASE)
-        keys[name] = ledger.unlock(name, PASSPHRASE)
+        ledger.actors.enrol(lead, name, roles, passphrase=PASSPHRASE)
+        keys[name] = ledger.actors.unlock(name, PASSPHRASE)
     started = time.perf_counter()
     register_patients(ledger, lead, plan.patients)
     say(
         f"    {len(plan.patients):,} patients with consent in {time.perf_counter() - started:.0f} s"
     )
     known = {p["patient_id"] for p in plan.patients}
-    index = ledger.dedup_index()
+    index = ledger.capture.dedup_index()
     half = n // 2
     half_seq = 0
     for start, part in ((0, plan.records[:half]), (half, plan.records[half:])):
@@ -280,7 +282,7 @@ def build(folder: Path, n: int) -> LargeStudy:
         malignant = [(i, t) for i, t in work if t["malignant"] == "true"]
         judge(ledger, keys["pat"], malignant, histology)
         say(f"    verified {start + len(part):,} in {time.perf_counter() - started:.0f} s")
-        half_seq = half_seq or int(ledger.recorder.max_notification_id() or 0)
+        half_seq = half_seq or int(ledger.kernel.recorder.max_notification_id() or 0)
     (folder / "study.json").write_text(
         json.dumps({"version": VERSION, "images": n, "half": half, "half_seq": half_seq})
     )
@@ -295,7 +297,7 @@ def open_or_build(workdir: Path, n: int) -> LargeStudy:
         facts = json.loads(marker.read_text())
         say(f"  reusing the {n:,}-image study in {folder}")
         ledger = DermLedger(Settings(home=folder / "home", kdf_log2_n=FAST_KDF))
-        lead = ledger.unlock("ada", PASSPHRASE)
+        lead = ledger.actors.unlock("ada", PASSPHRASE)
         return LargeStudy(ledger, lead, n, facts["half_seq"], facts["half"], folder)
     say(f"  building a {n:,}-image study in {folder} (cached for reruns)")
     return build(folder, n)

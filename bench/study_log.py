@@ -38,14 +38,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from dermledger.ledger import events
-from dermledger.ledger.app import DermLedger, actor_stream
 from dermledger.ledger.bootstrap import Settings
 from dermledger.ledger.envelope import Envelope, format_timestamp, seal
 from dermledger.ledger.signing import Signer
 from dermledger.policies import metadata_schema, sop, verification
 from dermledger.policies.categories import category_of, is_malignant
 from dermledger.policies.roles import SIGNATURE_MEANING
+from dermledger.study import events
+from dermledger.study.kernel import actor_stream
+from dermledger.study.ledger import DermLedger
 
 GENERATOR_VERSION = 1  # bump when the shape of the generated log changes
 EVENTS_PER_IMAGE = 6.1  # measured: patients' two events are shared by three images
@@ -100,7 +101,7 @@ class _Writer:
 
     def flush(self) -> None:
         if self.pending:
-            self.ledger.save(*self.pending)
+            self.ledger.kernel.save(*self.pending)
             self.written += len(self.pending)
             self.pending.clear()
             if self.progress:
@@ -124,11 +125,11 @@ def build(
     coordinator is `lead`; returns the log's size."""
     signers = {"lead": lead}
     for name, roles in TEAM.items():
-        ledger.enrol(lead, name, roles, passphrase=PASSPHRASE)
-        signers[name] = ledger.unlock(name, PASSPHRASE)
+        ledger.actors.enrol(lead, name, roles, passphrase=PASSPHRASE)
+        signers[name] = ledger.actors.unlock(name, PASSPHRASE)
     w = _Writer(ledger, signers, progress)
     for stream in (actor_stream(name) for name in ("ada", *TEAM)):
-        w.heads[stream] = (len(ledger.stream(stream)), ledger.stream(stream)[-1].hash)
+        w.heads[stream] = (len(ledger.kernel.stream(stream)), ledger.kernel.stream(stream)[-1].hash)
     count = max(3, int(events_wanted / EVENTS_PER_IMAGE))
     labels = {d: (metadata_schema.parse_label("diagnosis", d), "") for d in (*LABELS, *DISSENT)}
     labels = {d: (full, category_of(full)) for d, (full, _) in labels.items()}
@@ -150,7 +151,7 @@ def build(
             w.add("lead", f"patient:{patient}", "ConsentRecorded",
                   {"patient_id": patient, "scope": "study",
                    "document_sha256": hashlib.sha256(b"consent form v3").hexdigest()})  # fmt: skip
-        image_id = ledger.new_image_id(f"bench:{i}")
+        image_id = ledger.capture.new_image_id(f"bench:{i}")
         reupload = i % 50 == 49 and bool(previous)
         near = i % 50 == 24 and bool(previous)
         seed = i - 1 if reupload else i
@@ -231,8 +232,8 @@ def build(
                 "signature_meaning": SIGNATURE_MEANING["HistologyRecorded"],
             })  # fmt: skip
     w.flush()
-    ledger.sign_checkpoint(lead)
-    return sum(1 for _ in ledger.log())
+    ledger.audit.sign_checkpoint(lead)
+    return sum(1 for _ in ledger.kernel.log())
 
 
 def _vote_label(image: _Image, slot: int) -> str:
@@ -254,8 +255,8 @@ def _vote(image: _Image, slot: int, diagnosis: str, category: str) -> dict[str, 
 def open_founded(settings: Settings) -> tuple[DermLedger, Signer]:
     """A new ledger at `settings`, founded by the coordinator `ada`."""
     ledger = DermLedger(settings)
-    ledger.found("ada", PASSPHRASE)
-    return ledger, ledger.unlock("ada", PASSPHRASE)
+    ledger.actors.found("ada", PASSPHRASE)
+    return ledger, ledger.actors.unlock("ada", PASSPHRASE)
 
 
 def cached_log(folder: Path, events_wanted: int, progress: Progress = None) -> tuple[Settings, int]:

@@ -46,10 +46,12 @@ def add(
     c = get(ctx)
     signer = c.signer()
     passphrase = None if public_key else passphrase_for(name, env=NEW_PASSPHRASE_ENV, confirm=True)
-    envelope = c.ledger.enrol(signer, name, role, passphrase=passphrase, public_key=public_key)
+    envelope = c.ledger.actors.enrol(
+        signer, name, role, passphrase=passphrase, public_key=public_key
+    )
     status(
         f"Enrolled {name} as {', '.join(envelope.payload['roles'])} "
-        f"(key {c.ledger.get_actor(name).key_id[:16]}…)"
+        f"(key {c.ledger.kernel.get_actor(name).key_id[:16]}…)"
     )
 
 
@@ -64,7 +66,7 @@ def revoke(
     Example: dermledger --as ada actor revoke dr-lee --reason "left the study"
     """
     c = get(ctx)
-    c.ledger.revoke(c.signer(), name, reason)
+    c.ledger.actors.revoke(c.signer(), name, reason)
     status(f"Revoked {name}")
 
 
@@ -77,7 +79,7 @@ def list_(
 
     Example: dermledger actor list --json
     """
-    actors = get(ctx).ledger.list_actors()
+    actors = get(ctx).ledger.actors.list_actors()
     if json_:
         print_json(actors)
         return

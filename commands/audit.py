@@ -36,9 +36,9 @@ def verify(
     Example: dermledger audit verify
     """
     c = get(ctx)
-    total = c.ledger.recorder.max_notification_id() or 0
+    total = c.ledger.kernel.recorder.max_notification_id() or 0
     with progress_bar("Verifying", total, quiet=c.quiet) as advance:
-        report = c.ledger.verify(advance, workers=workers)
+        report = c.ledger.audit.verify(advance, workers=workers)
     summary = {
         "ok": report.ok,
         "ledger_id": report.ledger_id,
@@ -79,9 +79,9 @@ def export(
     Example: dermledger audit export --out log.jsonl
     """
     c = get(ctx)
-    total = c.ledger.recorder.max_notification_id() or 0
+    total = c.ledger.kernel.recorder.max_notification_id() or 0
     with progress_bar("Exporting", total, quiet=c.quiet) as advance:
-        count = c.ledger.export(out, advance)
+        count = c.ledger.audit.export(out, advance)
     status(f"Wrote {count} events to {out}")
 
 
@@ -98,7 +98,7 @@ def trail(
 
     Example: dermledger audit trail IMG-1a2b… --since 2026-11-01 --json
     """
-    rows = get(ctx).ledger.audit_trail(image=image, actor=actor, since=since, until=until)
+    rows = get(ctx).ledger.queries.audit_trail(image=image, actor=actor, since=since, until=until)
     if json_:
         print_json(rows)
         return
@@ -126,7 +126,7 @@ def compliance(
 
     Example: dermledger audit compliance || echo "do not release"
     """
-    report = get(ctx).ledger.compliance(as_of)
+    report = get(ctx).ledger.queries.compliance(as_of)
     if json_:
         print_json(report)
     else:

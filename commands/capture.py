@@ -12,8 +12,8 @@ from rich.table import Table
 
 from dermledger.commands.context import err, get, out, print_json, progress_bar, status
 from dermledger.commands.options import Json
-from dermledger.ledger.capture_service import ImportRefused
 from dermledger.ledger.errors import InvalidInput
+from dermledger.study.imports import ImportRefused
 
 MAX_CSV_BYTES = 64 * 1024 * 1024
 
@@ -47,7 +47,7 @@ def register(
     Example: dermledger --as ada patient register P0001 --age 38 --sex female --fitzpatrick II
     """
     c = get(ctx)
-    c.ledger.register_patient(
+    c.ledger.patients.register_patient(
         c.signer(),
         pseudonym,
         {
@@ -90,7 +90,7 @@ def capture(
     if reason and not override_sop:
         raise InvalidInput("--reason goes with --override-sop")
     data = read_file(image)
-    result = c.ledger.capture(
+    result = c.ledger.capture.capture(
         c.signer(),
         data,
         patient_id=patient,
@@ -144,7 +144,7 @@ def import_(
     signer = c.signer()
     try:
         with progress_bar("Importing", len(rows), quiet=c.quiet) as advance:
-            report = c.ledger.import_folder(
+            report = c.ledger.imports.import_folder(
                 signer, folder, header, rows, source=metadata.name,
                 progress=lambda done, total: advance(done),
             )  # fmt: skip
@@ -203,7 +203,7 @@ def metadata_set(
              --reason "site corrected after review"
     """
     c = get(ctx)
-    env = c.ledger.edit_metadata(c.signer(), image, field, value, reason)
+    env = c.ledger.curation.edit_metadata(c.signer(), image, field, value, reason)
     status(f"{field}: {env.payload['old_value']!r} -> {env.payload['new_value']!r}")
 
 
@@ -217,7 +217,7 @@ def duplicates_list(
 
     Example: dermledger duplicates list --json
     """
-    rows = get(ctx).ledger.list_duplicates(include_resolved=all_)
+    rows = get(ctx).ledger.curation.list_duplicates(include_resolved=all_)
     if json_:
         print_json(rows)
         return
@@ -245,7 +245,7 @@ def duplicates_resolve(
              --reason "same lesion, same visit"
     """
     c = get(ctx)
-    c.ledger.resolve_duplicate(
+    c.ledger.curation.resolve_duplicate(
         c.signer(), image, duplicate_of=duplicate_of, distinct=distinct, reason=reason
     )
     outcome = f"excluded as duplicate of {duplicate_of}" if duplicate_of else "distinct"
@@ -258,7 +258,7 @@ def exclude(ctx: typer.Context, image: Annotated[str, typer.Argument()], reason:
     Example: dermledger --as ada exclude IMG-1a… --reason "wrong patient label"
     """
     c = get(ctx)
-    c.ledger.set_excluded(c.signer(), image, excluded=True, reason=reason)
+    c.ledger.curation.set_excluded(c.signer(), image, excluded=True, reason=reason)
     status(f"Excluded {image}")
 
 
@@ -268,7 +268,7 @@ def reinstate(ctx: typer.Context, image: Annotated[str, typer.Argument()], reaso
     Example: dermledger --as ada reinstate IMG-1a… --reason "label confirmed"
     """
     c = get(ctx)
-    c.ledger.set_excluded(c.signer(), image, excluded=False, reason=reason)
+    c.ledger.curation.set_excluded(c.signer(), image, excluded=False, reason=reason)
     status(f"Reinstated {image}")
 
 

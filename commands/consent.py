@@ -30,7 +30,7 @@ def record(
              --document consent/P0001.pdf
     """
     c = get(ctx)
-    env = c.ledger.record_consent(c.signer(), patient, scope, read_file(document))
+    env = c.ledger.patients.record_consent(c.signer(), patient, scope, read_file(document))
     status(f"Consent recorded for {patient} (document {env.payload['document_sha256'][:16]}…)")
 
 
@@ -41,7 +41,7 @@ def withdraw(ctx: typer.Context, patient: Patient, reason: Reason) -> None:
     Example: dermledger --as ada consent withdraw P0001 --reason "patient request"
     """
     c = get(ctx)
-    c.ledger.withdraw_consent(c.signer(), patient, reason)
+    c.ledger.patients.withdraw_consent(c.signer(), patient, reason)
     status(f"Consent withdrawn for {patient}")
 
 
@@ -54,7 +54,7 @@ def erase(ctx: typer.Context, patient: Patient, reason: Reason) -> None:
     Example: dermledger --as ada consent erase P0001 --reason "GDPR art. 17 request"
     """
     c = get(ctx)
-    c.ledger.erase_patient(c.signer(), patient, reason)
+    c.ledger.patients.erase_patient(c.signer(), patient, reason)
     status(f"Erased the personal data of {patient}; its key is destroyed")
 
 
@@ -74,7 +74,7 @@ def show(
     Example: dermledger --as ada patient show P0001 --reveal --reason "contact for follow-up"
     """
     c = get(ctx)
-    state = c.ledger.get_patient(patient)
+    state = c.ledger.records.get_patient(patient)
     record = {
         "patient_id": state.patient_id,
         **state.fields,
@@ -86,7 +86,7 @@ def show(
     if reveal:
         if not reason:
             raise InvalidInput("--reveal needs --reason")
-        record["personal"] = c.ledger.reveal_personal(c.signer(), patient, reason)
+        record["personal"] = c.ledger.patients.reveal_personal(c.signer(), patient, reason)
     elif reason:
         raise InvalidInput("--reason goes with --reveal")
     if json_:

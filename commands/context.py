@@ -19,10 +19,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from dermledger.ledger.app import DermLedger
 from dermledger.ledger.bootstrap import Settings
 from dermledger.ledger.errors import InvalidInput, KeystoreError
 from dermledger.ledger.signing import Signer
+from dermledger.study.ledger import DermLedger
 
 PASSPHRASE_ENV = "DERMLEDGER_PASSPHRASE"
 NEW_PASSPHRASE_ENV = "DERMLEDGER_NEW_PASSPHRASE"
@@ -52,7 +52,7 @@ class Context:
         if self._signer is None:
             if not self.actor:
                 raise InvalidInput("say who is acting with --as NAME or DERMLEDGER_ACTOR")
-            self._signer = self.ledger.unlock(self.actor, passphrase_for(self.actor))
+            self._signer = self.ledger.actors.unlock(self.actor, passphrase_for(self.actor))
         return self._signer
 
     def close(self) -> None:

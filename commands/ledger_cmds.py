@@ -22,10 +22,10 @@ def init(
     Example: DERMLEDGER_PASSPHRASE=... dermledger --home study init --founder ada
     """
     c = get(ctx)
-    if c.ledger.is_initialised():
+    if c.ledger.kernel.is_initialised():
         # Refuse before asking for a passphrase or creating any key.
-        c.ledger.found(founder, "unused")
-    ledger_id, envelope = c.ledger.found(founder, passphrase_for(founder, confirm=True))
+        c.ledger.actors.found(founder, "unused")
+    ledger_id, envelope = c.ledger.actors.found(founder, passphrase_for(founder, confirm=True))
     result = {
         "ledger_id": ledger_id,
         "founder": founder,
@@ -52,9 +52,9 @@ def checkpoint(
     """
     c = get(ctx)
     signer = c.signer()
-    total = c.ledger.recorder.max_notification_id() or 0
+    total = c.ledger.kernel.recorder.max_notification_id() or 0
     with progress_bar("Hashing the log", total, quiet=c.quiet) as advance:
-        envelope = c.ledger.sign_checkpoint(signer, advance)
+        envelope = c.ledger.audit.sign_checkpoint(signer, advance)
     payload = envelope.payload
     if json_:
         print_json({k: payload[k] for k in ("ledger_id", "tree_size", "root", "timestamp")})

@@ -29,7 +29,7 @@ def update(
              "select category, count(*) from rm_dataset group by 1"
     """
     c = get(ctx)
-    total = c.ledger.recorder.max_notification_id() or 0
+    total = c.ledger.kernel.recorder.max_notification_id() or 0
     with ReadModel(c.settings) as model, progress_bar("Projecting", total, quiet=c.quiet) as bar:
         applied = (model.rebuild if rebuild else model.catch_up)(c.ledger, progress=bar)
         seq, _ = model.position()

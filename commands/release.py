@@ -11,7 +11,7 @@ from rich.table import Table
 from dermledger.commands.context import err, get, out, print_json, status
 from dermledger.commands.options import AsOf, Json
 from dermledger.ledger.errors import VerificationError
-from dermledger.ledger.release_verify import verify_release_dir
+from dermledger.projections.release.verify import verify_release_dir
 
 app = typer.Typer(help="Create, verify, list and compare releases.", no_args_is_help=True)
 
@@ -36,7 +36,7 @@ def create(
 
     with Progress(console=err, transient=True, disable=c.quiet) as bar:
         task = bar.add_task("Replaying the log", total=None)
-        summary = c.ledger.create_release(
+        summary = c.ledger.releases.create_release(
             c.signer(), name, out_dir, as_of=as_of, publish=not dry_run,
             progress=lambda what, done, total: bar.update(
                 task, description=what, completed=done, total=total
@@ -72,7 +72,7 @@ def verify(
     """
     manifest, failures = verify_release_dir(folder)
     if ledger:
-        failures += get(ctx).ledger.check_release_against_ledger(manifest)
+        failures += get(ctx).ledger.releases.check_release_against_ledger(manifest)
     if json_:
         print_json({"release": manifest.get("name"), "ok": not failures, "failures": failures})
     else:
@@ -93,7 +93,7 @@ def list_(ctx: typer.Context, json_: Json = False) -> None:
 
     Example: dermledger release list --json
     """
-    rows = get(ctx).ledger.list_releases()
+    rows = get(ctx).ledger.releases.list_releases()
     if json_:
         print_json(rows)
         return
@@ -116,7 +116,7 @@ def diff(
 
     Example: dermledger release diff releases/v1 releases/v2
     """
-    result = get(ctx).ledger.diff_releases(old, new)
+    result = get(ctx).ledger.releases.diff_releases(old, new)
     if json_:
         print_json(result)
     else:

@@ -32,7 +32,7 @@ def annotate(
              --structure pigment_network=typical --structure isic2018:globules=present
     """
     c = get(ctx)
-    env = c.ledger.annotate(c.signer(), image, diagnosis, structure or [])
+    env = c.ledger.confirmation.annotate(c.signer(), image, diagnosis, structure or [])
     status(f"Annotated {image}: {env.payload['category']} ({env.payload['diagnosis']})")
 
 
@@ -54,7 +54,7 @@ def vote(
         raise InvalidInput("--supersede needs --reason")
     if reason and not supersede:
         raise InvalidInput("--reason goes with --supersede")
-    env = c.ledger.vote(c.signer(), image, diagnosis, supersede_reason=reason)
+    env = c.ledger.confirmation.vote(c.signer(), image, diagnosis, supersede_reason=reason)
     status(f"Vote recorded as {env.payload['signature_meaning']}: {env.payload['category']}")
 
 
@@ -71,7 +71,7 @@ def histology(
              --report PATH-2026-0042 --date 2026-11-20
     """
     c = get(ctx)
-    env = c.ledger.record_histology(c.signer(), image, diagnosis, report, date)
+    env = c.ledger.confirmation.record_histology(c.signer(), image, diagnosis, report, date)
     status(f"Histology recorded for {image}: {env.payload['category']}")
 
 
@@ -92,7 +92,7 @@ def order(
         raise InvalidInput("order either --histology or --further-reader")
     c = get(ctx)
     kind = "further-reader" if further_reader else "histology"
-    c.ledger.order_read(c.signer(), image, kind, reason)
+    c.ledger.confirmation.order_read(c.signer(), image, kind, reason)
     status(f"Ordered {kind} for {image}")
 
 
@@ -105,7 +105,7 @@ def stats(
 
     Example: dermledger stats --as-of 5000 --json
     """
-    result = get(ctx).ledger.statistics(as_of)
+    result = get(ctx).ledger.queries.statistics(as_of)
     if json_:
         print_json(result)
         return

@@ -16,7 +16,7 @@ def dataset(ctx: typer.Context, as_of: AsOf = None, json_: Json = False) -> None
 
     Example: dermledger dataset --as-of 2026-11-23T12:00:00Z --json
     """
-    rows = get(ctx).ledger.list_images(as_of)
+    rows = get(ctx).ledger.queries.list_images(as_of)
     if json_:
         print_json(rows)
         return
@@ -43,7 +43,7 @@ def show(
 
     Example: dermledger show IMG-1a2b3c4d5e6f7a8b --as-of 1200
     """
-    record = get(ctx).ledger.show_image(image, as_of)
+    record = get(ctx).ledger.queries.show_image(image, as_of)
     if json_:
         print_json(record)
         return

@@ -1,15 +1,15 @@
-"""What a policy is: a named, versioned, pure rule that allows or refuses.
+"""What a policy is: a named, versioned, pure rule. Facts in, a Decision out.
 
-Policies receive facts (plain data) and a proposed change, never a database or a
-clock they were not handed. They compose with AllOf/AnyOf; an empty AllOf is a
-programming error, because a gate that checks nothing must never pass silently.
+Every rule in `policies/` has this one shape: a module with `POLICY_NAME` and
+`POLICY_VERSION`, and functions that take plain facts (dataclasses, strings,
+numbers; never a database or a clock they were not handed) and return a
+`Decision`. A service asks, then calls `enforce()`; verification and compliance
+replay the very same functions over the log.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 from dermledger.ledger.errors import PolicyViolation
 
@@ -28,66 +28,7 @@ class Decision:
         if not self.allowed:
             raise PolicyViolation(self.reason, policy=self.policy, version=self.version)
 
-
-class Policy(Protocol):
-    """One rule: `check(facts)` returns a Decision."""
-
-    name: str
-    version: str
-
-    def check(self, facts: Any) -> Decision: ...
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A policy made from a pure function returning None (allowed) or a reason."""
-
-    name: str
-    version: str
-    func: Callable[[Any], str | None]
-
-    def check(self, facts: Any) -> Decision:
-        reason = self.func(facts)
-        return Decision(reason is None, self.name, self.version, reason or "")
-
-
-@dataclass(frozen=True)
-class AllOf:
-    """Allowed when every policy allows; reports the first refusal."""
-
-    policies: Sequence[Policy]
-    name: str = "all-of"
-    version: str = "1"
-
-    def __post_init__(self) -> None:
-        if not self.policies:
-            raise ValueError("an empty AllOf would allow everything")
-
-    def check(self, facts: Any) -> Decision:
-        for policy in self.policies:
-            decision = policy.check(facts)
-            if not decision.allowed:
-                return decision
-        return Decision(True, self.name, self.version)
-
-
-@dataclass(frozen=True)
-class AnyOf:
-    """Allowed when at least one policy allows; reports the last refusal otherwise."""
-
-    policies: Sequence[Policy]
-    name: str = "any-of"
-    version: str = "1"
-
-    def __post_init__(self) -> None:
-        if not self.policies:
-            raise ValueError("an empty AnyOf can never allow anything")
-
-    def check(self, facts: Any) -> Decision:
-        last = Decision(False, self.name, self.version, "no policy allowed it")
-        for policy in self.policies:
-            decision = policy.check(facts)
-            if decision.allowed:
-                return decision
-            last = decision
-        return last
+    @classmethod
+    def of(cls, policy: str, version: str, reason: str | None) -> Decision:
+        """Allowed when `reason` is None, else refused with it."""
+        return cls(reason is None, policy, version, reason or "")

@@ -66,11 +66,11 @@ from sqlalchemy.sql.expression import ColumnElement
 from dermledger.ledger.bootstrap import Settings, ensure_postgres_schema, eventsourcing_env
 from dermledger.ledger.envelope import Envelope
 from dermledger.ledger.errors import Conflict, InvalidInput
-from dermledger.ledger.state import ImageState, Suspicion, apply_image_event
 from dermledger.ledger.store import decode
 from dermledger.policies import verification
 from dermledger.projections import readmodel_tables as t
 from dermledger.projections.audit_trail import trail_rows
+from dermledger.study.state import ImageState, Suspicion, apply_image_event
 
 PROJECTION = "dermledger-readmodel"
 READMODEL_FILE = "readmodel.sqlite"
@@ -204,7 +204,7 @@ class ReadModel:
         """
         if batch_size < 1:
             raise InvalidInput("the batch size must be at least 1")
-        ledger_id = _ledger_id(ledger.recorder)
+        ledger_id = _ledger_id(ledger.kernel.recorder)
         self.stats = CatchUpStats()
         with _collector_paused():
             self._catch_up(ledger, ledger_id, batch_size, progress)
@@ -243,7 +243,7 @@ class ReadModel:
     ) -> tuple[int, int]:
         with self._writer.begin() as conn:
             mark = _lock_tracking(conn, ledger_id)
-            page = ledger.recorder.select_notifications(
+            page = ledger.kernel.recorder.select_notifications(
                 start=mark.last_position or None,
                 limit=batch_size,
                 inclusive_of_start=not mark.last_position,

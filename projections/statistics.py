@@ -6,8 +6,8 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from dermledger.ledger.state import ImageState
 from dermledger.projections.agreement import agreement
+from dermledger.study.state import ImageState
 
 
 def study_statistics(images: Iterable[ImageState]) -> dict[str, Any]:

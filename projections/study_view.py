@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dermledger.ledger.envelope import Envelope
-from dermledger.ledger.state import (
+from dermledger.ledger.store import LogEntry
+from dermledger.study.state import (
     ImageState,
     PatientState,
     apply_image_event,
     apply_patient_event,
 )
-from dermledger.ledger.store import LogEntry
 
 
 @dataclass

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dermledger.ledger.app import DermLedger
 from dermledger.ledger.bootstrap import Settings
 from dermledger.ledger.verify import Report
+from dermledger.study.ledger import DermLedger
 from dermledger.synthetic.cohort import generate_cohort
 
 DEMO_PASSPHRASE = "demo passphrase, not a secret"
@@ -62,21 +62,24 @@ def run_demo(
     result = DemoResult(home=settings.home)
     ledger = DermLedger(settings)
     try:
-        ledger_id, _ = ledger.found(LEAD, DEMO_PASSPHRASE)
+        ledger_id, _ = ledger.actors.found(LEAD, DEMO_PASSPHRASE)
         result.step("init", f"ledger {ledger_id}, founding coordinator '{LEAD}'")
-        lead = ledger.unlock(LEAD, DEMO_PASSPHRASE)
+        lead = ledger.actors.unlock(LEAD, DEMO_PASSPHRASE)
         for name, roles in TEAM.items():
-            ledger.enrol(lead, name, roles, passphrase=DEMO_PASSPHRASE)
+            ledger.actors.enrol(lead, name, roles, passphrase=DEMO_PASSPHRASE)
         result.step("actor add", f"{len(TEAM)} actors: " + ", ".join(TEAM))
-        ledger.revoke(lead, "temp-coordinator", "temporary access ended")
+        ledger.actors.revoke(lead, "temp-coordinator", "temporary access ended")
         result.step("actor revoke", "temp-coordinator (its earlier events stay valid)")
 
         say("Generating the synthetic cohort")
         started = time.perf_counter()
         cohort = generate_cohort(
-            settings.home / "cohort", records=records, duplicates=duplicates, patients=patients,
+            settings.home / "cohort",
+            records=records,
+            duplicates=duplicates,
+            patients=patients,
             progress=lambda done, total: progress("Drawing images", done, total),
-        )  # fmt: skip
+        )
         result.step(
             "generate",
             f"{len(cohort.records)} capture records, {len(cohort.patients)} patients "
@@ -85,11 +88,18 @@ def run_demo(
         for done, row in enumerate(cohort.patients, start=1):
             pid = row["patient_id"]
             # Invented personal data, so the demo exercises the encryption path.
-            personal = {"name": f"Demo Person {pid}", "record_number": f"MRN-{pid}",
-                        "birth_date": f"{2026 - int(row['age'])}-01-01"}  # fmt: skip
-            ledger.register_patient(lead, pid, row, personal=personal)
-            ledger.record_consent(lead, pid, "study, publication and sharing",
-                                  f"consent form v3 signed by {pid}".encode())  # fmt: skip
+            personal = {
+                "name": f"Demo Person {pid}",
+                "record_number": f"MRN-{pid}",
+                "birth_date": f"{2026 - int(row['age'])}-01-01",
+            }
+            ledger.patients.register_patient(lead, pid, row, personal=personal)
+            ledger.patients.record_consent(
+                lead,
+                pid,
+                "study, publication and sharing",
+                f"consent form v3 signed by {pid}".encode(),
+            )
             progress("Registering patients", done, len(cohort.patients))
         result.step(
             "patient register, consent record",
@@ -99,26 +109,34 @@ def run_demo(
 
         header, rows = _read_csv(cohort.metadata_csv)
         started = time.perf_counter()
-        imported = ledger.import_folder(
-            lead, cohort.images_dir, header, rows, source="metadata.csv",
+        imported = ledger.imports.import_folder(
+            lead,
+            cohort.images_dir,
+            header,
+            rows,
+            source="metadata.csv",
             progress=lambda done, total: progress("Importing", done, total),
-        )  # fmt: skip
+        )
         seconds = time.perf_counter() - started
         result.step(
             "import",
             f"{imported.captured} images in {seconds:.1f} s "
             f"({imported.captured / seconds:.0f}/s), {imported.suspicions} duplicate suspicions",
         )
-        result.cohort.update(_review_duplicates(ledger, lead, cohort.truth_csv, imported.image_ids,
-                                                [r["filename"] for r in rows]))  # fmt: skip
+        result.cohort.update(
+            _review_duplicates(
+                ledger, lead, cohort.truth_csv, imported.image_ids, [r["filename"] for r in rows]
+            )
+        )
         c = result.cohort
         result.step(
             "duplicates resolve",
             f"{c['excluded']} excluded as duplicates, {c['cleared']} cleared as distinct "
             f"(planted {c['planted']}: recall {c['recall']:.2f}, precision {c['precision']:.2f})",
         )
-        verified = _verify_labels(ledger, cohort.truth_csv, imported.image_ids,
-                                  [r["filename"] for r in rows], progress)  # fmt: skip
+        verified = _verify_labels(
+            ledger, cohort.truth_csv, imported.image_ids, [r["filename"] for r in rows], progress
+        )
         result.step(
             "annotate, vote",
             f"{verified['annotated']} initial annotations, {verified['votes']} consensus votes, "
@@ -127,39 +145,47 @@ def run_demo(
         )
         result.step("histology", f"{verified['histology']} pathology results")
         say("Signing a checkpoint")
-        cp = ledger.sign_checkpoint(lead, lambda n: progress("Hashing the log", n, 0))
+        cp = ledger.audit.sign_checkpoint(lead, lambda n: progress("Hashing the log", n, 0))
         result.step("checkpoint", f"tree_size {cp.payload['tree_size']}, root {cp.payload['root']}")
         say("Verifying the whole log")
-        result.report = ledger.verify(lambda n: progress("Verifying", n, 0))
+        result.report = ledger.audit.verify(lambda n: progress("Verifying", n, 0))
         failure = result.report.failure
         result.step("audit verify", "OK" if failure is None else failure.sentence())
         releases = settings.home / "releases"
-        v1 = ledger.create_release(lead, "v1", releases / "v1",
-                                   progress=lambda what, d, t: progress(what, d, t))  # fmt: skip
+        v1 = ledger.releases.create_release(
+            lead, "v1", releases / "v1", progress=lambda what, d, t: progress(what, d, t)
+        )
         result.step("release create v1", _release_line(v1))
         _verify_release(ledger, releases / "v1", result)
         withdrawn, erased = cohort.patients[0]["patient_id"], cohort.patients[1]["patient_id"]
-        ledger.withdraw_consent(lead, withdrawn, "patient asked to leave the study")
-        ledger.erase_patient(lead, erased, "patient asked for erasure")
-        result.step("consent withdraw, erase", f"{withdrawn} withdrawn; {erased} erased "
-                    "(key destroyed; the ciphertext stays, unreadable)")  # fmt: skip
-        ledger.sign_checkpoint(lead)
-        v2 = ledger.create_release(lead, "v2", releases / "v2",
-                                   progress=lambda what, d, t: progress(what, d, t))  # fmt: skip
+        ledger.patients.withdraw_consent(lead, withdrawn, "patient asked to leave the study")
+        ledger.patients.erase_patient(lead, erased, "patient asked for erasure")
+        result.step(
+            "consent withdraw, erase",
+            f"{withdrawn} withdrawn; {erased} erased "
+            "(key destroyed; the ciphertext stays, unreadable)",
+        )
+        ledger.audit.sign_checkpoint(lead)
+        v2 = ledger.releases.create_release(
+            lead, "v2", releases / "v2", progress=lambda what, d, t: progress(what, d, t)
+        )
         result.step("release create v2", _release_line(v2))
         _verify_release(ledger, releases / "v1", result)
         _verify_release(ledger, releases / "v2", result)
-        diff = ledger.diff_releases(releases / "v1", releases / "v2")
-        result.step("release diff v1 v2", f"added {len(diff['added'])}, removed "
-                    f"{len(diff['removed'])}, relabelled {len(diff['relabelled'])}; v2 extends "
-                    f"v1: {'yes' if diff['extends'] else 'NO'}")  # fmt: skip
-        result.report = ledger.verify()
+        diff = ledger.releases.diff_releases(releases / "v1", releases / "v2")
+        result.step(
+            "release diff v1 v2",
+            f"added {len(diff['added'])}, removed "
+            f"{len(diff['removed'])}, relabelled {len(diff['relabelled'])}; v2 extends "
+            f"v1: {'yes' if diff['extends'] else 'NO'}",
+        )
+        result.report = ledger.audit.verify()
         result.step("audit verify (after erasure)", "OK" if result.report.ok else "FAILED")
         export_path = settings.home / "export" / "log.jsonl"
-        count = ledger.export(export_path)
+        count = ledger.audit.export(export_path)
         result.step("audit export", f"{count} events to {export_path}")
         result.cohort.update(_cohort_table(ledger, cohort.truth_csv, imported.image_ids, rows))
-        result.cohort["statistics"] = ledger.statistics()
+        result.cohort["statistics"] = ledger.queries.statistics()
     finally:
         ledger.close()
     return result
@@ -167,17 +193,20 @@ def run_demo(
 
 def _release_line(summary: dict[str, Any]) -> str:
     left = ", ".join(f"{k} {v}" for k, v in summary["left_out"].items() if v)
-    return (f"{summary['images']} images at seq {summary['as_of_seq']} in {summary['out']}"
-            f"; left out: {left or 'none'}")  # fmt: skip
+    return (
+        f"{summary['images']} images at seq {summary['as_of_seq']} in {summary['out']}"
+        f"; left out: {left or 'none'}"
+    )
 
 
 def _verify_release(ledger: DermLedger, folder: Path, result: DemoResult) -> None:
-    from dermledger.ledger.release_verify import verify_release_dir
+    from dermledger.projections.release.verify import verify_release_dir
 
     manifest, failures = verify_release_dir(folder)
-    failures += ledger.check_release_against_ledger(manifest)
-    result.step(f"release verify {manifest['name']} --ledger",
-                "OK" if not failures else "; ".join(failures))  # fmt: skip
+    failures += ledger.releases.check_release_against_ledger(manifest)
+    result.step(
+        f"release verify {manifest['name']} --ledger", "OK" if not failures else "; ".join(failures)
+    )
     result.release_failures += failures
 
 
@@ -202,18 +231,28 @@ def _review_duplicates(
     planted = {
         by_file[f]: by_file[t["duplicate_of"]] for f, t in truth.items() if t["duplicate_of"]
     }
-    flagged = {r["image_id"]: r for r in ledger.list_duplicates()}
+    flagged = {r["image_id"]: r for r in ledger.curation.list_duplicates()}
     excluded = cleared = 0
     for image_id in flagged:
         original = planted.get(image_id)
-        suspected = {s.duplicate_of for s in ledger.get_image(image_id).unresolved}
+        suspected = {s.duplicate_of for s in ledger.records.get_image(image_id).unresolved}
         if original in suspected:
-            ledger.resolve_duplicate(lead, image_id, duplicate_of=original, distinct=False,
-                                     reason="planted copy of the same capture")  # fmt: skip
+            ledger.curation.resolve_duplicate(
+                lead,
+                image_id,
+                duplicate_of=original,
+                distinct=False,
+                reason="planted copy of the same capture",
+            )
             excluded += 1
         else:
-            ledger.resolve_duplicate(lead, image_id, duplicate_of=None, distinct=True,
-                                     reason="reviewed: a different lesion or visit")  # fmt: skip
+            ledger.curation.resolve_duplicate(
+                lead,
+                image_id,
+                duplicate_of=None,
+                distinct=True,
+                reason="reviewed: a different lesion or visit",
+            )
             cleared += 1
     found = sum(1 for i in planted if i in flagged)
     return {
@@ -231,17 +270,26 @@ def _review_duplicates(
 ANNOTATOR_ACCURACY = 0.85
 READER_ACCURACY = 0.82
 CONFUSIONS = {
-    "MEL": ("NV", "BKL"), "NV": ("MEL", "BKL", "DF"), "BKL": ("NV", "AK", "MEL"),
-    "BCC": ("OTHER", "SCC", "NV"), "SCC": ("AK", "BCC"), "AK": ("SCC", "BKL"),
-    "DF": ("NV", "OTHER"), "VASC": ("OTHER", "MEL"), "OTHER": ("NV", "BKL"),
-}  # fmt: skip
+    "MEL": ("NV", "BKL"),
+    "NV": ("MEL", "BKL", "DF"),
+    "BKL": ("NV", "AK", "MEL"),
+    "BCC": ("OTHER", "SCC", "NV"),
+    "SCC": ("AK", "BCC"),
+    "AK": ("SCC", "BKL"),
+    "DF": ("NV", "OTHER"),
+    "VASC": ("OTHER", "MEL"),
+    "OTHER": ("NV", "BKL"),
+}
 MALIGNANT = {"MEL", "BCC", "SCC"}
 
 
 def _verify_labels(
-    ledger: DermLedger, truth_csv: Path, image_ids: list[str], filenames: list[str],
+    ledger: DermLedger,
+    truth_csv: Path,
+    image_ids: list[str],
+    filenames: list[str],
     progress: Progress,
-) -> dict[str, int]:  # fmt: skip
+) -> dict[str, int]:
     """Annotate every included image, let the panel vote with realistic disagreement,
     settle disputes as a coordinator would, and record histology for every lesion that
     is malignant or was labelled malignant."""
@@ -263,44 +311,61 @@ def _verify_labels(
         return true_label if category == true_category else rng.choice(labels[category])
 
     keys = {
-        name: ledger.unlock(name, DEMO_PASSPHRASE)
-        for name in (LEAD, "dr-annotator", "dr-reader1", "dr-reader2", "dr-reader3",
-                     "dr-reader4", "dr-pathologist")
-    }  # fmt: skip
-    counts = dict.fromkeys(("annotated", "votes", "disputed", "further_readers",
-                            "histology_ordered", "histology"), 0)  # fmt: skip
+        name: ledger.actors.unlock(name, DEMO_PASSPHRASE)
+        for name in (
+            LEAD,
+            "dr-annotator",
+            "dr-reader1",
+            "dr-reader2",
+            "dr-reader3",
+            "dr-reader4",
+            "dr-pathologist",
+        )
+    }
+    counts = dict.fromkeys(
+        ("annotated", "votes", "disputed", "further_readers", "histology_ordered", "histology"), 0
+    )
     included = [
         (image_id, truth[name])
         for image_id, name in zip(image_ids, filenames, strict=True)
-        if not ledger.get_image(image_id).excluded
+        if not ledger.records.get_image(image_id).excluded
     ]
     for done, (image_id, t) in enumerate(included, start=1):
         cat, true_label = t["category"], t["diagnosis"]
         first = reading(cat, ANNOTATOR_ACCURACY)
-        ledger.annotate(keys["dr-annotator"], image_id, label(first, true_label, cat), [])
+        ledger.confirmation.annotate(
+            keys["dr-annotator"], image_id, label(first, true_label, cat), []
+        )
         counts["annotated"] += 1
         readings = []
         for reader in ("dr-reader1", "dr-reader2", "dr-reader3"):
             read = reading(cat, READER_ACCURACY)
             readings.append(read)
-            ledger.vote(keys[reader], image_id, label(read, true_label, cat))
+            ledger.confirmation.vote(keys[reader], image_id, label(read, true_label, cat))
             counts["votes"] += 1
-        v = ledger.get_image(image_id).verification()
+        v = ledger.records.get_image(image_id).verification()
         if v.consensus == "disputed":
             counts["disputed"] += 1
             if cat in MALIGNANT or MALIGNANT & set(readings):
-                ledger.order_read(keys[LEAD], image_id, "histology",
-                                  "three-way split including a malignant reading")  # fmt: skip
+                ledger.confirmation.order_read(
+                    keys[LEAD],
+                    image_id,
+                    "histology",
+                    "three-way split including a malignant reading",
+                )
                 counts["histology_ordered"] += 1
             else:
-                ledger.order_read(keys[LEAD], image_id, "further-reader", "three-way split")
-                ledger.vote(keys["dr-reader4"], image_id, true_label)
+                ledger.confirmation.order_read(
+                    keys[LEAD], image_id, "further-reader", "three-way split"
+                )
+                ledger.confirmation.vote(keys["dr-reader4"], image_id, true_label)
                 counts["further_readers"] += 1
                 counts["votes"] += 1
-        v = ledger.get_image(image_id).verification()
+        v = ledger.records.get_image(image_id).verification()
         if cat in MALIGNANT or v.malignant or v.consensus == "disputed":
-            ledger.record_histology(keys["dr-pathologist"], image_id, true_label,
-                                    f"PATH-{done:05d}", "2026-11-20")  # fmt: skip
+            ledger.confirmation.record_histology(
+                keys["dr-pathologist"], image_id, true_label, f"PATH-{done:05d}", "2026-11-20"
+            )
             counts["histology"] += 1
         progress("Annotating, voting, histology", done, len(included))
     return counts
@@ -310,7 +375,7 @@ def _cohort_table(
     ledger: DermLedger, truth_csv: Path, image_ids: list[str], rows: list[dict[str, str]]
 ) -> dict[str, Any]:
     truth = _truth(truth_csv)
-    included = {i["image_id"] for i in ledger.list_images() if i["status"] == "included"}
+    included = {i["image_id"] for i in ledger.queries.list_images() if i["status"] == "included"}
     kept = [
         (r, truth[r["filename"]]) for r, i in zip(rows, image_ids, strict=True) if i in included
     ]

@@ -6,9 +6,9 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from dermledger.ledger.app import DermLedger
 from dermledger.ledger.bootstrap import Settings, eventsourcing_env, postgres_schema
 from dermledger.ledger.signing import Signer
+from dermledger.study.ledger import DermLedger
 
 PASSPHRASE = "correct horse battery staple"
 TEAM = {
@@ -33,11 +33,11 @@ class LedgerHandle:
 def open_handle(settings: Settings, *, team: dict[str, list[str]] = TEAM) -> LedgerHandle:
     """Found a ledger with coordinator `ada` and enrol `team`."""
     ledger = DermLedger(settings)
-    ledger.found("ada", PASSPHRASE)
-    handle = LedgerHandle(ledger, {"ada": ledger.unlock("ada", PASSPHRASE)})
+    ledger.actors.found("ada", PASSPHRASE)
+    handle = LedgerHandle(ledger, {"ada": ledger.actors.unlock("ada", PASSPHRASE)})
     for name, roles in team.items():
-        ledger.enrol(handle["ada"], name, roles, passphrase=PASSPHRASE)
-        handle.signers[name] = ledger.unlock(name, PASSPHRASE)
+        ledger.actors.enrol(handle["ada"], name, roles, passphrase=PASSPHRASE)
+        handle.signers[name] = ledger.actors.unlock(name, PASSPHRASE)
     return handle
 
 
@@ -106,5 +106,7 @@ def drop_schema(settings: Settings) -> None:
 
 def register_with_consent(handle: LedgerHandle, patient_id: str, fields: dict[str, str]) -> None:
     """Register a patient and record the study consent, as a coordinator does before capture."""
-    handle.ledger.register_patient(handle["ada"], patient_id, fields)
-    handle.ledger.record_consent(handle["ada"], patient_id, "study", b"signed consent form v3")
+    handle.ledger.patients.register_patient(handle["ada"], patient_id, fields)
+    handle.ledger.patients.record_consent(
+        handle["ada"], patient_id, "study", b"signed consent form v3"
+    )

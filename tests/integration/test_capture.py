@@ -13,8 +13,11 @@ from dermledger.ledger.errors import Conflict, InvalidInput, NotFound, PolicyVio
 from dermledger.synthetic.images import blur, decode, draw_image, encode_jpeg, encode_png
 from tests.support import LedgerHandle, register_with_consent
 
-META = {"image_type": "dermoscopic", "dermoscopic_type": "contact polarized",
-        "anatom_site": "Trunk:Posterior trunk"}  # fmt: skip
+META = {
+    "image_type": "dermoscopic",
+    "dermoscopic_type": "contact polarized",
+    "anatom_site": "Trunk:Posterior trunk",
+}
 
 
 def jpeg(seed: int, **kw: object) -> bytes:
@@ -24,21 +27,23 @@ def jpeg(seed: int, **kw: object) -> bytes:
 def state(team: LedgerHandle) -> tuple[int, list[Path]]:
     blobs = team.ledger.settings.blobs_dir
     files = sorted(p for p in blobs.rglob("*") if p.is_file()) if blobs.exists() else []
-    return sum(1 for _ in team.ledger.log()), files
+    return sum(1 for _ in team.ledger.kernel.log()), files
 
 
 @pytest.fixture
 def study(team: LedgerHandle) -> LedgerHandle:
-    register_with_consent(team, "P0001", {"age": "38", "sex": "female",
-                                          "fitzpatrick_skin_type": "II"})  # fmt: skip
+    register_with_consent(
+        team, "P0001", {"age": "38", "sex": "female", "fitzpatrick_skin_type": "II"}
+    )
     return team
 
 
 def test_capture_stores_blob_and_signed_event(study: LedgerHandle) -> None:
     data = jpeg(1)
-    result = study.ledger.capture(study["ada"], data, patient_id="P0001", lesion_id="L1",
-                                  metadata=META, device="DermLite DL5")  # fmt: skip
-    image = study.ledger.get_image(result.image_id)
+    result = study.ledger.capture.capture(
+        study["ada"], data, patient_id="P0001", lesion_id="L1", metadata=META, device="DermLite DL5"
+    )
+    image = study.ledger.records.get_image(result.image_id)
     assert image.captured["format"] == "JPEG" and image.captured["width"] == 640
     assert image.metadata["age"] == 38 and image.metadata["sex"] == "female"
     assert image.metadata["anatom_site"] == "Trunk:Posterior trunk"
@@ -49,60 +54,74 @@ def test_capture_stores_blob_and_signed_event(study: LedgerHandle) -> None:
         ).read_bytes()
         == data
     )
-    assert result.suspicions == [] and study.ledger.verify().ok
+    assert result.suspicions == [] and study.ledger.audit.verify().ok
 
 
 def test_duplicates_exact_and_near_are_suspected(study: LedgerHandle) -> None:
     pixels = draw_image(7)
-    first = study.ledger.capture(study["ada"], encode_jpeg(pixels), patient_id="P0001",
-                                 lesion_id="L1", metadata=META).image_id  # fmt: skip
-    same = study.ledger.capture(study["ada"], encode_jpeg(pixels), patient_id="P0001",
-                                lesion_id="L1", metadata=META)  # fmt: skip
+    first = study.ledger.capture.capture(
+        study["ada"], encode_jpeg(pixels), patient_id="P0001", lesion_id="L1", metadata=META
+    ).image_id
+    same = study.ledger.capture.capture(
+        study["ada"], encode_jpeg(pixels), patient_id="P0001", lesion_id="L1", metadata=META
+    )
     assert [(s.duplicate_of, s.kind) for s in same.suspicions] == [(first, "exact-bytes")]
     same_pixels = encode_png(decode(encode_jpeg(pixels)))
-    png = study.ledger.capture(study["ada"], same_pixels, patient_id="P0001",
-                               lesion_id="L1", metadata=META)  # fmt: skip
+    png = study.ledger.capture.capture(
+        study["ada"], same_pixels, patient_id="P0001", lesion_id="L1", metadata=META
+    )
     assert png.suspicions[0].kind == "exact-pixels"
     brighter = np.clip(pixels.astype(int) * 1.06, 0, 255).astype(np.uint8)
-    near = study.ledger.capture(study["ada"], encode_jpeg(brighter, 80), patient_id="P0001",
-                                lesion_id="L1", metadata=META)  # fmt: skip
+    near = study.ledger.capture.capture(
+        study["ada"], encode_jpeg(brighter, 80), patient_id="P0001", lesion_id="L1", metadata=META
+    )
     assert near.suspicions[0].kind == "near"
     assert near.suspicions[0].duplicate_of in {first, same.image_id, png.image_id}
-    other = study.ledger.capture(study["ada"], jpeg(99), patient_id="P0001", lesion_id="L2",
-                                 metadata=META)  # fmt: skip
+    other = study.ledger.capture.capture(
+        study["ada"], jpeg(99), patient_id="P0001", lesion_id="L2", metadata=META
+    )
     assert other.suspicions == []
-    listed = study.ledger.list_duplicates()
+    listed = study.ledger.curation.list_duplicates()
     assert {r["image_id"] for r in listed} == {same.image_id, png.image_id, near.image_id}
 
-    study.ledger.resolve_duplicate(study["ada"], same.image_id, duplicate_of=first,
-                                   distinct=False, reason="same file twice")  # fmt: skip
-    assert study.ledger.get_image(same.image_id).excluded
-    study.ledger.resolve_duplicate(study["ada"], near.image_id, duplicate_of=None,
-                                   distinct=True, reason="second visit, new lesion")  # fmt: skip
-    near_state = study.ledger.get_image(near.image_id)
+    study.ledger.curation.resolve_duplicate(
+        study["ada"], same.image_id, duplicate_of=first, distinct=False, reason="same file twice"
+    )
+    assert study.ledger.records.get_image(same.image_id).excluded
+    study.ledger.curation.resolve_duplicate(
+        study["ada"],
+        near.image_id,
+        duplicate_of=None,
+        distinct=True,
+        reason="second visit, new lesion",
+    )
+    near_state = study.ledger.records.get_image(near.image_id)
     assert not near_state.excluded and not near_state.unresolved
     with pytest.raises(Conflict):
-        study.ledger.resolve_duplicate(study["ada"], near.image_id, duplicate_of=None,
-                                       distinct=True, reason="again")  # fmt: skip
-    assert {r["image_id"] for r in study.ledger.list_duplicates()} == {png.image_id}
+        study.ledger.curation.resolve_duplicate(
+            study["ada"], near.image_id, duplicate_of=None, distinct=True, reason="again"
+        )
+    assert {r["image_id"] for r in study.ledger.curation.list_duplicates()} == {png.image_id}
 
 
 def test_metadata_edit_keeps_old_value(study: LedgerHandle) -> None:
-    image_id = study.ledger.capture(study["ada"], jpeg(3), patient_id="P0001", lesion_id="L1",
-                                    metadata=META).image_id  # fmt: skip
-    env = study.ledger.edit_metadata(study["ada"], image_id, "anatom_site", "Head and neck:Head",
-                                     "corrected after review")  # fmt: skip
+    image_id = study.ledger.capture.capture(
+        study["ada"], jpeg(3), patient_id="P0001", lesion_id="L1", metadata=META
+    ).image_id
+    env = study.ledger.curation.edit_metadata(
+        study["ada"], image_id, "anatom_site", "Head and neck:Head", "corrected after review"
+    )
     assert env.payload["old_value"] == "Trunk:Posterior trunk"
-    assert study.ledger.get_image(image_id).metadata["anatom_site"] == "Head and neck:Head"
+    assert study.ledger.records.get_image(image_id).metadata["anatom_site"] == "Head and neck:Head"
     before = state(study)
     with pytest.raises(InvalidInput, match="reason"):
-        study.ledger.edit_metadata(study["ada"], image_id, "age", "40", " ")
+        study.ledger.curation.edit_metadata(study["ada"], image_id, "age", "40", " ")
     with pytest.raises(InvalidInput, match="age"):
-        study.ledger.edit_metadata(study["ada"], image_id, "age", "200", "typo")
+        study.ledger.curation.edit_metadata(study["ada"], image_id, "age", "200", "typo")
     with pytest.raises(PolicyViolation):
-        study.ledger.edit_metadata(study["ada"], image_id, "diagnosis", "Nevus", "x")
+        study.ledger.curation.edit_metadata(study["ada"], image_id, "diagnosis", "Nevus", "x")
     with pytest.raises(PolicyViolation):  # an annotator may not edit metadata
-        study.ledger.edit_metadata(study["ann"], image_id, "age", "40", "x")
+        study.ledger.curation.edit_metadata(study["ann"], image_id, "age", "40", "x")
     assert state(study) == before
 
 
@@ -125,8 +144,9 @@ def test_bad_files_are_refused_and_change_nothing(study: LedgerHandle, tmp_path:
     before = state(study)
     for name, data in corrupt_inputs(tmp_path).items():
         with pytest.raises(InvalidInput):
-            study.ledger.capture(study["ada"], data, patient_id="P0001", lesion_id="L1",
-                                 metadata=META, name=name)  # fmt: skip
+            study.ledger.capture.capture(
+                study["ada"], data, patient_id="P0001", lesion_id="L1", metadata=META, name=name
+            )
     assert state(study) == before
 
 
@@ -134,22 +154,36 @@ def test_sop_violations_and_override(study: LedgerHandle) -> None:
     before = state(study)
     blurry = encode_jpeg(blur(draw_image(11), 6))
     with pytest.raises(PolicyViolation, match="SOP rule focus: measured"):
-        study.ledger.capture(study["ada"], blurry, patient_id="P0001", lesion_id="L1",
-                             metadata=META)  # fmt: skip
+        study.ledger.capture.capture(
+            study["ada"], blurry, patient_id="P0001", lesion_id="L1", metadata=META
+        )
     small = encode_jpeg(draw_image(12, size=(300, 225)))
     with pytest.raises(PolicyViolation, match="minimum-resolution: measured 300x225"):
-        study.ledger.capture(study["ada"], small, patient_id="P0001", lesion_id="L1",
-                             metadata=META)  # fmt: skip
+        study.ledger.capture.capture(
+            study["ada"], small, patient_id="P0001", lesion_id="L1", metadata=META
+        )
     with pytest.raises(InvalidInput, match="dermoscopic_type is required"):
-        study.ledger.capture(study["ada"], jpeg(13), patient_id="P0001", lesion_id="L1",
-                             metadata={"image_type": "dermoscopic"})  # fmt: skip
+        study.ledger.capture.capture(
+            study["ada"],
+            jpeg(13),
+            patient_id="P0001",
+            lesion_id="L1",
+            metadata={"image_type": "dermoscopic"},
+        )
     with pytest.raises(NotFound, match="not registered"):
-        study.ledger.capture(study["ada"], jpeg(14), patient_id="P9999", lesion_id="L1",
-                             metadata=META)  # fmt: skip
+        study.ledger.capture.capture(
+            study["ada"], jpeg(14), patient_id="P9999", lesion_id="L1", metadata=META
+        )
     assert state(study) == before
-    ok = study.ledger.capture(study["ada"], blurry, patient_id="P0001", lesion_id="L1",
-                              metadata=META, override_reason="patient moved")  # fmt: skip
-    deviations = study.ledger.get_image(ok.image_id).captured["sop"]["deviations"]
+    ok = study.ledger.capture.capture(
+        study["ada"],
+        blurry,
+        patient_id="P0001",
+        lesion_id="L1",
+        metadata=META,
+        override_reason="patient moved",
+    )
+    deviations = study.ledger.records.get_image(ok.image_id).captured["sop"]["deviations"]
     assert [d["rule"] for d in deviations] == ["focus"]
     assert deviations[0]["reason"] == "patient moved"
 
@@ -157,13 +191,13 @@ def test_sop_violations_and_override(study: LedgerHandle) -> None:
 def test_patient_registration_rules(study: LedgerHandle) -> None:
     before = state(study)
     with pytest.raises(Conflict):
-        study.ledger.register_patient(study["ada"], "P0001", {})
+        study.ledger.patients.register_patient(study["ada"], "P0001", {})
     with pytest.raises(InvalidInput):
-        study.ledger.register_patient(study["ada"], "P0002", {"age": "200"})
+        study.ledger.patients.register_patient(study["ada"], "P0002", {"age": "200"})
     with pytest.raises(InvalidInput):
-        study.ledger.register_patient(study["ada"], "=HYPERLINK(1)", {})
+        study.ledger.patients.register_patient(study["ada"], "=HYPERLINK(1)", {})
     with pytest.raises(PolicyViolation):
-        study.ledger.register_patient(study["ann"], "P0003", {})
+        study.ledger.patients.register_patient(study["ann"], "P0003", {})
     assert state(study) == before
 
 
@@ -176,14 +210,14 @@ def _import_cohort(team: LedgerHandle, cohort, *, workers: int) -> dict[str, dic
     with cohort.metadata_csv.open(newline="") as handle:
         reader = csv_module.DictReader(handle)
         rows = list(reader)
-    report = team.ledger.import_folder(
+    report = team.ledger.imports.import_folder(
         team["ada"], cohort.images_dir, list(reader.fieldnames or []), rows, workers=workers
     )
-    assert report.captured == len(rows) and team.ledger.verify().ok
+    assert report.captured == len(rows) and team.ledger.audit.verify().ok
     names = {i: r["filename"] for i, r in zip(report.image_ids, rows, strict=True)}
     out = {}
     for row, image_id in zip(rows, report.image_ids, strict=True):
-        image = team.ledger.get_image(image_id)
+        image = team.ledger.records.get_image(image_id)
         facts = {k: v for k, v in image.captured.items() if k != "image_id"}
         suspected = sorted(names.get(s.duplicate_of, "?") for s in image.suspicions)
         out[row["filename"]] = facts | {"suspected": suspected}
@@ -201,8 +235,7 @@ def test_pooled_batched_import_records_what_one_process_records(
     from dermledger.synthetic.cohort import generate_cohort
     from tests.support import open_handle
 
-    cohort = generate_cohort(tmp_path / "cohort", records=90, duplicates=6, patients=30,
-                             workers=1)  # fmt: skip
+    cohort = generate_cohort(tmp_path / "cohort", records=90, duplicates=6, patients=30, workers=1)
     pooled = _import_cohort(team, cohort, workers=2)
     other = open_handle(Settings(home=tmp_path / "serial", kdf_log2_n=10))
     try:
@@ -218,19 +251,29 @@ def test_pooled_batched_import_records_what_one_process_records(
 def test_import_without_consent_is_refused_before_writing(
     study: LedgerHandle, tmp_path: Path
 ) -> None:
-    study.ledger.register_patient(study["ada"], "P0002", {"age": "50", "sex": "male"})
+    study.ledger.patients.register_patient(study["ada"], "P0002", {"age": "50", "sex": "male"})
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "a.jpg").write_bytes(jpeg(11))
     (folder / "b.jpg").write_bytes(jpeg(12))
     header = ["filename", "patient_id", "lesion_id", "image_type", "dermoscopic_type"]
     rows = [
-        {"filename": "a.jpg", "patient_id": "P0001", "lesion_id": "L1",
-         "image_type": "dermoscopic", "dermoscopic_type": "contact polarized"},
-        {"filename": "b.jpg", "patient_id": "P0002", "lesion_id": "L2",
-         "image_type": "dermoscopic", "dermoscopic_type": "contact polarized"},
-    ]  # fmt: skip
+        {
+            "filename": "a.jpg",
+            "patient_id": "P0001",
+            "lesion_id": "L1",
+            "image_type": "dermoscopic",
+            "dermoscopic_type": "contact polarized",
+        },
+        {
+            "filename": "b.jpg",
+            "patient_id": "P0002",
+            "lesion_id": "L2",
+            "image_type": "dermoscopic",
+            "dermoscopic_type": "contact polarized",
+        },
+    ]
     before = state(study)
     with pytest.raises(InvalidInput, match="row 3: patient P0002 has no consent in force"):
-        study.ledger.import_folder(study["ada"], folder, header, rows)
+        study.ledger.imports.import_folder(study["ada"], folder, header, rows)
     assert state(study) == before

@@ -45,12 +45,12 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from dermledger.ledger.app import DermLedger
 from dermledger.ledger.bootstrap import Settings
 from dermledger.ledger.checkpoints import Checkpoint, WitnessedCheckpoint, WitnessFolder
 from dermledger.ledger.errors import DermLedgerError, VerificationError
-from dermledger.ledger.release_verify import verify_release_dir
 from dermledger.ledger.store import LogEntry
+from dermledger.projections.release.verify import verify_release_dir
+from dermledger.study.ledger import DermLedger
 from dermledger.synthetic.images import draw_image, encode_jpeg
 from tests.support import PASSPHRASE, LedgerHandle, open_handle, register_with_consent
 
@@ -62,8 +62,12 @@ IMPORTABLE = "tests.integration.test_concurrency"
 ROOT = Path(__file__).resolve().parents[2]
 WAIT = 120.0  # seconds a process may take before the test gives up on it
 SMALL = (320, 240)  # the SOP's minimum size: the cheapest image that passes
-META = {"image_type": "dermoscopic", "dermoscopic_type": "contact polarized",
-        "anatom_site": "Trunk:Posterior trunk", "clin_size_long_diam_mm": "6.5"}  # fmt: skip
+META = {
+    "image_type": "dermoscopic",
+    "dermoscopic_type": "contact polarized",
+    "anatom_site": "Trunk:Posterior trunk",
+    "clin_size_long_diam_mm": "6.5",
+}
 PATIENT = {"age": "47", "sex": "female", "fitzpatrick_skin_type": "II"}
 NEVUS = "Nevus, NOS, Compound"
 SPECIALISTS = ("sam", "sue", "sid", "sol")
@@ -90,18 +94,19 @@ def image_bytes(seed: int) -> bytes:
 
 
 def capture(handle: LedgerHandle, seed: int) -> str:
-    return handle.ledger.capture(handle["cy0"], image_bytes(seed), patient_id="P1",
-                                 lesion_id=f"L{seed}", metadata=META).image_id  # fmt: skip
+    return handle.ledger.capture.capture(
+        handle["cy0"], image_bytes(seed), patient_id="P1", lesion_id=f"L{seed}", metadata=META
+    ).image_id
 
 
 def annotated(handle: LedgerHandle, seed: int) -> str:
     image = capture(handle, seed)
-    handle.ledger.annotate(handle["ann"], image, NEVUS, ["pigment_network=typical"])
+    handle.ledger.confirmation.annotate(handle["ann"], image, NEVUS, ["pigment_network=typical"])
     return image
 
 
 def entries(ledger: DermLedger) -> list[LogEntry]:
-    return list(ledger.log())
+    return list(ledger.kernel.log())
 
 
 def check_log_shape(log: list[LogEntry]) -> None:
@@ -242,7 +247,7 @@ def instrument(ledger: DermLedger) -> dict[str, int]:
     """Count appends, decisions (one per attempt: retries = decisions - appends) and the
     IntegrityErrors the recorder raised inside `append`."""
     stats = {"appends": 0, "decisions": 0, "integrity_errors": 0}
-    append, save = ledger.append, ledger.save
+    append, save = ledger.kernel.append, ledger.kernel.save
 
     def counted_append(signer: Any, decide: Callable[[], list[Any]]) -> list[Any]:
         stats["appends"] += 1
@@ -260,8 +265,8 @@ def instrument(ledger: DermLedger) -> dict[str, int]:
             stats["integrity_errors"] += 1
             raise
 
-    ledger.append = counted_append  # type: ignore[method-assign]
-    ledger.save = counted_save  # type: ignore[method-assign]
+    ledger.kernel.append = counted_append  # type: ignore[method-assign]
+    ledger.kernel.save = counted_save  # type: ignore[method-assign]
     return stats
 
 
@@ -285,24 +290,28 @@ def writer(plan: dict[str, Any], barrier: Any, opening: Any) -> dict[str, Any]:
     image of its own, an enrolment and a checkpoint."""
     ledger = open_in_worker(plan["settings"], opening)
     stats = instrument(ledger)
-    me = ledger.unlock(plan["coordinator"], PASSPHRASE)
-    reader = ledger.unlock(plan["specialist"], PASSPHRASE)
+    me = ledger.actors.unlock(plan["coordinator"], PASSPHRASE)
+    reader = ledger.actors.unlock(plan["specialist"], PASSPHRASE)
     i = plan["index"]
     images = [image_bytes(seed) for seed in plan["seeds"]]
 
     def write(op: str, r: int) -> list[Any]:
         if op == "vote":
-            return [ledger.vote(reader, plan["panels"][r], NEVUS)]
+            return [ledger.confirmation.vote(reader, plan["panels"][r], NEVUS)]
         if op == "edit":
             value = f"{i + 1}.{r + 1}"  # a value of its own: never 'already that value'
-            return [ledger.edit_metadata(me, plan["edited"], "clin_size_long_diam_mm",
-                                         value, "re-measured")]  # fmt: skip
+            return [
+                ledger.curation.edit_metadata(
+                    me, plan["edited"], "clin_size_long_diam_mm", value, "re-measured"
+                )
+            ]
         if op == "capture":
-            return ledger.capture(me, images[r], patient_id="P1", lesion_id=f"L{i}-{r}",
-                                  metadata=META).envelopes  # fmt: skip
+            return ledger.capture.capture(
+                me, images[r], patient_id="P1", lesion_id=f"L{i}-{r}", metadata=META
+            ).envelopes
         if op == "enrol":
-            return [ledger.enrol(me, f"new{i}-{r}", ["annotator"], passphrase=PASSPHRASE)]
-        return [ledger.sign_checkpoint(me)]
+            return [ledger.actors.enrol(me, f"new{i}-{r}", ["annotator"], passphrase=PASSPHRASE)]
+        return [ledger.audit.sign_checkpoint(me)]
 
     log = []
     for r in range(ROUNDS):
@@ -346,24 +355,27 @@ def race(ledger: DermLedger, kind: str, role: str, barrier: Any) -> Any:
         return hooked
 
     if kind == "same-head":
-        return patched(ledger, "save", once(ledger.save, step, None))
+        return patched(ledger.kernel, "save", once(ledger.kernel.save, step, None))
     if role == "first":
-        return patched(ledger, "save", once(ledger.save, step, step))
+        return patched(ledger.kernel, "save", once(ledger.kernel.save, step, step))
     both = lambda: (step(), step())  # noqa: E731
-    return patched(ledger, "_open_image", once(ledger._open_image, None, both))
+    confirmation = ledger.confirmation
+    return patched(confirmation, "_open_image", once(confirmation._open_image, None, both))
 
 
 def double_voter(plan: dict[str, Any], barrier: Any, opening: Any) -> dict[str, Any]:
     """Specialist sam, in one of two processes, votes on each trial's image."""
     ledger = open_in_worker(plan["settings"], opening)
     stats = instrument(ledger)
-    sam = ledger.unlock("sam", PASSPHRASE)
+    sam = ledger.actors.unlock("sam", PASSPHRASE)
     log = []
     for trial in plan["trials"]:
         barrier.wait(timeout=WAIT)
         before = dict(stats)
         with race(ledger, trial["race"], plan["role"], barrier):
-            outcome = attempt("vote", lambda t=trial: [ledger.vote(sam, t["image"], NEVUS)])
+            outcome = attempt(
+                "vote", lambda t=trial: [ledger.confirmation.vote(sam, t["image"], NEVUS)]
+            )
         log.append({**outcome, **{k: stats[k] - before[k] for k in stats}})
     ledger.close()
     return {"log": log}
@@ -372,7 +384,7 @@ def double_voter(plan: dict[str, Any], barrier: Any, opening: Any) -> dict[str, 
 def founder(plan: dict[str, Any], barrier: Any, opening: Any) -> dict[str, Any]:
     ledger = open_in_worker(plan["settings"], opening)
     barrier.wait(timeout=WAIT)
-    outcome = attempt("found", lambda: [ledger.found(plan["name"], PASSPHRASE)[1]])
+    outcome = attempt("found", lambda: [ledger.actors.found(plan["name"], PASSPHRASE)[1]])
     ledger.close()
     return {"log": [outcome]}
 
@@ -391,14 +403,19 @@ def witness_writer(plan: dict[str, Any], barrier: Any, opening: Any) -> dict[str
 def enroller(plan: dict[str, Any], barrier: Any, opening: Any) -> dict[str, Any]:
     """Coordinator cy<i> enrols each name, with a key made here under its own passphrase."""
     ledger = open_in_worker(plan["settings"], opening)
-    me = ledger.unlock(f"cy{plan['index']}", PASSPHRASE)
+    me = ledger.actors.unlock(f"cy{plan['index']}", PASSPHRASE)
     log = []
     for name in plan["names"]:
         barrier.wait(timeout=WAIT)
         passphrase = f"{PASSPHRASE} {plan['index']}"
-        log.append(attempt("enrol", lambda n=name, pw=passphrase: [
-            ledger.enrol(me, n, ["annotator"], passphrase=pw)
-        ]))  # fmt: skip
+        log.append(
+            attempt(
+                "enrol",
+                lambda n=name, pw=passphrase: [
+                    ledger.actors.enrol(me, n, ["annotator"], passphrase=pw)
+                ],
+            )
+        )
     ledger.close()
     return {"log": log}
 
@@ -409,7 +426,7 @@ def importer(plan: dict[str, Any], barrier: Any, opening: Any) -> dict[str, Any]
     commits; then 'early' goes on."""
     ledger = open_in_worker(plan["settings"], opening)
     step = lambda: barrier.wait(timeout=WAIT)  # noqa: E731
-    append = ledger.append
+    append = ledger.kernel.append
 
     def held(signer: Any, decide: Any) -> Any:
         if plan["role"] == "early":
@@ -419,13 +436,22 @@ def importer(plan: dict[str, Any], barrier: Any, opening: Any) -> dict[str, Any]
         step()
         return envelopes
 
-    ledger.append = held  # type: ignore[method-assign]
+    ledger.kernel.append = held  # type: ignore[method-assign]
     if plan["role"] == "late":
         step()
-    outcome = attempt("capture", lambda: ledger.capture(
-        ledger.unlock("cy0", PASSPHRASE), image_bytes(plan["seed"]), patient_id="P1",
-        lesion_id="L1", metadata=META, image_id=plan["image_id"],
-    ).envelopes)  # fmt: skip
+    outcome = attempt(
+        "capture",
+        lambda: (
+            ledger.capture.capture(
+                ledger.actors.unlock("cy0", PASSPHRASE),
+                image_bytes(plan["seed"]),
+                patient_id="P1",
+                lesion_id="L1",
+                metadata=META,
+                image_id=plan["image_id"],
+            ).envelopes
+        ),
+    )
     ledger.close()
     return {"log": [outcome]}
 
@@ -433,7 +459,7 @@ def importer(plan: dict[str, Any], barrier: Any, opening: Any) -> dict[str, Any]
 def held_save(ledger: DermLedger, hold: Callable[[], Any]) -> None:
     """Make the first save of this ledger wait for `hold` (the other process's commit)
     after the decision, the sealing and the signing are done; later saves go straight on."""
-    save = ledger.save
+    save = ledger.kernel.save
     calls: list[bool] = []
 
     def hooked(*items: Any, **kwargs: Any) -> Any:
@@ -442,7 +468,7 @@ def held_save(ledger: DermLedger, hold: Callable[[], Any]) -> None:
             hold()
         return save(*items, **kwargs)
 
-    ledger.save = hooked  # type: ignore[method-assign]
+    ledger.kernel.save = hooked  # type: ignore[method-assign]
 
 
 def stale_writer(plan: dict[str, Any], barrier: Any, opening: Any) -> dict[str, Any]:
@@ -454,25 +480,38 @@ def stale_writer(plan: dict[str, Any], barrier: Any, opening: Any) -> dict[str, 
     ledger = open_in_worker(plan["settings"], opening)
     stats = instrument(ledger)
     step = lambda: barrier.wait(timeout=WAIT)  # noqa: E731
-    me = ledger.unlock("cy1", PASSPHRASE)
+    me = ledger.actors.unlock("cy1", PASSPHRASE)
     log = []
     if plan.get("burst"):
         step()
         for n, key in enumerate(plan["keys"]):
-            outcome = attempt("enrol", lambda n=n, key=key: [
-                ledger.enrol(me, f"burst{n}", ["annotator"], public_key=key)])  # fmt: skip
+            outcome = attempt(
+                "enrol",
+                lambda n=n, key=key: [
+                    ledger.actors.enrol(me, f"burst{n}", ["annotator"], public_key=key)
+                ],
+            )
             log.append(outcome)
             if outcome["outcome"] != "ok":
                 break
     else:
         held_save(ledger, lambda: (step(), step()))
         if plan["op"] == "enrol":
-            call = lambda: [ledger.enrol(  # noqa: E731
-                me, "late-hire", ["annotator"], public_key=plan["keys"][0])]  # fmt: skip
+            call = lambda: [  # noqa: E731
+                ledger.actors.enrol(
+                    me, "late-hire", ["annotator"], public_key=plan["keys"][0]
+                )
+            ]
         else:
-            call = lambda: ledger.capture(  # noqa: E731
-                me, image_bytes(plan["seed"]), patient_id="P1", lesion_id="L-late",
-                metadata=META).envelopes  # fmt: skip
+            call = lambda: (  # noqa: E731
+                ledger.capture.capture(
+                    me,
+                    image_bytes(plan["seed"]),
+                    patient_id="P1",
+                    lesion_id="L-late",
+                    metadata=META,
+                ).envelopes
+            )
         log.append(attempt(plan["op"], call))
     ledger.close()
     return {"log": log, **stats}
@@ -482,17 +521,27 @@ def interrupter(plan: dict[str, Any], barrier: Any, opening: Any) -> dict[str, A
     """cy0 revokes cy1, withdraws P1's consent, or captures the same photograph, once the
     writer has decided."""
     ledger = open_in_worker(plan["settings"], opening)
-    me = ledger.unlock("cy0", PASSPHRASE)
+    me = ledger.actors.unlock("cy0", PASSPHRASE)
     barrier.wait(timeout=WAIT)
     if plan["op"] == "revoke":
-        outcome = attempt("revoke", lambda: [ledger.revoke(me, "cy1", "laptop stolen")])
+        outcome = attempt("revoke", lambda: [ledger.actors.revoke(me, "cy1", "laptop stolen")])
     elif plan["op"] == "rival-capture":
-        outcome = attempt("capture", lambda: ledger.capture(
-            me, image_bytes(plan["seed"]), patient_id="P1", lesion_id="L-rival",
-            metadata=META).envelopes)  # fmt: skip
+        outcome = attempt(
+            "capture",
+            lambda: (
+                ledger.capture.capture(
+                    me,
+                    image_bytes(plan["seed"]),
+                    patient_id="P1",
+                    lesion_id="L-rival",
+                    metadata=META,
+                ).envelopes
+            ),
+        )
     else:
-        outcome = attempt("withdraw", lambda: [
-            ledger.withdraw_consent(me, "P1", "the patient asked")])  # fmt: skip
+        outcome = attempt(
+            "withdraw", lambda: [ledger.patients.withdraw_consent(me, "P1", "the patient asked")]
+        )
     if not plan.get("burst"):
         barrier.wait(timeout=WAIT)
     ledger.close()
@@ -518,11 +567,17 @@ def test_concurrent_writers_lose_nothing_and_fork_nothing(
     edited = capture(founded, 200)
     before = entries(ledger)
     plans = [
-        {"settings": ledger.settings, "index": i, "coordinator": f"cy{i}",
-         "specialist": SPECIALISTS[i], "panels": panels, "edited": edited,
-         "seeds": [300 + 10 * i + r for r in range(ROUNDS)]}
+        {
+            "settings": ledger.settings,
+            "index": i,
+            "coordinator": f"cy{i}",
+            "specialist": SPECIALISTS[i],
+            "panels": panels,
+            "edited": edited,
+            "seeds": [300 + 10 * i + r for r in range(ROUNDS)],
+        }
         for i in range(4)
-    ]  # fmt: skip
+    ]
     reports = workers.run(writer, plans)
     outcomes = [o for r in reports for o in r["log"]]
 
@@ -543,25 +598,28 @@ def test_concurrent_writers_lose_nothing_and_fork_nothing(
     assert len(new) == len(written) == len(set(written))
     assert sorted(new) == sorted(written)
     check_log_shape(after)
-    assert ledger.verify().ok
+    assert ledger.audit.verify().ok
 
     # Each decision saw the state its event is chained to.
     for panel in panels:
-        votes = [e for e in ledger.stream(panel) if e.type == "ConsensusVoteCast"]
+        votes = [e for e in ledger.kernel.stream(panel) if e.type == "ConsensusVoteCast"]
         assert [v.payload["reader_slot"] for v in votes] == [1, 2, 3]
         assert len({v.actor for v in votes}) == 3
-        assert ledger.get_image(panel).verification().stage == "consensus"
-    edits = [e.payload for e in ledger.stream(edited) if e.type == "MetadataEdited"]
+        assert ledger.records.get_image(panel).verification().stage == "consensus"
+    edits = [e.payload for e in ledger.kernel.stream(edited) if e.type == "MetadataEdited"]
     assert len(edits) == 4 * ROUNDS
     assert [e["old_value"] for e in edits] == [6.5] + [e["new_value"] for e in edits[:-1]]
-    sizes = [e.payload["tree_size"] for e in ledger.stream("ledger")]
+    sizes = [e.payload["tree_size"] for e in ledger.kernel.stream("ledger")]
     assert len(sizes) == 4 * ROUNDS and sizes == sorted(set(sizes))
-    latest = ledger.witness.latest()
+    latest = ledger.kernel.witness.latest()
     assert latest is not None and latest.checkpoint.tree_size == sizes[-1]
     for i in range(4):
         for r in range(ROUNDS):
             name = f"new{i}-{r}"
-            assert ledger.unlock(name, PASSPHRASE).key_id == ledger.get_actor(name).key_id
+            assert (
+                ledger.actors.unlock(name, PASSPHRASE).key_id
+                == ledger.kernel.get_actor(name).key_id
+            )
 
     # The writers really did collide: some decisions had to be taken again.
     retries = sum(r["decisions"] - r["appends"] for r in reports)
@@ -588,14 +646,14 @@ def test_one_vote_cast_twice_at_once_is_accepted_once(
         assert refused["kind"] == "PolicyViolation"
         assert "sam has already voted on this image" in refused["message"]
         assert refused["decisions"] == 2 and accepted["decisions"] == 1  # the loser re-decided
-        votes = [e for e in ledger.stream(trial["image"]) if e.type == "ConsensusVoteCast"]
+        votes = [e for e in ledger.kernel.stream(trial["image"]) if e.type == "ConsensusVoteCast"]
         assert [v.actor for v in votes] == ["sam"]
         if trial["race"] == "same-head":
             assert refused["integrity_errors"] == 1  # its first save hit the winner's event
         else:
             assert b is refused  # the late decision never reaches the log
     check_log_shape(entries(ledger))
-    assert ledger.verify().ok
+    assert ledger.audit.verify().ok
 
 
 def test_concurrent_inits_make_one_ledger(settings: Settings, workers: Workers) -> None:
@@ -611,8 +669,11 @@ def test_concurrent_inits_make_one_ledger(settings: Settings, workers: Workers) 
     try:
         log = entries(ledger)
         assert len(log) == 1 and log[0].stream_id == f"actor:{won[0]}"
-        assert ledger.verify().ok
-        assert ledger.unlock(won[0], PASSPHRASE).key_id == ledger.get_actor(won[0]).key_id
+        assert ledger.audit.verify().ok
+        assert (
+            ledger.actors.unlock(won[0], PASSPHRASE).key_id
+            == ledger.kernel.get_actor(won[0]).key_id
+        )
         assert sorted(p.name for p in settings.keys_dir.glob("*.json")) == [f"{won[0]}.key.json"]
     finally:
         ledger.close()
@@ -631,8 +692,8 @@ def test_one_name_enrolled_twice_at_once_keeps_a_usable_key(
         assert len(winners) == 1, (name, a, b)
         loser = (a, b)[1 - winners[0]]
         try:
-            key = ledger.unlock(name, f"{PASSPHRASE} {winners[0]}")
-            usable = key.key_id == ledger.get_actor(name).key_id
+            key = ledger.actors.unlock(name, f"{PASSPHRASE} {winners[0]}")
+            usable = key.key_id == ledger.kernel.get_actor(name).key_id
         except DermLedgerError:
             usable = False
         if loser["outcome"] == "error" or not usable:
@@ -647,7 +708,7 @@ def test_one_file_captured_twice_at_once_keeps_its_blob(
     founded: LedgerHandle, workers: Workers
 ) -> None:
     ledger = founded.ledger
-    image_id = ledger.new_image_id("import:same.jpg:one file")
+    image_id = ledger.capture.new_image_id("import:same.jpg:one file")
     plans = [
         {"settings": ledger.settings, "role": role, "seed": 700, "image_id": image_id}
         for role in ("early", "late")
@@ -655,7 +716,7 @@ def test_one_file_captured_twice_at_once_keeps_its_blob(
     early, late = (r["log"][0] for r in workers.run(importer, plans))
     assert late["outcome"] == "ok", late
     assert early["outcome"] == "refused" and "already captured" in early["message"], early
-    sha = ledger.get_image(image_id).captured["blob_sha256"]
+    sha = ledger.records.get_image(image_id).captured["blob_sha256"]
     assert ledger.settings.blobs_dir.joinpath(sha[:2], sha[2:]).exists(), SHARED_BLOB_DISCARDED
 
 
@@ -710,7 +771,7 @@ def test_a_revocation_between_decision_and_save_stops_the_event(
     assert "revoked" in late["message"]
     assert writer_report["integrity_errors"] == 1  # the stale decision's insert was refused
     check_log_shape(log)
-    assert ledger.verify().ok
+    assert ledger.audit.verify().ok
 
 
 def test_a_capture_between_decision_and_save_reaches_the_duplicate_check(
@@ -736,7 +797,7 @@ def test_a_capture_between_decision_and_save_reaches_the_duplicate_check(
     ]
     assert writer_report["integrity_errors"] == 1  # the decision without the rival failed
     check_log_shape(log)
-    assert ledger.verify().ok
+    assert ledger.audit.verify().ok
 
 
 def test_a_consent_withdrawal_between_decision_and_save_stops_the_capture(
@@ -760,7 +821,7 @@ def test_a_consent_withdrawal_between_decision_and_save_stops_the_capture(
     assert "no consent in force" in late["message"]
     assert writer_report["integrity_errors"] == 1
     check_log_shape(log)
-    assert ledger.verify().ok
+    assert ledger.audit.verify().ok
 
 
 def test_a_revocation_racing_a_burst_of_appends_is_never_overtaken(
@@ -784,7 +845,7 @@ def test_a_revocation_racing_a_burst_of_appends_is_never_overtaken(
     if burst[-1]["outcome"] == "refused":  # the revocation landed inside the burst
         assert "revoked" in burst[-1]["message"]
     check_log_shape(log)
-    assert ledger.verify().ok
+    assert ledger.audit.verify().ok
 
 
 def test_opening_a_postgres_ledger_while_another_process_opens_it(
@@ -797,10 +858,14 @@ def test_opening_a_postgres_ledger_while_another_process_opens_it(
     from dermledger.ledger.bootstrap import eventsourcing_env
 
     ledger = DermLedger(settings)
-    statement = ledger.recorder.sql_create_pg_function_insert_events  # type: ignore[attr-defined]
+    statement = ledger.kernel.recorder.sql_create_pg_function_insert_events  # type: ignore[attr-defined]
     env = eventsourcing_env(settings)
-    where = {"dbname": env["POSTGRES_DBNAME"], "host": env["POSTGRES_HOST"],
-             "port": int(env["POSTGRES_PORT"]), "user": env["POSTGRES_USER"]}  # fmt: skip
+    where = {
+        "dbname": env["POSTGRES_DBNAME"],
+        "host": env["POSTGRES_HOST"],
+        "port": int(env["POSTGRES_PORT"]),
+        "user": env["POSTGRES_USER"],
+    }
     with psycopg.connect(**where) as conn, psycopg.connect(**where, autocommit=True) as watch:
         conn.execute(statement)  # another process opening the ledger, its transaction open
         task = workers.start(opener, [{"settings": settings}])
@@ -859,16 +924,19 @@ def kill_at(point: str, env: dict[str, str | None], tmp_path: Path, *args: str) 
     child_env |= {"DLTEST_PAUSE": point, "DLTEST_MARKER": str(marker)}
     command = [sys.executable, "-c", f"import {IMPORTABLE} as t; t.cli_child()", "--quiet", *args]
     with (tmp_path / f"{point}.stderr").open("w+") as stderr:
-        proc = subprocess.Popen(command, cwd=ROOT, env=child_env, stdout=subprocess.DEVNULL,
-                                stderr=stderr)  # fmt: skip
+        proc = subprocess.Popen(
+            command, cwd=ROOT, env=child_env, stdout=subprocess.DEVNULL, stderr=stderr
+        )
         deadline = time.monotonic() + WAIT
         while not marker.exists():
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
                 proc.wait()
                 stderr.seek(0)
-                pytest.fail(f"{args[0]} never reached {point} (exit {proc.returncode}): "
-                            f"{stderr.read()[-2000:]}")  # fmt: skip
+                pytest.fail(
+                    f"{args[0]} never reached {point} (exit {proc.returncode}): "
+                    f"{stderr.read()[-2000:]}"
+                )
             time.sleep(0.01)
         proc.send_signal(signal.SIGKILL)
         assert proc.wait(timeout=30) == -signal.SIGKILL
@@ -883,20 +951,21 @@ def cli_child() -> None:
         time.sleep(WAIT)
         os._exit(3)  # never reached: the test kills the process while it sleeps
 
-    import dermledger.ledger.app as app_module
+    import dermledger.projections.release.writer as writer_module
+    import dermledger.study.audit as app_module
     from dermledger.ledger.checkpoints import WitnessFolder
-    from dermledger.ledger.release_service import ReleaseService
+    from dermledger.study.kernel import Kernel
 
     seen: list[object] = []
     if point == "import-blob-without-event":  # a batch's blobs are stored, its events not
-        save = DermLedger.save
+        save = Kernel.save
 
-        def save_hook(self: DermLedger, *items: Any, **kwargs: Any) -> Any:
+        def save_hook(self: Kernel, *items: Any, **kwargs: Any) -> Any:
             if any(getattr(i, "type", "") == "ImageCaptured" for i in items):
                 stop()
             return save(self, *items, **kwargs)
 
-        DermLedger.save = save_hook  # type: ignore[method-assign]
+        Kernel.save = save_hook  # type: ignore[method-assign]
     elif point == "checkpoint-hashing":  # half-way through the tree of a 2,000-event log
         hash_leaf = app_module.hash_leaf
 
@@ -919,7 +988,7 @@ def cli_child() -> None:
 
         os.replace = replace_hook
     elif point == "release-writing":  # the first image placed in the partial folder
-        place = ReleaseService._place_blob
+        place = writer_module.place_blob
 
         def place_hook(blobs: Any, sha: str, target: Path) -> None:
             seen.append(sha)
@@ -927,17 +996,17 @@ def cli_child() -> None:
                 stop()
             place(blobs, sha, target)
 
-        ReleaseService._place_blob = staticmethod(place_hook)  # type: ignore[method-assign]
+        writer_module.place_blob = place_hook
     elif point == "release-published":  # ReleasePublished committed, folder not renamed
-        append = DermLedger.append
+        append = Kernel.append
 
-        def append_hook(self: DermLedger, signer: Any, decide: Any) -> Any:
+        def append_hook(self: Kernel, signer: Any, decide: Any) -> Any:
             envelopes = append(self, signer, decide)
             if any(e.type == "ReleasePublished" for e in envelopes):
                 stop()
             return envelopes
 
-        DermLedger.append = append_hook  # type: ignore[method-assign]
+        Kernel.append = append_hook  # type: ignore[method-assign]
     else:
         raise SystemExit(f"unknown pause point {point}")
     from dermledger.commands.main import run
@@ -962,11 +1031,19 @@ def test_import_killed_between_blob_and_event_completes_on_rerun(
     with metadata.open("w", newline="") as handle:
         rows = csv.DictWriter(handle, ["filename", "patient_id", "lesion_id", *META])
         rows.writeheader()
-        rows.writerows({"filename": f, "patient_id": "P1", "lesion_id": f"L{f}", **META}
-                       for f in names)  # fmt: skip
+        rows.writerows(
+            {"filename": f, "patient_id": "P1", "lesion_id": f"L{f}", **META} for f in names
+        )
     before = len(entries(founded.ledger))
-    kill_at("import-blob-without-event", env, tmp_path,
-            "import", str(folder), "--metadata", str(metadata))  # fmt: skip
+    kill_at(
+        "import-blob-without-event",
+        env,
+        tmp_path,
+        "import",
+        str(folder),
+        "--metadata",
+        str(metadata),
+    )
     # Import appends a batch of captures in one transaction once all their blobs are
     # stored: killed there, the six blobs are on disk and no event is in the log.
     assert len(entries(founded.ledger)) == before
@@ -977,8 +1054,11 @@ def test_import_killed_between_blob_and_event_completes_on_rerun(
     assert rerun.exit_code == 0, rerun.output
     summary = json.loads(rerun.stdout)
     assert (summary["captured"], summary["already_present"]) == (6, 0)
-    shas = [e.envelope().payload["blob_sha256"] for e in entries(founded.ledger)
-            if e.topic == "ImageCaptured"]  # fmt: skip
+    shas = [
+        e.envelope().payload["blob_sha256"]
+        for e in entries(founded.ledger)
+        if e.topic == "ImageCaptured"
+    ]
     assert len(shas) == len(set(shas)) == 6
     assert [p.parent.name + p.name for p in blob_files(settings)] == sorted(shas)  # no orphan
     audit_ok(env)
@@ -990,29 +1070,35 @@ def test_checkpoint_killed_at_each_step_leaves_a_verifiable_log(
     ledger, env = founded.ledger, cli_env(founded.ledger.settings)
     for batch in range(4):  # a log of a few thousand events, appended in bulk
         patients = [f"Q{batch}{n:03d}" for n in range(500)]
-        ledger.append(founded["cy0"], lambda ids=patients: [
-            ledger.proposal(f"patient:{p}", "PatientRegistered", {"patient_id": p}) for p in ids
-        ])  # fmt: skip
-    ledger.sign_checkpoint(founded["cy0"])
-    witnessed = ledger.witness.latest()
+        ledger.kernel.append(
+            founded["cy0"],
+            lambda ids=patients: [
+                ledger.kernel.proposal(f"patient:{p}", "PatientRegistered", {"patient_id": p})
+                for p in ids
+            ],
+        )
+    ledger.audit.sign_checkpoint(founded["cy0"])
+    witnessed = ledger.kernel.witness.latest()
     assert witnessed is not None and witnessed.checkpoint.tree_size > 2000
 
     size = len(entries(ledger))
     kill_at("checkpoint-hashing", env, tmp_path, "checkpoint")
     assert len(entries(ledger)) == size  # nothing was appended
-    assert ledger.witness.latest() == witnessed
+    assert ledger.kernel.witness.latest() == witnessed
 
     kill_at("checkpoint-appended", env, tmp_path, "checkpoint")
     log = entries(ledger)
     assert len(log) == size + 1 and log[-1].topic == "CheckpointSigned"
     assert log[-1].envelope().payload["tree_size"] == size
-    assert ledger.witness.latest() == witnessed  # the witness is older than the log: fine
+    assert ledger.kernel.witness.latest() == witnessed  # the witness is older than the log: fine
     assert audit_ok(env)["witnessed_tree_size"] == witnessed.checkpoint.tree_size
 
     kill_at("checkpoint-witness-half", env, tmp_path, "checkpoint")
     assert len(entries(ledger)) == size + 2
     assert (ledger.settings.checkpoints_dir / f"{size + 1:012d}.json").exists()
-    assert ledger.witness.latest() == witnessed  # what `audit verify` reads: as checked above
+    assert (
+        ledger.kernel.witness.latest() == witnessed
+    )  # what `audit verify` reads: as checked above
 
     rerun = cli(env, "checkpoint", "--json")
     assert rerun.exit_code == 0, rerun.output
@@ -1028,14 +1114,14 @@ def test_release_create_killed_then_rerun_publishes_it(
     for seed in (600, 601, 602):
         image = annotated(founded, seed)
         for reader in ("sam", "sue", "sid"):
-            ledger.vote(founded[reader], image, NEVUS)
+            ledger.confirmation.vote(founded[reader], image, NEVUS)
     target = tmp_path / "releases" / "v1"
     kill_at(point, env, tmp_path, "release", "create", "v1", "--out", str(target))
 
     assert not target.exists()
     partials = list(target.parent.glob(".v1.partial-*"))
     assert len(partials) == 1  # left behind, hidden: found by nothing that lists releases
-    published = [r["name"] for r in ledger.list_releases()]
+    published = [r["name"] for r in ledger.releases.list_releases()]
     if point == "release-writing":
         assert published == []
         with pytest.raises(VerificationError, match=r"no manifest\.json"):
@@ -1051,5 +1137,5 @@ def test_release_create_killed_then_rerun_publishes_it(
     assert json.loads(rerun.stdout)["images"] == 3
     checked = cli(env, "release", "verify", str(target), "--ledger", "--json")
     assert checked.exit_code == 0, checked.output
-    assert [r["name"] for r in ledger.list_releases()] == ["v1"]
+    assert [r["name"] for r in ledger.releases.list_releases()] == ["v1"]
     audit_ok(env)

@@ -11,30 +11,30 @@ from pathlib import Path
 
 import pytest
 
-from dermledger.ledger.app import DermLedger
 from dermledger.ledger.envelope import seal
 from dermledger.ledger.errors import Conflict, InvalidInput, PolicyViolation
 from dermledger.ledger.signing import Signer
+from dermledger.study.ledger import DermLedger
 from tests.independent_checker import check_export
 from tests.support import PASSPHRASE, LedgerHandle, RawDB
 
 
 def count(ledger: DermLedger) -> int:
-    return sum(1 for _ in ledger.log())
+    return sum(1 for _ in ledger.kernel.log())
 
 
 def test_founding_event_is_self_signed_and_first(team: LedgerHandle) -> None:
-    first = next(team.ledger.log()).envelope()
+    first = next(team.ledger.kernel.log()).envelope()
     assert first.type == "ActorEnrolled"
     assert first.payload["actor"] == "ada" and first.payload["roles"] == ["coordinator"]
     assert first.key_id == team["ada"].key_id
     assert first.prev_hash is None and first.stream_version == 1
-    assert team.ledger.verify().ok
+    assert team.ledger.audit.verify().ok
 
 
 def test_seq_is_dense_and_streams_chain(team: LedgerHandle) -> None:
-    team.ledger.revoke(team["ada"], "aud", "left the study")
-    entries = list(team.ledger.log())
+    team.ledger.actors.revoke(team["ada"], "aud", "left the study")
+    entries = list(team.ledger.kernel.log())
     assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
     revoked = [e.envelope() for e in entries if e.stream_id == "actor:aud"]
     assert [e.stream_version for e in revoked] == [1, 2]
@@ -44,39 +44,39 @@ def test_seq_is_dense_and_streams_chain(team: LedgerHandle) -> None:
 def test_init_twice_is_refused(team: LedgerHandle) -> None:
     before = count(team.ledger)
     with pytest.raises(Conflict):
-        team.ledger.found("bob", PASSPHRASE)
+        team.ledger.actors.found("bob", PASSPHRASE)
     assert count(team.ledger) == before
-    assert not team.ledger.keystore.has("bob")
+    assert not team.ledger.kernel.keystore.has("bob")
 
 
 @pytest.mark.parametrize("actor", ["ann", "sam", "pat", "aud"])
 def test_only_coordinators_enrol(team: LedgerHandle, actor: str) -> None:
     before = count(team.ledger)
     with pytest.raises(PolicyViolation, match="may not append ActorEnrolled"):
-        team.ledger.enrol(team[actor], "eve", ["coordinator"], passphrase=PASSPHRASE)
+        team.ledger.actors.enrol(team[actor], "eve", ["coordinator"], passphrase=PASSPHRASE)
     assert count(team.ledger) == before
-    assert not team.ledger.keystore.has("eve"), "a refused enrolment leaves no key behind"
+    assert not team.ledger.kernel.keystore.has("eve"), "a refused enrolment leaves no key behind"
 
 
 def test_revoked_key_signs_nothing(team: LedgerHandle) -> None:
-    team.ledger.enrol(team["ada"], "bea", ["coordinator"], passphrase=PASSPHRASE)
-    bea = team.ledger.unlock("bea", PASSPHRASE)
-    team.ledger.revoke(team["ada"], "bea", "lost laptop")
+    team.ledger.actors.enrol(team["ada"], "bea", ["coordinator"], passphrase=PASSPHRASE)
+    bea = team.ledger.actors.unlock("bea", PASSPHRASE)
+    team.ledger.actors.revoke(team["ada"], "bea", "lost laptop")
     before = count(team.ledger)
     with pytest.raises(PolicyViolation, match="revoked"):
-        team.ledger.enrol(bea, "eve", ["annotator"], passphrase=PASSPHRASE)
+        team.ledger.actors.enrol(bea, "eve", ["annotator"], passphrase=PASSPHRASE)
     assert count(team.ledger) == before
-    assert team.ledger.verify().ok
+    assert team.ledger.audit.verify().ok
 
 
 def test_bad_names_roles_and_duplicates(team: LedgerHandle) -> None:
     before = count(team.ledger)
     with pytest.raises(InvalidInput):
-        team.ledger.enrol(team["ada"], "../evil", ["annotator"], passphrase=PASSPHRASE)
+        team.ledger.actors.enrol(team["ada"], "../evil", ["annotator"], passphrase=PASSPHRASE)
     with pytest.raises(InvalidInput, match="unknown role"):
-        team.ledger.enrol(team["ada"], "eve", ["surgeon"], passphrase=PASSPHRASE)
+        team.ledger.actors.enrol(team["ada"], "eve", ["surgeon"], passphrase=PASSPHRASE)
     with pytest.raises(Conflict):
-        team.ledger.enrol(team["ada"], "ann", ["annotator"], passphrase=PASSPHRASE)
+        team.ledger.actors.enrol(team["ada"], "ann", ["annotator"], passphrase=PASSPHRASE)
     assert count(team.ledger) == before
 
 
@@ -85,18 +85,18 @@ def test_unknown_signer_is_refused(team: LedgerHandle) -> None:
 
     stranger = Signer("ada", Ed25519PrivateKey.generate())  # claims ada's name, other key
     with pytest.raises(PolicyViolation, match="not the key enrolled"):
-        team.ledger.enrol(stranger, "eve", ["annotator"], public_key="00" * 32)
+        team.ledger.actors.enrol(stranger, "eve", ["annotator"], public_key="00" * 32)
 
 
 def test_checkpoint_export_and_independent_check(team: LedgerHandle, tmp_path: Path) -> None:
-    cp = team.ledger.sign_checkpoint(team["ada"])
+    cp = team.ledger.audit.sign_checkpoint(team["ada"])
     assert cp.payload["tree_size"] == count(team.ledger) - 1
-    team.ledger.revoke(team["ada"], "aud", "rotation")
-    team.ledger.sign_checkpoint(team["ada"])
-    report = team.ledger.verify()
+    team.ledger.actors.revoke(team["ada"], "aud", "rotation")
+    team.ledger.audit.sign_checkpoint(team["ada"])
+    report = team.ledger.audit.verify()
     assert report.ok and report.checkpoints == 2
     out = tmp_path / "log.jsonl"
-    assert team.ledger.export(out) == report.events
+    assert team.ledger.audit.export(out) == report.events
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert list(lines[0]) == [
         "seq", "event_id", "stream_id", "stream_version", "type", "recorded_at",
@@ -115,9 +115,9 @@ def test_checkpoint_export_and_independent_check(team: LedgerHandle, tmp_path: P
 def tampered(team: LedgerHandle, settings_db: RawDB) -> tuple[int, str]:
     """Verify after tampering, in one process and with two workers; both must name the same
     event. Return the failing seq and problem."""
-    report = team.ledger.verify(workers=1)
+    report = team.ledger.audit.verify(workers=1)
     assert report.failure is not None, "tampering went unnoticed"
-    parallel = team.ledger.verify(workers=2)
+    parallel = team.ledger.audit.verify(workers=2)
     assert parallel.failure == report.failure
     return report.failure.seq, report.failure.problem
 
@@ -136,7 +136,7 @@ def test_one_byte_of_payload_changed(team: LedgerHandle, raw: RawDB) -> None:
 
 
 def test_event_deleted_in_the_middle(team: LedgerHandle, raw: RawDB) -> None:
-    team.ledger.revoke(team["ada"], "sam", "test")  # actor:sam now has two events
+    team.ledger.actors.revoke(team["ada"], "sam", "test")  # actor:sam now has two events
     rows = raw.rows()
     sam_first = next(r for r in rows if r[1] == "actor:sam")
     raw.delete(sam_first[0])
@@ -146,15 +146,15 @@ def test_event_deleted_in_the_middle(team: LedgerHandle, raw: RawDB) -> None:
 
 
 def test_event_deleted_under_a_checkpoint(team: LedgerHandle, raw: RawDB) -> None:
-    team.ledger.sign_checkpoint(team["ada"])
+    team.ledger.audit.sign_checkpoint(team["ada"])
     raw.delete(raw.rows()[2][0])  # a stream's only event: no chain to break
     seq, problem = tampered(team, raw)
     assert "checkpoint claims 7 earlier events" in problem and seq == len(raw.rows())
 
 
 def test_newest_events_deleted_after_a_checkpoint(team: LedgerHandle, raw: RawDB) -> None:
-    team.ledger.enrol(team["ada"], "zed", ["annotator"], passphrase=PASSPHRASE)
-    team.ledger.sign_checkpoint(team["ada"])
+    team.ledger.actors.enrol(team["ada"], "zed", ["annotator"], passphrase=PASSPHRASE)
+    team.ledger.audit.sign_checkpoint(team["ada"])
     rows = raw.rows()
     for row in rows[-2:]:  # the checkpoint and the event before it
         raw.delete(row[0])
@@ -173,7 +173,7 @@ def test_signatures_swapped(team: LedgerHandle, raw: RawDB) -> None:
 
 
 def test_events_reordered(team: LedgerHandle, raw: RawDB) -> None:
-    team.ledger.revoke(team["ada"], "sam", "test")
+    team.ledger.actors.revoke(team["ada"], "sam", "test")
     rows = raw.rows()
     first = next(r for r in rows if r[1] == "actor:sam")
     last = rows[-1]
@@ -187,7 +187,7 @@ def test_events_reordered(team: LedgerHandle, raw: RawDB) -> None:
 
 
 def test_reordered_across_streams_under_checkpoint(team: LedgerHandle, raw: RawDB) -> None:
-    team.ledger.sign_checkpoint(team["ada"])
+    team.ledger.audit.sign_checkpoint(team["ada"])
     rows = raw.rows()
     x, y = rows[2], rows[3]  # two different actors' single events
     raw.execute("UPDATE {t} SET originator_id=?, state=? WHERE {id}=?", ("tmp", y[4], x[0]))
@@ -212,6 +212,6 @@ def test_forged_event_by_unenrolled_key(team: LedgerHandle, raw: RawDB) -> None:
         payload={"actor": "mallory", "roles": ["coordinator"], "public_key": forger.public_hex},
         prev_hash=None,
     )
-    team.ledger.save(forged)  # straight into the store, bypassing the service
+    team.ledger.kernel.save(forged)  # straight into the store, bypassing the service
     seq, problem = tampered(team, raw)
     assert seq == len(raw.rows()) and "not enrolled" in problem

@@ -17,16 +17,19 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from dermledger.ledger.app import DermLedger
 from dermledger.ledger.bootstrap import Settings
 from dermledger.ledger.errors import Conflict, InvalidInput
 from dermledger.projections import readmodel_tables as tables
 from dermledger.projections.readmodel import READMODEL_FILE, ReadModel, pack_state, unpack_state
+from dermledger.study.ledger import DermLedger
 from dermledger.synthetic.images import draw_image, encode_jpeg
 from tests.support import LedgerHandle, RawDB, open_handle, register_with_consent
 
-META = {"image_type": "dermoscopic", "dermoscopic_type": "contact polarized",
-        "anatom_site": "Trunk:Posterior trunk"}  # fmt: skip
+META = {
+    "image_type": "dermoscopic",
+    "dermoscopic_type": "contact polarized",
+    "anatom_site": "Trunk:Posterior trunk",
+}
 NEVUS, SEBK, DF = "Nevus, NOS, Compound", "Seborrheic keratosis", "Dermatofibroma"
 MEL = "Melanoma Invasive"
 FAST_KDF = 10  # as in conftest: the real key format, a lower scrypt cost
@@ -42,15 +45,17 @@ def study_steps(team: LedgerHandle) -> Iterator[Step]:
 
     def capture(name: str, seed: int, patient: str, lesion: str) -> None:
         data = encode_jpeg(draw_image(seed, size=SIZE))
-        ids[name] = ledger.capture(ada, data, patient_id=patient, lesion_id=lesion,
-                                   metadata=META).image_id  # fmt: skip
+        ids[name] = ledger.capture.capture(
+            ada, data, patient_id=patient, lesion_id=lesion, metadata=META
+        ).image_id
 
     def panel(name: str, *labels: str) -> Iterator[Step]:
         for reader, label in zip(("sam", "sue", "sid"), labels, strict=True):
-            yield lambda r=reader, x=label: ledger.vote(team[r], ids[name], x)
+            yield lambda r=reader, x=label: ledger.confirmation.vote(team[r], ids[name], x)
 
-    yield lambda: register_with_consent(team, "P1", {"age": "50", "sex": "male",
-                                                     "fitzpatrick_skin_type": "II"})  # fmt: skip
+    yield lambda: register_with_consent(
+        team, "P1", {"age": "50", "sex": "male", "fitzpatrick_skin_type": "II"}
+    )
     yield lambda: register_with_consent(team, "P2", {"age": "38", "sex": "female"})
     yield lambda: capture("a", 1, "P1", "L1")
     yield lambda: capture("b", 1, "P1", "L1")  # the same file again: suspects a
@@ -58,22 +63,31 @@ def study_steps(team: LedgerHandle) -> Iterator[Step]:
     yield lambda: capture("d", 2, "P2", "L2")  # suspects c: a second cluster
     yield lambda: capture("e", 3, "P2", "L3")
     yield lambda: capture("f", 1, "P1", "L1")  # suspects a and b: joins the first
-    yield lambda: ledger.edit_metadata(ada, ids["c"], "anatom_site", "Head and neck:Head",
-                                       "corrected after review")  # fmt: skip
-    yield lambda: ledger.edit_metadata(ada, ids["e"], "clin_size_long_diam_mm", "4.5", "measured")
+    yield lambda: ledger.curation.edit_metadata(
+        ada, ids["c"], "anatom_site", "Head and neck:Head", "corrected after review"
+    )
+    yield lambda: ledger.curation.edit_metadata(
+        ada, ids["e"], "clin_size_long_diam_mm", "4.5", "measured"
+    )
     for name in ("a", "c", "e"):
-        yield lambda n=name: ledger.annotate(team["ann"], ids[n], NEVUS, [])
+        yield lambda n=name: ledger.confirmation.annotate(team["ann"], ids[n], NEVUS, [])
     yield from panel("a", NEVUS, NEVUS, SEBK)
-    yield lambda: ledger.vote(team["sid"], ids["a"], NEVUS, supersede_reason="second look")
+    yield lambda: ledger.confirmation.vote(
+        team["sid"], ids["a"], NEVUS, supersede_reason="second look"
+    )
     yield from panel("c", MEL, MEL, NEVUS)
-    yield lambda: ledger.record_histology(team["pat"], ids["c"], NEVUS, "PATH-1", "2026-11-20")
+    yield lambda: ledger.confirmation.record_histology(
+        team["pat"], ids["c"], NEVUS, "PATH-1", "2026-11-20"
+    )
     yield from panel("e", NEVUS, SEBK, DF)  # a three-way split: disputed
-    yield lambda: ledger.resolve_duplicate(ada, ids["b"], duplicate_of=ids["a"], distinct=False,
-                                           reason="same file twice")  # fmt: skip
-    yield lambda: ledger.resolve_duplicate(ada, ids["d"], duplicate_of=None, distinct=True,
-                                           reason="second visit")  # fmt: skip
-    yield lambda: ledger.set_excluded(ada, ids["e"], excluded=True, reason="out of focus")
-    yield lambda: ledger.sign_checkpoint(ada)
+    yield lambda: ledger.curation.resolve_duplicate(
+        ada, ids["b"], duplicate_of=ids["a"], distinct=False, reason="same file twice"
+    )
+    yield lambda: ledger.curation.resolve_duplicate(
+        ada, ids["d"], duplicate_of=None, distinct=True, reason="second visit"
+    )
+    yield lambda: ledger.curation.set_excluded(ada, ids["e"], excluded=True, reason="out of focus")
+    yield lambda: ledger.audit.sign_checkpoint(ada)
 
 
 @pytest.fixture
@@ -90,19 +104,26 @@ def run_study(team: LedgerHandle, after_each: Callable[[], object] = lambda: Non
 
 
 def log_size(ledger: DermLedger) -> int:
-    return sum(1 for _ in ledger.log())
+    return sum(1 for _ in ledger.kernel.log())
 
 
 def assert_agrees_with_ledger(model: ReadModel, ledger: DermLedger) -> None:
     """Every image's row says what `list_images` says."""
     rows = {r["image_id"]: r for r in model.dataset_rows()}
-    summaries = {s["image_id"]: s for s in ledger.list_images()}
+    summaries = {s["image_id"]: s for s in ledger.queries.list_images()}
     assert rows.keys() == summaries.keys()
     for image_id, summary in summaries.items():
         row, v = rows[image_id], summary["verification"]
         assert row["status"] == summary["status"], image_id
-        for name in ("verification_stage", "category", "diagnosis", "diagnosis_confirm_type",
-                     "melanocytic", "consensus", "discordant"):  # fmt: skip
+        for name in (
+            "verification_stage",
+            "category",
+            "diagnosis",
+            "diagnosis_confirm_type",
+            "melanocytic",
+            "consensus",
+            "discordant",
+        ):
             assert row[name] == v[name], (image_id, name)
         for name in ("patient_id", "lesion_id", *tables.METADATA_COLUMNS):
             assert row[name] == summary["metadata"].get(name), (image_id, name)
@@ -149,7 +170,7 @@ def test_catch_up_in_random_steps_equals_rebuild(
         assert fresh.rebuild(team.ledger) == log_size(team.ledger)
         assert fresh.dump() == incremental
     assert_agrees_with_ledger(readmodel, team.ledger)
-    assert readmodel.audit_rows() == team.ledger.audit_trail()
+    assert readmodel.audit_rows() == team.ledger.queries.audit_trail()
 
 
 def test_fold_state_round_trips(team: LedgerHandle, readmodel: ReadModel) -> None:
@@ -161,7 +182,7 @@ def test_fold_state_round_trips(team: LedgerHandle, readmodel: ReadModel) -> Non
         stored = {row[0]: row[1] for row in conn.execute(query)}
     assert stored
     for image_id, text in stored.items():
-        state, own = unpack_state(image_id, text), team.ledger.get_image(image_id)
+        state, own = unpack_state(image_id, text), team.ledger.records.get_image(image_id)
         assert pack_state(state) == text
         assert pack_state(own) == text
         assert (state.facts(), state.metadata, state.suspicions, state.excluded) == (
@@ -182,9 +203,14 @@ def test_dataset_agrees_with_list_images_after_every_step(
     run_study(team, check)
     rows = {r["image_id"]: r for r in readmodel.dataset_rows()}
     stages = sorted((r["verification_stage"] or "-", r["status"]) for r in rows.values())
-    assert stages == [("-", "duplicate-suspected"), ("-", "excluded"), ("-", "included"),
-                      ("clinical", "excluded"), ("consensus", "included"),
-                      ("histology", "included")]  # fmt: skip
+    assert stages == [
+        ("-", "duplicate-suspected"),
+        ("-", "excluded"),
+        ("-", "included"),
+        ("clinical", "excluded"),
+        ("consensus", "included"),
+        ("histology", "included"),
+    ]
     histology = next(r for r in rows.values() if r["verification_stage"] == "histology")
     assert histology["discordant"] is True and histology["anatom_site"] == "Head and neck:Head"
     assert any(r["clin_size_long_diam_mm"] == 4.5 for r in rows.values())
@@ -195,13 +221,14 @@ def test_audit_rows_equal_the_audit_trail(team: LedgerHandle, readmodel: ReadMod
     """Built batch by batch (so enrolments and superseded votes lie in earlier batches),
     the table holds exactly the rows `trail_rows` gives for the whole log."""
     run_study(team, lambda: readmodel.catch_up(team.ledger, batch_size=2))
-    assert readmodel.audit_rows() == team.ledger.audit_trail()
-    image = team.ledger.list_images()[0]["image_id"]
-    assert readmodel.audit_rows(image=image) == team.ledger.audit_trail(image=image)
-    assert readmodel.audit_rows(actor="sid") == team.ledger.audit_trail(actor="sid")
+    assert readmodel.audit_rows() == team.ledger.queries.audit_trail()
+    image = team.ledger.queries.list_images()[0]["image_id"]
+    assert readmodel.audit_rows(image=image) == team.ledger.queries.audit_trail(image=image)
+    assert readmodel.audit_rows(actor="sid") == team.ledger.queries.audit_trail(actor="sid")
     superseding = [r for r in readmodel.audit_rows() if r["field"] == "vote" and r["old_value"]]
-    assert [(r["old_value"].rsplit(":", 1)[-1], r["new_value"].rsplit(":", 1)[-1])
-            for r in superseding] == [(SEBK, NEVUS)]  # fmt: skip
+    assert [
+        (r["old_value"].rsplit(":", 1)[-1], r["new_value"].rsplit(":", 1)[-1]) for r in superseding
+    ] == [(SEBK, NEVUS)]
     roles = {r["actor"]: r["role"] for r in readmodel.audit_rows()}
     assert roles["ada"] == "coordinator" and roles["sam"] == "specialist"
 
@@ -213,7 +240,8 @@ def test_duplicate_clusters_are_the_connected_components(
     ledger = team.ledger
     # The components, computed here from the images' own suspicions.
     edges = [
-        (r["image_id"], r["duplicate_of"]) for r in ledger.list_duplicates(include_resolved=True)
+        (r["image_id"], r["duplicate_of"])
+        for r in ledger.curation.list_duplicates(include_resolved=True)
     ]
     components: list[set[str]] = []
     for a, b in edges:
@@ -222,12 +250,14 @@ def test_duplicate_clusters_are_the_connected_components(
         components = [c for c in components if c not in touching] + [merged]
     expected = {}
     for component in components:
-        resolved = all(not ledger.get_image(i).unresolved for i in component)
+        resolved = all(not ledger.records.get_image(i).unresolved for i in component)
         for image_id in component:
-            open_ = len(ledger.get_image(image_id).unresolved)
+            open_ = len(ledger.records.get_image(image_id).unresolved)
             expected[image_id] = (min(component), open_, resolved)
-    found = {r["image_id"]: (r["cluster_id"], r["open_suspicions"], r["resolved"])
-             for r in readmodel.duplicate_clusters()}  # fmt: skip
+    found = {
+        r["image_id"]: (r["cluster_id"], r["open_suspicions"], r["resolved"])
+        for r in readmodel.duplicate_clusters()
+    }
     assert found == expected
     assert sorted(len(c) for c in components) == [2, 3]
     assert sorted({v[2] for v in found.values()}) == [False, True]  # d resolved, f still open
@@ -247,10 +277,11 @@ def test_catch_up_is_idempotent(team: LedgerHandle, readmodel: ReadModel) -> Non
         assert fresh.catch_up(team.ledger) == 0
     # Replaying events already applied (as after a lost tracking update) changes nothing:
     # the upserts are keyed by image id, seq and actor, and never regress a row.
-    middle = next(e for e in team.ledger.log() if e.seq == log_size(team.ledger) // 2)
+    middle = next(e for e in team.ledger.kernel.log() if e.seq == log_size(team.ledger) // 2)
     with readmodel.engine.begin() as conn:
-        conn.execute(update(tables.tracking).values(last_seq=middle.seq,
-                                                    last_position=middle.position))  # fmt: skip
+        conn.execute(
+            update(tables.tracking).values(last_seq=middle.seq, last_position=middle.position)
+        )
     assert readmodel.catch_up(team.ledger, batch_size=3) == log_size(team.ledger) - middle.seq
     assert readmodel.dump() == first
 
@@ -275,7 +306,7 @@ def test_deleting_the_read_model_and_rebuilding_gives_identical_tables(
         assert model.position() == (0, 0)
         model.catch_up(team.ledger)
         assert model.dump() == before
-    assert team.ledger.verify().ok  # the events were never touched
+    assert team.ledger.audit.verify().ok  # the events were never touched
 
 
 def test_concurrent_catch_ups_apply_each_event_once(

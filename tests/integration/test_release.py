@@ -11,34 +11,44 @@ from pathlib import Path
 import pytest
 
 from dermledger.ledger.errors import Conflict, PolicyViolation
-from dermledger.ledger.release_verify import verify_release_dir
+from dermledger.projections.release.verify import verify_release_dir
 from dermledger.synthetic.images import draw_image, encode_jpeg
 from tests.support import LedgerHandle, register_with_consent
 
-META = {"image_type": "dermoscopic", "dermoscopic_type": "contact polarized",
-        "anatom_site": "Trunk:Posterior trunk", "clin_size_long_diam_mm": "6.5"}  # fmt: skip
+META = {
+    "image_type": "dermoscopic",
+    "dermoscopic_type": "contact polarized",
+    "anatom_site": "Trunk:Posterior trunk",
+    "clin_size_long_diam_mm": "6.5",
+}
 NEVUS, SEBK, MEL = "Nevus, NOS, Compound", "Seborrheic keratosis", "Melanoma Invasive"
 
 
 def capture(team: LedgerHandle, seed: int) -> str:
-    return team.ledger.capture(team["ada"], encode_jpeg(draw_image(seed)), patient_id="P1",
-                               lesion_id=f"L{seed}", metadata=META).image_id  # fmt: skip
+    return team.ledger.capture.capture(
+        team["ada"],
+        encode_jpeg(draw_image(seed)),
+        patient_id="P1",
+        lesion_id=f"L{seed}",
+        metadata=META,
+    ).image_id
 
 
 def verified(team: LedgerHandle, seed: int, label: str, *, histology: bool = False) -> str:
     image = capture(team, seed)
-    team.ledger.annotate(team["ann"], image, label, ["pigment_network=typical"])
+    team.ledger.confirmation.annotate(team["ann"], image, label, ["pigment_network=typical"])
     for reader in ("sam", "sue", "sid"):
-        team.ledger.vote(team[reader], image, label)
+        team.ledger.confirmation.vote(team[reader], image, label)
     if histology:
-        team.ledger.record_histology(team["pat"], image, label, f"PATH-{seed}", "2026-11-01")
+        team.ledger.confirmation.record_histology(
+            team["pat"], image, label, f"PATH-{seed}", "2026-11-01"
+        )
     return image
 
 
 @pytest.fixture
 def study(team: LedgerHandle) -> dict[str, str]:
-    register_with_consent(team, "P1", {"age": "47", "sex": "female",
-                                       "fitzpatrick_skin_type": "II"})  # fmt: skip
+    register_with_consent(team, "P1", {"age": "47", "sex": "female", "fitzpatrick_skin_type": "II"})
     images = {
         "nevus": verified(team, 1, NEVUS),
         "sebk": verified(team, 2, SEBK),
@@ -47,8 +57,10 @@ def study(team: LedgerHandle) -> dict[str, str]:
         "clinical-only": capture(team, 5),
         "excluded": verified(team, 6, NEVUS),
     }
-    team.ledger.annotate(team["ann"], images["clinical-only"], NEVUS, [])
-    team.ledger.set_excluded(team["ada"], images["excluded"], excluded=True, reason="wrong site")
+    team.ledger.confirmation.annotate(team["ann"], images["clinical-only"], NEVUS, [])
+    team.ledger.curation.set_excluded(
+        team["ada"], images["excluded"], excluded=True, reason="wrong site"
+    )
     return images
 
 
@@ -60,47 +72,48 @@ def released_ids(folder: Path) -> set[str]:
 def test_gates_reproducibility_and_verification(
     team: LedgerHandle, study: dict[str, str], tmp_path: Path
 ) -> None:
-    summary = team.ledger.create_release(team["ada"], "v1", tmp_path / "v1")
+    summary = team.ledger.releases.create_release(team["ada"], "v1", tmp_path / "v1")
     folder = tmp_path / "v1"
     assert released_ids(folder) == {study["nevus"], study["sebk"], study["melanoma"]}
     assert summary["left_out"]["not-excluded"] == 1
     assert summary["left_out"]["verified-by-consensus"] == 1
     assert summary["left_out"]["malignant-histology"] == 1
     assert verify_release_dir(folder)[1] == []
-    assert team.ledger.check_release_against_ledger(verify_release_dir(folder)[0]) == []
+    assert team.ledger.releases.check_release_against_ledger(verify_release_dir(folder)[0]) == []
     datasheet = (folder / "datasheet.md").read_text()
     assert "malignant-histology" in datasheet and "verified-by-consensus" in datasheet
     # The same position and software give byte-identical files (a rebuild at the same seq).
-    team.ledger.create_release(team["ada"], "v1", tmp_path / "again", publish=False,
-                               as_of=str(summary["as_of_seq"]))  # fmt: skip
+    team.ledger.releases.create_release(
+        team["ada"], "v1", tmp_path / "again", publish=False, as_of=str(summary["as_of_seq"])
+    )
     files = sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_file())
     assert files == sorted(
         p.relative_to(tmp_path / "again") for p in (tmp_path / "again").rglob("*") if p.is_file()
     )
     for path in files:
         assert (tmp_path / "again" / path).read_bytes() == (folder / path).read_bytes(), path
-    assert [r["name"] for r in team.ledger.list_releases()] == ["v1"]
+    assert [r["name"] for r in team.ledger.releases.list_releases()] == ["v1"]
 
 
 def test_release_name_and_folder_refusals(
     team: LedgerHandle, study: dict[str, str], tmp_path: Path
 ) -> None:
-    team.ledger.create_release(team["ada"], "v1", tmp_path / "v1")
+    team.ledger.releases.create_release(team["ada"], "v1", tmp_path / "v1")
     with pytest.raises(Conflict):
-        team.ledger.create_release(team["ada"], "v1", tmp_path / "other")
+        team.ledger.releases.create_release(team["ada"], "v1", tmp_path / "other")
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("x")
     with pytest.raises(Conflict):
-        team.ledger.create_release(team["ada"], "v2", tmp_path / "full")
+        team.ledger.releases.create_release(team["ada"], "v2", tmp_path / "full")
     with pytest.raises(PolicyViolation):
-        team.ledger.create_release(team["sam"], "v3", tmp_path / "v3")
+        team.ledger.releases.create_release(team["sam"], "v3", tmp_path / "v3")
     assert not (tmp_path / "other").exists() and not (tmp_path / "v3").exists()
     assert not list(tmp_path.glob(".*partial*"))
 
 
 @pytest.fixture
 def release(team: LedgerHandle, study: dict[str, str], tmp_path: Path) -> Path:
-    team.ledger.create_release(team["ada"], "v1", tmp_path / "v1")
+    team.ledger.releases.create_release(team["ada"], "v1", tmp_path / "v1")
     return tmp_path / "v1"
 
 
@@ -164,14 +177,18 @@ def test_each_kind_of_damage_is_named(release: Path, tmp_path: Path, damage, exp
 def test_diff_shows_changes_and_extension(
     team: LedgerHandle, study: dict[str, str], release: Path, tmp_path: Path
 ) -> None:
-    team.ledger.record_histology(team["pat"], study["melanoma-unbiopsied"], MEL, "PATH-44")
-    team.ledger.record_histology(team["pat"], study["sebk"], MEL, "PATH-45")  # discordant
-    team.ledger.create_release(team["ada"], "v2", tmp_path / "v2")
-    result = team.ledger.diff_releases(release, tmp_path / "v2")
+    team.ledger.confirmation.record_histology(
+        team["pat"], study["melanoma-unbiopsied"], MEL, "PATH-44"
+    )
+    team.ledger.confirmation.record_histology(
+        team["pat"], study["sebk"], MEL, "PATH-45"
+    )  # discordant
+    team.ledger.releases.create_release(team["ada"], "v2", tmp_path / "v2")
+    result = team.ledger.releases.diff_releases(release, tmp_path / "v2")
     assert result["added"] == [study["melanoma-unbiopsied"]] and result["removed"] == []
     assert result["relabelled"] == [{"image_id": study["sebk"], "from": "BKL", "to": "MEL"}]
     assert result["extends"] is True
-    assert team.ledger.check_release_against_ledger(verify_release_dir(release)[0]) == []
+    assert team.ledger.releases.check_release_against_ledger(verify_release_dir(release)[0]) == []
 
 
 def test_metadata_csv_passes_isic_validation(release: Path) -> None:
@@ -192,14 +209,14 @@ def test_a_damaged_blob_is_refused_and_nothing_is_written(
     manifest reuses that hash: a blob changed in the store stops the release instead."""
     from dermledger.ledger.errors import VerificationError
 
-    sha = team.ledger.get_image(study["sebk"]).captured["blob_sha256"]
+    sha = team.ledger.records.get_image(study["sebk"]).captured["blob_sha256"]
     blob = team.ledger.settings.blobs_dir / sha[:2] / sha[2:]
     blob.write_bytes(blob.read_bytes()[:-10] + b"0123456789")
-    before = sum(1 for _ in team.ledger.log())
+    before = sum(1 for _ in team.ledger.kernel.log())
     with pytest.raises(VerificationError, match="does not match its hash"):
-        team.ledger.create_release(team["ada"], "v1", tmp_path / "v1")
+        team.ledger.releases.create_release(team["ada"], "v1", tmp_path / "v1")
     assert not (tmp_path / "v1").exists() and not list(tmp_path.glob(".*partial*"))
-    assert sum(1 for _ in team.ledger.log()) == before
+    assert sum(1 for _ in team.ledger.kernel.log()) == before
 
 
 def test_annotations_mark_a_superseded_vote(
@@ -207,9 +224,9 @@ def test_annotations_mark_a_superseded_vote(
 ) -> None:
     """annotations.csv is written image by image as the release streams; a vote replaced
     later in the log is still marked superseded on its own row."""
-    team.ledger.vote(team["sam"], study["nevus"], SEBK, supersede_reason="second look")
-    team.ledger.vote(team["sam"], study["nevus"], NEVUS, supersede_reason="third look")
-    team.ledger.create_release(team["ada"], "v1", tmp_path / "v1")
+    team.ledger.confirmation.vote(team["sam"], study["nevus"], SEBK, supersede_reason="second look")
+    team.ledger.confirmation.vote(team["sam"], study["nevus"], NEVUS, supersede_reason="third look")
+    team.ledger.releases.create_release(team["ada"], "v1", tmp_path / "v1")
     with (tmp_path / "v1" / "annotations.csv").open() as handle:
         rows = [r for r in csv.DictReader(handle) if r["image_id"] == study["nevus"]]
     assert [r["superseded"] for r in rows if r["actor"] == "sam"] == ["true", "true", "false"]

@@ -34,9 +34,9 @@ import pytest
 from PIL import Image
 
 from dermledger.ledger.bootstrap import Settings
-from dermledger.ledger.release_docs import COLUMN_TYPES, RELEASE_COLUMNS
-from dermledger.ledger.release_verify import verify_release_dir
 from dermledger.policies.metadata_schema import FIELDS, to_isic_input
+from dermledger.projections.release.columns import COLUMN_TYPES, RELEASE_COLUMNS
+from dermledger.projections.release.verify import verify_release_dir
 from dermledger.synthetic.images import draw_image, encode_jpeg, encode_png
 from tests.support import LedgerHandle, open_handle, register_with_consent
 
@@ -47,22 +47,26 @@ FAST_KDF = 10  # the real key-file cipher with a lower scrypt cost, as in tests/
 CLI_TIMEOUT = 120
 
 PATIENTS = {
-    "P1": {"age": "47", "sex": "female", "fitzpatrick_skin_type": "II",
-           "personal_hx_mm": "false", "family_hx_mm": "true"},
+    "P1": {
+        "age": "47",
+        "sex": "female",
+        "fitzpatrick_skin_type": "II",
+        "personal_hx_mm": "false",
+        "family_hx_mm": "true",
+    },
     "P2": {"age": "63", "sex": "male", "fitzpatrick_skin_type": "III"},
     "P3": {"age": "8", "sex": "female", "fitzpatrick_skin_type": "IV"},
-}  # fmt: skip
+}
 # (patient, lesion, site, size in mm, PNG?, diagnosis, histology?) per image; the last
 # one stops at the initial annotation and is left out by the consensus gate.
 CAPTURES = [
     ("P1", "L1", "Trunk:Posterior trunk", "6.5", False, "Nevus, NOS, Compound", False),
     ("P1", "L2", "Head and neck:Head:Face:Cheek", "4", True, "Seborrheic keratosis", False),
     ("P2", "L3", "Upper extremity:Forearm", "12", False, "Melanoma Invasive", True),
-    ("P2", "L4", "Lower extremity:Lower leg", "", False, "Basal cell carcinoma, Superficial",
-     True),
+    ("P2", "L4", "Lower extremity:Lower leg", "", False, "Basal cell carcinoma, Superficial", True),
     ("P3", "L5", "", "3.5", False, "Nevus", False),
     ("P3", "L6", "Trunk:Anterior trunk", "5", False, "Nevus", None),
-]  # fmt: skip
+]
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +79,7 @@ def release(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             register_with_consent(team, patient_id, fields)
         for seed, capture in enumerate(CAPTURES, start=1):
             study_image(team, seed, *capture)
-        summary = team.ledger.create_release(team["ada"], "v1", tmp / "v1")
+        summary = team.ledger.releases.create_release(team["ada"], "v1", tmp / "v1")
     finally:
         team.ledger.close()
     assert summary["images"] == len(CAPTURES) - 1
@@ -95,23 +99,29 @@ def study_image(
     histology: bool | None,
 ) -> None:
     pixels = draw_image(seed, size=(480, 360))
-    metadata = {"image_type": "dermoscopic", "dermoscopic_type": "contact polarized",
-                "anatom_site": site or None, "clin_size_long_diam_mm": size_mm or None,
-                "acquisition_day": str(10 * seed)}  # fmt: skip
-    image_id = team.ledger.capture(
+    metadata = {
+        "image_type": "dermoscopic",
+        "dermoscopic_type": "contact polarized",
+        "anatom_site": site or None,
+        "clin_size_long_diam_mm": size_mm or None,
+        "acquisition_day": str(10 * seed),
+    }
+    image_id = team.ledger.capture.capture(
         team["ada"],
         encode_png(pixels) if png else encode_jpeg(pixels),
         patient_id=patient_id,
         lesion_id=lesion_id,
         metadata=metadata,
     ).image_id
-    team.ledger.annotate(team["ann"], image_id, diagnosis, [])
+    team.ledger.confirmation.annotate(team["ann"], image_id, diagnosis, [])
     if histology is None:
         return
     for reader in ("sam", "sue", "sid"):
-        team.ledger.vote(team[reader], image_id, diagnosis)
+        team.ledger.confirmation.vote(team[reader], image_id, diagnosis)
     if histology:
-        team.ledger.record_histology(team["pat"], image_id, diagnosis, f"PATH-{seed}", "2026-11-01")
+        team.ledger.confirmation.record_histology(
+            team["pat"], image_id, diagnosis, f"PATH-{seed}", "2026-11-01"
+        )
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:

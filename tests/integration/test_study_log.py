@@ -27,15 +27,15 @@ def test_generated_study_verifies_and_reads_like_the_services(settings: Settings
     ledger, lead = study_log.open_founded(settings)
     try:
         size = study_log.build(ledger, lead, 1500)
-        assert ledger.verify().ok
-        types = Counter(entry.topic for entry in ledger.log())
+        assert ledger.audit.verify().ok
+        types = Counter(entry.topic for entry in ledger.kernel.log())
         assert sum(types.values()) == size
         assert set(STUDY_TYPES) <= types.keys()
         assert types["ConsensusVoteCast"] > 3 * types["AnnotationRecorded"]  # and supersedes
         with ReadModel(settings) as model:
             assert model.rebuild(ledger, batch_size=100) == size
             assert_agrees_with_ledger(model, ledger)
-            assert model.audit_rows() == ledger.audit_trail()
+            assert model.audit_rows() == ledger.queries.audit_trail()
             statuses = Counter(row["status"] for row in model.dataset_rows())
             stages = Counter(row["verification_stage"] for row in model.dataset_rows())
         assert statuses["excluded"] > 0 and statuses["duplicate-suspected"] == 0

@@ -17,27 +17,29 @@ MEL, BCC = "Melanoma Invasive", "Basal cell carcinoma"
 def image(team: LedgerHandle) -> str:
     register_with_consent(team, "P1", {"age": "50", "sex": "male"})
     data = encode_jpeg(draw_image(21))
-    return team.ledger.capture(team["ada"], data, patient_id="P1", lesion_id="L1",
-                               metadata=META).image_id  # fmt: skip
+    return team.ledger.capture.capture(
+        team["ada"], data, patient_id="P1", lesion_id="L1", metadata=META
+    ).image_id
 
 
 def stage(team: LedgerHandle, image_id: str):
-    return team.ledger.get_image(image_id).verification()
+    return team.ledger.records.get_image(image_id).verification()
 
 
 def count(team: LedgerHandle) -> int:
-    return sum(1 for _ in team.ledger.log())
+    return sum(1 for _ in team.ledger.kernel.log())
 
 
 def panel(team: LedgerHandle, image_id: str, *labels: str) -> None:
     for reader, label in zip(("sam", "sue", "sid"), labels, strict=False):
-        team.ledger.vote(team[reader], image_id, label)
+        team.ledger.confirmation.vote(team[reader], image_id, label)
 
 
 def test_clinical_then_unanimous_consensus(team: LedgerHandle, image: str) -> None:
     assert stage(team, image).stage is None
-    env = team.ledger.annotate(team["ann"], image, NEVUS, ["pigment_network=typical",
-                                                          "isic2018:globules=present"])  # fmt: skip
+    env = team.ledger.confirmation.annotate(
+        team["ann"], image, NEVUS, ["pigment_network=typical", "isic2018:globules=present"]
+    )
     assert env.payload["signer_role"] == "annotator"
     v = stage(team, image)
     assert (v.stage, v.category, v.diagnosis_confirm_type) == (
@@ -47,17 +49,17 @@ def test_clinical_then_unanimous_consensus(team: LedgerHandle, image: str) -> No
     )
     panel(team, image, NEVUS, NEVUS)
     assert stage(team, image).consensus == "pending"
-    panel_last = team.ledger.vote(team["sid"], image, NEVUS)
+    panel_last = team.ledger.confirmation.vote(team["sid"], image, NEVUS)
     assert panel_last.payload["signature_meaning"] == "consensus reader 3 of 3"
     v = stage(team, image)
     assert (v.stage, v.category, v.consensus_support) == ("consensus", "NV", "3/3")
     assert v.diagnosis_confirm_type == "single image expert consensus"
     assert v.melanocytic is True
-    assert team.ledger.verify().ok
+    assert team.ledger.audit.verify().ok
 
 
 def test_two_of_three_reach_consensus_and_label_is_majority(team: LedgerHandle, image: str) -> None:
-    team.ledger.annotate(team["ann"], image, NEVUS, [])
+    team.ledger.confirmation.annotate(team["ann"], image, NEVUS, [])
     panel(team, image, SEBK, SEBK, NEVUS)
     v = stage(team, image)
     assert (v.stage, v.category, v.consensus_support) == ("consensus", "BKL", "2/3")
@@ -65,32 +67,33 @@ def test_two_of_three_reach_consensus_and_label_is_majority(team: LedgerHandle, 
 
 
 def test_three_way_split_is_disputed_until_a_further_reader(team: LedgerHandle, image: str) -> None:
-    team.ledger.enrol(team["ada"], "sal", ["specialist"], passphrase=PASSPHRASE)
-    sal = team.ledger.unlock("sal", PASSPHRASE)
-    team.ledger.annotate(team["ann"], image, NEVUS, [])
+    team.ledger.actors.enrol(team["ada"], "sal", ["specialist"], passphrase=PASSPHRASE)
+    sal = team.ledger.actors.unlock("sal", PASSPHRASE)
+    team.ledger.confirmation.annotate(team["ann"], image, NEVUS, [])
     panel(team, image, NEVUS, SEBK, DF)
     v = stage(team, image)
     assert (v.stage, v.consensus) == ("clinical", "disputed")
     before = count(team)
     with pytest.raises(PolicyViolation, match=r"3 of 3 votes.*further reader"):
-        team.ledger.vote(sal, image, NEVUS)  # a fourth vote, not ordered
+        team.ledger.confirmation.vote(sal, image, NEVUS)  # a fourth vote, not ordered
     with pytest.raises(PolicyViolation, match="may not append FurtherReadOrdered"):
-        team.ledger.order_read(team["sam"], image, "further-reader", "split")
+        team.ledger.confirmation.order_read(team["sam"], image, "further-reader", "split")
     assert count(team) == before
-    team.ledger.order_read(team["ada"], image, "further-reader", "three-way split")
-    env = team.ledger.vote(sal, image, SEBK)
+    team.ledger.confirmation.order_read(team["ada"], image, "further-reader", "three-way split")
+    env = team.ledger.confirmation.vote(sal, image, SEBK)
     assert env.payload["signature_meaning"] == "consensus reader 4 of 4"
     v = stage(team, image)
     assert (v.stage, v.category, v.consensus_support) == ("consensus", "BKL", "2/4")
 
 
 def test_histology_confirms_or_is_discordant(team: LedgerHandle, image: str) -> None:
-    team.ledger.annotate(team["ann"], image, MEL, ["pigment_network=atypical",
-                                                  "blue_whitish_veil=present"])  # fmt: skip
+    team.ledger.confirmation.annotate(
+        team["ann"], image, MEL, ["pigment_network=atypical", "blue_whitish_veil=present"]
+    )
     panel(team, image, MEL, MEL, NEVUS)
     v = stage(team, image)
     assert (v.stage, v.category, v.malignant, v.needs_histology) == ("consensus", "MEL", True, True)
-    team.ledger.record_histology(team["pat"], image, NEVUS, "PATH-1", "2026-11-20")
+    team.ledger.confirmation.record_histology(team["pat"], image, NEVUS, "PATH-1", "2026-11-20")
     v = stage(team, image)
     assert (v.stage, v.category, v.discordant) == ("histology", "NV", True)
     assert v.consensus_category == "MEL" and v.diagnosis_confirm_type == "histopathology"
@@ -100,66 +103,72 @@ def test_histology_confirms_or_is_discordant(team: LedgerHandle, image: str) -> 
 def test_malignant_without_histology_is_not_releasable(team: LedgerHandle, image: str) -> None:
     from dermledger.policies.verification import release_ready
 
-    team.ledger.annotate(team["ann"], image, BCC, [])
+    team.ledger.confirmation.annotate(team["ann"], image, BCC, [])
     assert not release_ready(stage(team, image)).allowed  # clinical only
     panel(team, image, BCC, BCC, BCC)
     decision = release_ready(stage(team, image))
     assert not decision.allowed and "BCC has no histology" in decision.reason
-    team.ledger.record_histology(team["pat"], image, BCC, "PATH-2")
+    team.ledger.confirmation.record_histology(team["pat"], image, BCC, "PATH-2")
     assert release_ready(stage(team, image)).allowed
     assert not stage(team, image).discordant
 
 
 def test_bad_input_appends_nothing(team: LedgerHandle, image: str) -> None:
-    team.ledger.annotate(team["ann"], image, NEVUS, [])
+    team.ledger.confirmation.annotate(team["ann"], image, NEVUS, [])
     before = count(team)
     with pytest.raises(InvalidInput, match="Melanoma"):  # ISIC's suggestions
-        team.ledger.vote(team["sam"], image, "Melanoma")
+        team.ledger.confirmation.vote(team["sam"], image, "Melanoma")
     with pytest.raises(PolicyViolation, match="may not append ConsensusVoteCast"):
-        team.ledger.vote(team["ann"], image, NEVUS)  # annotator, not a specialist
+        team.ledger.confirmation.vote(team["ann"], image, NEVUS)  # annotator, not a specialist
     with pytest.raises(PolicyViolation, match="may not append HistologyRecorded"):
-        team.ledger.record_histology(team["sam"], image, NEVUS, "PATH-3")
+        team.ledger.confirmation.record_histology(team["sam"], image, NEVUS, "PATH-3")
     with pytest.raises(NotFound):
-        team.ledger.record_histology(team["pat"], "IMG-0000000000000000", NEVUS, "PATH-4")
+        team.ledger.confirmation.record_histology(
+            team["pat"], "IMG-0000000000000000", NEVUS, "PATH-4"
+        )
     with pytest.raises(InvalidInput, match="not in the vocabulary"):
-        team.ledger.annotate(team["ann"], image, NEVUS, ["sparkles=present"])
+        team.ledger.confirmation.annotate(team["ann"], image, NEVUS, ["sparkles=present"])
     with pytest.raises(InvalidInput, match="not allowed"):
-        team.ledger.annotate(team["ann"], image, NEVUS, ["pigment_network=wavy"])
+        team.ledger.confirmation.annotate(team["ann"], image, NEVUS, ["pigment_network=wavy"])
     with pytest.raises(PolicyViolation, match="already has an initial annotation"):
-        team.ledger.annotate(team["ann"], image, NEVUS, [])
+        team.ledger.confirmation.annotate(team["ann"], image, NEVUS, [])
     panel(team, image, NEVUS)
     with pytest.raises(PolicyViolation, match="already voted"):
-        team.ledger.vote(team["sam"], image, SEBK)
+        team.ledger.confirmation.vote(team["sam"], image, SEBK)
     assert count(team) == before + 1
 
 
 def test_annotator_may_not_vote_on_own_image(team: LedgerHandle, image: str) -> None:
-    team.ledger.enrol(team["ada"], "dual", ["annotator", "specialist"], passphrase=PASSPHRASE)
-    dual = team.ledger.unlock("dual", PASSPHRASE)
-    team.ledger.annotate(dual, image, NEVUS, [])
+    team.ledger.actors.enrol(
+        team["ada"], "dual", ["annotator", "specialist"], passphrase=PASSPHRASE
+    )
+    dual = team.ledger.actors.unlock("dual", PASSPHRASE)
+    team.ledger.confirmation.annotate(dual, image, NEVUS, [])
     with pytest.raises(PolicyViolation, match="made the initial annotation"):
-        team.ledger.vote(dual, image, NEVUS)
+        team.ledger.confirmation.vote(dual, image, NEVUS)
 
 
 def test_superseding_a_vote_needs_a_reason_and_keeps_the_old(
     team: LedgerHandle, image: str
 ) -> None:
-    team.ledger.annotate(team["ann"], image, NEVUS, [])
+    team.ledger.confirmation.annotate(team["ann"], image, NEVUS, [])
     panel(team, image, MEL, NEVUS, NEVUS)
     with pytest.raises(InvalidInput):
-        team.ledger.vote(team["sam"], image, NEVUS, supersede_reason=" ")
-    env = team.ledger.vote(team["sam"], image, NEVUS, supersede_reason="misread the veil")
+        team.ledger.confirmation.vote(team["sam"], image, NEVUS, supersede_reason=" ")
+    env = team.ledger.confirmation.vote(
+        team["sam"], image, NEVUS, supersede_reason="misread the veil"
+    )
     assert env.payload["signature_meaning"] == "consensus reader 1 of 3"
     assert env.payload["supersedes"]
-    state = team.ledger.get_image(image)
+    state = team.ledger.records.get_image(image)
     assert [v.superseded for _, v in state.votes] == [True, False, False, False]
     assert stage(team, image).consensus_support == "3/3"
 
 
 def test_statistics(team: LedgerHandle, image: str) -> None:
-    team.ledger.annotate(team["ann"], image, NEVUS, [])
+    team.ledger.confirmation.annotate(team["ann"], image, NEVUS, [])
     panel(team, image, NEVUS, NEVUS, SEBK)
-    result = team.ledger.statistics()
+    result = team.ledger.queries.statistics()
     assert result["stages"] == {"consensus": 1}
     assert result["categories"] == {"NV": 1}
     assert result["agreement"]["n_items"] == 1

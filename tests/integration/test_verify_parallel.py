@@ -13,10 +13,10 @@ from collections.abc import Iterator
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from dermledger.ledger.app import actor_stream
 from dermledger.ledger.bootstrap import Settings
 from dermledger.ledger.signing import raw_public_key
 from dermledger.ledger.verify import CHUNK
+from dermledger.study.kernel import actor_stream
 from tests.support import LedgerHandle, RawDB, open_handle
 
 EVENTS = 2 * CHUNK + 300
@@ -30,9 +30,9 @@ def long_log(settings: Settings) -> Iterator[tuple[LedgerHandle, RawDB]]:
     for n in range(EVENTS):
         public = raw_public_key(Ed25519PrivateKey.generate().public_key()).hex()
         payload = {"actor": f"a{n:05d}", "roles": ["annotator"], "public_key": public}
-        proposal = ledger.proposal(actor_stream(f"a{n:05d}"), "ActorEnrolled", payload)
-        ledger.append(ada, lambda p=proposal: [p])
-    ledger.sign_checkpoint(ada)
+        proposal = ledger.kernel.proposal(actor_stream(f"a{n:05d}"), "ActorEnrolled", payload)
+        ledger.kernel.append(ada, lambda p=proposal: [p])
+    ledger.audit.sign_checkpoint(ada)
     raw = RawDB(settings)
     yield handle, raw
     raw.close()
@@ -40,8 +40,8 @@ def long_log(settings: Settings) -> Iterator[tuple[LedgerHandle, RawDB]]:
 
 
 def both_ways(handle: LedgerHandle) -> tuple[int, str]:
-    one = handle.ledger.verify(workers=1)
-    two = handle.ledger.verify(workers=2)
+    one = handle.ledger.audit.verify(workers=1)
+    two = handle.ledger.audit.verify(workers=2)
     assert one.failure is not None, "tampering went unnoticed"
     assert two.failure == one.failure
     return one.failure.seq, one.failure.problem
@@ -56,7 +56,7 @@ def edit(raw: RawDB, seq: int, change: dict[str, object]) -> None:
 
 def test_an_intact_long_log_verifies_both_ways(long_log: tuple[LedgerHandle, RawDB]) -> None:
     handle, _ = long_log
-    one, two = handle.ledger.verify(workers=1), handle.ledger.verify(workers=2)
+    one, two = handle.ledger.audit.verify(workers=1), handle.ledger.audit.verify(workers=2)
     assert one.ok and two.ok and one.root == two.root and one.events == two.events == EVENTS + 2
 
 

@@ -17,10 +17,10 @@ from functools import cache
 import pytest
 from PIL import Image
 
-from dermledger.ledger.imaging import ImageFacts, inspect_image, region_hex, region_probe
 from dermledger.policies import duplicates
 from dermledger.policies.duplicates import Candidate, classify, is_near
 from dermledger.projections.dedup_index import DedupIndex, IndexedImage
+from dermledger.study.imaging import ImageFacts, inspect_image, region_hex, region_probe
 from dermledger.synthetic.cohort import plan_cohort
 from dermledger.synthetic.duplicates import (
     DUPLICATE_KINDS,

@@ -25,19 +25,6 @@ from mlcroissant._src.core.context import Context, CroissantVersion
 from mlcroissant._src.core.rdf import make_context
 from PIL import Image
 
-from dermledger.ledger.release_docs import (
-    CHART_FILES,
-    COLUMN_TYPES,
-    CROISSANT_CONTEXT,
-    RELEASE_COLUMNS,
-    CohortTable,
-    GateCount,
-    RaiFacts,
-    croissant_document,
-    croissant_json,
-    write_croissant,
-    write_datasheet,
-)
 from dermledger.policies.categories import category_of
 from dermledger.policies.metadata_schema import (
     CONFIRM_TYPE_OF_STAGE,
@@ -46,6 +33,16 @@ from dermledger.policies.metadata_schema import (
     to_isic_published,
     validate_record,
 )
+from dermledger.projections.release.cohort import CHART_FILES, CohortTable
+from dermledger.projections.release.columns import COLUMN_TYPES, CROISSANT_CONTEXT, RELEASE_COLUMNS
+from dermledger.projections.release.croissant import (
+    GateCount,
+    RaiFacts,
+    croissant_document,
+    croissant_json,
+    write_croissant,
+)
+from dermledger.projections.release.datasheet import write_datasheet
 from dermledger.synthetic.images import draw_image, encode_jpeg, encode_png
 
 # rdflib (inside mlcroissant) uses its own deprecated ConjunctiveGraph when parsing JSON-LD.

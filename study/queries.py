@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from dermledger.ledger.capture_service import image_summary
 from dermledger.ledger.errors import InvalidInput, NotFound
 from dermledger.ledger.merkle import MerkleTree, hash_leaf
-from dermledger.ledger.state import ImageState
 from dermledger.ledger.store import read_topic
 from dermledger.policies import compliance
 from dermledger.projections.audit_trail import trail_rows
@@ -25,9 +23,9 @@ from dermledger.projections.study_view import (
     position_at_time,
     replay,
 )
-
-if TYPE_CHECKING:
-    from dermledger.ledger.app import DermLedger
+from dermledger.study.kernel import Kernel
+from dermledger.study.records import Records
+from dermledger.study.state import ImageState
 
 SEQ = re.compile(r"^\d+$")
 
@@ -46,34 +44,40 @@ def parse_moment(value: str) -> str:
 
 
 class QueryService:
-    def position(self: DermLedger, as_of: str | None) -> int | None:
+    """The dataset, one image, statistics, the audit trail and compliance, now or then."""
+
+    def __init__(self, kernel: Kernel, records: Records) -> None:
+        self.kernel = kernel
+        self.records = records
+
+    def position(self, as_of: str | None) -> int | None:
         """The seq an --as-of value names (None: now). Refuses positions beyond the log."""
         if as_of is None:
             return None
         if SEQ.match(as_of):
             seq = int(as_of)
-            size = sum(1 for _ in self.log()) if seq > 0 else 0
+            size = sum(1 for _ in self.kernel.log()) if seq > 0 else 0
             if seq < 1 or seq > size:
                 raise InvalidInput(f"--as-of {seq} is outside the log (1..{size})")
             return seq
-        return position_at_time(self.log(), parse_moment(as_of))
+        return position_at_time(self.kernel.log(), parse_moment(as_of))
 
-    def view(self: DermLedger, as_of: str | None) -> StudyView:
-        return replay(self.log(), upto=self.position(as_of))
+    def view(self, as_of: str | None) -> StudyView:
+        return replay(self.kernel.log(), upto=self.position(as_of))
 
-    def images_at(self: DermLedger, as_of: str | None) -> list[ImageState]:
+    def images_at(self, as_of: str | None) -> list[ImageState]:
         if as_of is None:
-            ids = [e.payload["image_id"] for e in read_topic(self.recorder, "ImageCaptured")]
-            return [self.get_image(i) for i in ids]
+            ids = [e.payload["image_id"] for e in read_topic(self.kernel.recorder, "ImageCaptured")]
+            return [self.records.get_image(i) for i in ids]
         return list(self.view(as_of).images.values())
 
-    def list_images(self: DermLedger, as_of: str | None = None) -> list[dict[str, Any]]:
+    def list_images(self, as_of: str | None = None) -> list[dict[str, Any]]:
         return [image_summary(i) for i in self.images_at(as_of)]
 
-    def statistics(self: DermLedger, as_of: str | None = None) -> dict[str, Any]:
+    def statistics(self, as_of: str | None = None) -> dict[str, Any]:
         return study_statistics(self.images_at(as_of))
 
-    def show_image(self: DermLedger, image_id: str, as_of: str | None = None) -> dict[str, Any]:
+    def show_image(self, image_id: str, as_of: str | None = None) -> dict[str, Any]:
         """One image's record and provenance: every event with its seq, signer, meaning and
         an inclusion proof in the newest checkpoint that covers it."""
         upto = self.position(as_of)
@@ -81,7 +85,7 @@ class QueryService:
         seqs: dict[str, int] = {}
         checkpoint: dict[str, Any] | None = None
         view = StudyView()
-        for seq, env in iter_envelopes(self.log(), upto):
+        for seq, env in iter_envelopes(self.kernel.log(), upto):
             view.apply(seq, env)
             if env.stream_id == image_id:
                 seqs[env.event_id] = seq
@@ -113,7 +117,7 @@ class QueryService:
         }
 
     def audit_trail(
-        self: DermLedger,
+        self,
         *,
         image: str | None = None,
         actor: str | None = None,
@@ -121,14 +125,14 @@ class QueryService:
         until: str | None = None,
     ) -> list[dict[str, Any]]:
         return trail_rows(
-            iter_envelopes(self.log(), None),
+            iter_envelopes(self.kernel.log(), None),
             image=image,
             actor=actor,
             since=parse_moment(since) if since else None,
             until=parse_moment(until) if until else None,
         )
 
-    def compliance(self: DermLedger, as_of: str | None = None) -> dict[str, Any]:
+    def compliance(self, as_of: str | None = None) -> dict[str, Any]:
         """Every rule breach at the position, with the rule's name and what breaches it."""
         view = self.view(as_of)
         facts = compliance.StudyFacts(
@@ -167,3 +171,24 @@ class QueryService:
                 for b in found
             ],
         }
+
+
+def image_summary(image: ImageState) -> dict[str, Any]:
+    """The query shape of one image: its current fields and status, as plain data."""
+    return {
+        "image_id": image.image_id,
+        "verification": image.verification().as_dict(),
+        "structures": image.structures,
+        "status": "excluded"
+        if image.excluded
+        else ("duplicate-suspected" if image.unresolved else "included"),
+        "exclusion_reason": image.exclusion_reason,
+        "metadata": dict(sorted(image.metadata.items())),
+        "capture": {
+            k: image.captured[k]
+            for k in ("blob_sha256", "phash", "width", "height", "format", "device", "focus")
+        },
+        "sop_deviations": image.captured["sop"]["deviations"],
+        "captured_at": image.captured_at,
+        "captured_by": image.captured_by,
+    }

@@ -1,6 +1,6 @@
-"""The DermLedger application service: the only write path to the ledger.
+"""The write kernel: the only write path to the ledger.
 
-Every write goes through `append`: it folds the acting actor's stream, asks the
+Every service writes through `Kernel.append`: it folds the acting actor's stream, asks the
 role policy and the caller's own policies (inside `decide`), seals each proposed
 event with the actor's key and the head of its stream, and saves them in one
 transaction. A concurrent append to the same stream makes eventsourcing raise an
@@ -10,40 +10,25 @@ never fork a stream. A refusal raises before anything is written.
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
-import json
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError
 
-from dermledger.ledger import events
-from dermledger.ledger.authority import ActorRecord, Authority, fold_actor
 from dermledger.ledger.bootstrap import (
     Settings,
     ensure_postgres_schema,
     eventsourcing_env,
-    postgres_connect,
 )
-from dermledger.ledger.capture_service import CaptureService
-from dermledger.ledger.checkpoints import Checkpoint, WitnessedCheckpoint, WitnessFolder
-from dermledger.ledger.consent_service import ConsentService
+from dermledger.ledger.checkpoints import WitnessFolder
 from dermledger.ledger.envelope import Envelope, format_timestamp, seal
 from dermledger.ledger.errors import Conflict, InvalidInput, NotFound, PolicyViolation
 from dermledger.ledger.keystore import Keystore, check_actor_name
-from dermledger.ledger.merkle import RootBuilder, hash_leaf
-from dermledger.ledger.personal_data import FilePatientKeyStore
-from dermledger.ledger.query_service import QueryService
-from dermledger.ledger.release_service import ReleaseService
 from dermledger.ledger.signing import Signer
 from dermledger.ledger.store import (
     EXPECTED,
@@ -58,14 +43,13 @@ from dermledger.ledger.store import (
     stream_head,
     tracking_reads,
 )
-from dermledger.ledger.verification_service import VerificationService
-from dermledger.ledger.verify import LogVerifier, Report
 from dermledger.policies import roles as role_policy
+from dermledger.study import events
+from dermledger.study.authority import ActorRecord, fold_actor
+from dermledger.study.personal_data import FilePatientKeyStore
 
 MAX_ATTEMPTS = 8
 HEADS_KEPT = 4096  # stream heads remembered from this process's own appends
-PARALLEL_FROM = 20_000  # events; below this, starting worker processes costs more than it saves
-Progress = Callable[[int], None] | None
 
 
 def actor_stream(name: str) -> str:
@@ -84,15 +68,9 @@ class Proposal:
     payload: dict[str, Any]
 
 
-class DermLedger(
-    CaptureService,
-    ConsentService,
-    VerificationService,
-    QueryService,
-    ReleaseService,
-    Application[str],
-):
-    """One ledger: its event store, keystore and checkpoint witness."""
+class Kernel(Application[str]):
+    """One ledger's event store, keystore, checkpoint witness and patient keys, and the
+    one write path every service uses (`append`)."""
 
     name = "DermLedger"
 
@@ -162,12 +140,6 @@ class DermLedger(
             raise NotFound(f"there is no actor named {name}")
         return record
 
-    def list_actors(self) -> list[dict[str, object]]:
-        names = {
-            e.stream_id.removeprefix("actor:") for e in self.log() if e.topic == "ActorEnrolled"
-        }
-        return [self.get_actor(name).as_dict() for name in sorted(names)]
-
     # ---------------------------------------------------------------- writes
 
     def append(self, signer: Signer, decide: Callable[[], list[Proposal]]) -> list[Envelope]:
@@ -196,7 +168,7 @@ class DermLedger(
         for _ in range(MAX_ATTEMPTS):
             known = {s: stream_head(self.recorder, s) for s in streams}
             with tracking_reads() as reads:
-                acting = self._acting_record(signer, cached=not fresh)
+                acting = self.acting_record(signer, cached=not fresh)
                 proposals = decide()
             if not proposals:
                 return []
@@ -211,7 +183,7 @@ class DermLedger(
                 s: reads.get(s) or known.get(s) or self._heads.get(s) or (0, None) for s in streams
             }
             expected = {s: version for s, (version, _) in reads.items() if s not in heads}
-            envelopes = self._seal_all(signer, proposals, heads)
+            envelopes = self.seal_all(signer, proposals, heads)
             try:
                 self.save(*envelopes, **{EXPECTED: expected, EXPECTED_TOPICS: reads.topics})
             except IntegrityError:
@@ -234,12 +206,12 @@ class DermLedger(
 
     def permit(self, signer: Signer, event_type: str) -> None:
         """Refuse early, before any other rule, if the signer's roles cannot append this."""
-        acting = self._acting_record(signer)
+        acting = self.acting_record(signer)
         role_policy.check_append(
             role_policy.AppendRequest(acting.name, acting.roles, acting.revoked, event_type)
         ).enforce()
 
-    def _acting_record(self, signer: Signer, *, cached: bool = False) -> ActorRecord:
+    def acting_record(self, signer: Signer, *, cached: bool = False) -> ActorRecord:
         """The signer's standing, refused unless enrolled with this key and not revoked.
 
         With `cached`, the record folded last time is reused without reading the store:
@@ -273,7 +245,7 @@ class DermLedger(
             )
         return record
 
-    def _seal_all(
+    def seal_all(
         self,
         signer: Signer,
         proposals: list[Proposal],
@@ -302,213 +274,3 @@ class DermLedger(
             heads[proposal.stream_id] = (version + 1, envelope.hash)
             sealed.append(envelope)
         return sealed
-
-    # ------------------------------------------------------ actors and keys
-
-    def found(self, founder: str, passphrase: str) -> tuple[str, Envelope]:
-        """Create the ledger: a self-signed enrolment of the founding coordinator.
-
-        Founders take one lock per ledger around the check, the new key and the save,
-        so two concurrent `init`s make one ledger (the other is refused) rather than a
-        log with two founding enrolments that never verifies.
-        """
-        check_actor_name(founder)
-        with self._founding_lock():
-            if self.is_initialised():
-                raise Conflict(f"a ledger already exists at {self.settings.describe()}")
-            signer = self.keystore.create(founder, passphrase)
-            ledger_id = str(uuid.uuid4())
-            try:
-                envelope = self._seal_all(
-                    signer,
-                    [
-                        Proposal(
-                            actor_stream(founder),
-                            "ActorEnrolled",
-                            {
-                                "actor": founder,
-                                "roles": ["coordinator"],
-                                "public_key": signer.public_hex,
-                                "ledger_id": ledger_id,
-                            },
-                        )
-                    ],
-                    {actor_stream(founder): (0, None)},  # version 1 of the log, always
-                )[0]
-                self.save(envelope)
-            except BaseException:
-                self.keystore.remove(founder)
-                raise
-        return ledger_id, envelope
-
-    @contextmanager
-    def _founding_lock(self) -> Iterator[None]:
-        """Serialise founders: a file lock in the home for SQLite (the database lives
-        there), a session advisory lock on the server for PostgreSQL."""
-        if self.settings.db_url is None:
-            with (self.settings.home / ".found.lock").open("a") as handle:
-                fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
-                yield
-            return
-        env = eventsourcing_env(self.settings)
-        name = f"dermledger found {env.get('POSTGRES_SCHEMA', 'public')}".encode()
-        key = int.from_bytes(hashlib.sha256(name).digest()[:8], "big", signed=True)
-        with postgres_connect(self.settings) as conn:
-            conn.execute("SELECT pg_advisory_lock(%s)", (key,))  # released with the session
-            yield
-
-    def enrol(
-        self,
-        signer: Signer,
-        name: str,
-        roles: list[str],
-        *,
-        passphrase: str | None = None,
-        public_key: str | None = None,
-    ) -> Envelope:
-        """Enrol a new actor: with a key made here (passphrase) or one they made (public_key)."""
-        check_actor_name(name)
-        reason = role_policy.check_roles(roles)
-        if reason:
-            raise InvalidInput(reason)
-        if (passphrase is None) == (public_key is None):
-            raise InvalidInput("give the new actor either a passphrase or a public key")
-
-        def exists() -> None:
-            if self.stream(actor_stream(name)):
-                raise Conflict(f"an actor named {name} is already enrolled")
-
-        exists()
-        self._acting_record(signer)
-        created = False
-        if public_key is None:
-            assert passphrase is not None
-            public_key = self.keystore.create(name, passphrase).public_hex
-            created = True
-        try:
-            return self.append(
-                signer,
-                lambda: (
-                    exists(),
-                    [
-                        Proposal(
-                            actor_stream(name),
-                            "ActorEnrolled",
-                            {"actor": name, "roles": sorted(set(roles)), "public_key": public_key},
-                        )
-                    ],
-                )[1],
-            )[0]
-        except BaseException:
-            if created:
-                self.keystore.remove(name, public_key)
-            raise
-
-    def revoke(self, signer: Signer, name: str, reason: str) -> Envelope:
-        """Revoke an actor's key: it signs nothing from now on."""
-        if not reason.strip():
-            raise InvalidInput("a reason is required to revoke an actor")
-
-        def decide() -> list[Proposal]:
-            record = self.get_actor(name)
-            if record.revoked:
-                raise Conflict(f"{name} is already revoked")
-            return [
-                Proposal(
-                    actor_stream(name),
-                    "ActorRevoked",
-                    {"actor": name, "key_id": record.key_id, "reason": reason},
-                )
-            ]
-
-        return self.append(signer, decide)[0]
-
-    def unlock(self, actor: str, passphrase: str) -> Signer:
-        return self.keystore.load(actor, passphrase)
-
-    # ------------------------------------------------- checkpoints and audit
-
-    def tree_head(self, progress: Progress = None) -> tuple[int, bytes]:
-        """(size, root) of the Merkle tree over the whole log."""
-        builder = RootBuilder()
-        size = 0
-        for entry in self.log():
-            builder.append(hash_leaf(bytes.fromhex(entry.envelope().hash)))
-            size = entry.seq
-            if progress:
-                progress(size)
-        return size, builder.root()
-
-    def sign_checkpoint(self, signer: Signer, progress: Progress = None) -> Envelope:
-        """Sign the current tree head, append it, and keep a witness copy in the home."""
-        ledger_id = self.ledger_id()
-        witnessed: list[WitnessedCheckpoint] = []
-
-        def decide() -> list[Proposal]:
-            size, root = self.tree_head(progress)
-            checkpoint = Checkpoint(ledger_id, size, root.hex(), format_timestamp(self.clock()))
-            witnessed[:] = [
-                WitnessedCheckpoint(
-                    checkpoint,
-                    checkpoint.sign(signer),
-                    signer.actor,
-                    signer.key_id,
-                    signer.public_hex,
-                )
-            ]
-            return [
-                Proposal(
-                    LEDGER_STREAM,
-                    "CheckpointSigned",
-                    {
-                        "ledger_id": ledger_id,
-                        "tree_size": size,
-                        "root": root.hex(),
-                        "timestamp": checkpoint.timestamp,
-                        "checkpoint_signature": witnessed[0].signature,
-                    },
-                )
-            ]
-
-        envelope = self.append(signer, decide)[0]
-        self.witness.record(witnessed[0])
-        return envelope
-
-    def verify(self, progress: Progress = None, *, workers: int | None = None) -> Report:
-        """Verify the whole log and the home's witnessed checkpoint.
-
-        With workers > 1, hashes and signatures are checked in that many processes; by
-        default every core is used once the log is large enough to repay starting them.
-        """
-        if workers is None:
-            large = (self.recorder.max_notification_id() or 0) >= PARALLEL_FROM
-            workers = (os.cpu_count() or 1) if large else 1
-        verifier = LogVerifier(
-            authority=Authority(), witness=self.witness.latest(), workers=workers
-        )
-        return verifier.run(self.log(), progress=progress)
-
-    def export(self, out: Path, progress: Progress = None) -> int:
-        """Write the JSON-lines export of DESIGN section 5; atomic (temp file, rename)."""
-        out = out.resolve()
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.partial")
-        count = 0
-        try:
-            with tmp.open("w", encoding="utf-8") as handle:
-                for entry in self.log():
-                    line = json.dumps(
-                        entry.envelope().exported(entry.seq),
-                        ensure_ascii=False,
-                        separators=(",", ":"),
-                    )
-                    handle.write(line + "\n")
-                    count = entry.seq
-                    if progress:
-                        progress(count)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, out)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return count

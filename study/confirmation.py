@@ -1,6 +1,6 @@
 """Annotations, consensus votes, histology and coordinators' orders.
 
-A mixin of the DermLedger service. Each judgement is signed by the actor in the role
+Each judgement is signed by the actor in the role
 that gives it meaning, and says so in its payload ("consensus reader 2 of 3"), so the
 audit trail shows what each signature stands for.
 """
@@ -8,18 +8,17 @@ audit trail shows what each signature stands for.
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING
 
 from dermledger.ledger.envelope import Envelope
 from dermledger.ledger.errors import InvalidInput
-from dermledger.ledger.state import ImageState
+from dermledger.ledger.signing import Signer
 from dermledger.policies import metadata_schema, structures, verification
 from dermledger.policies.categories import category_of
+from dermledger.policies.reasons import require_reason
 from dermledger.policies.roles import SIGNATURE_MEANING
-
-if TYPE_CHECKING:
-    from dermledger.ledger.app import DermLedger, Proposal
-    from dermledger.ledger.signing import Signer
+from dermledger.study.kernel import Kernel, Proposal
+from dermledger.study.records import Records
+from dermledger.study.state import ImageState
 
 
 def _label(value: str) -> tuple[str, str]:
@@ -28,14 +27,16 @@ def _label(value: str) -> tuple[str, str]:
     return diagnosis, category_of(diagnosis)
 
 
-class VerificationService:
-    """Verification-side commands and queries of the DermLedger application."""
+class ConfirmationService:
+    """Annotations, votes, histology and orders: the staged clinical confirmation."""
 
-    def annotate(
-        self: DermLedger, signer: Signer, image_id: str, diagnosis: str, items: list[str]
-    ) -> Envelope:
+    def __init__(self, kernel: Kernel, records: Records) -> None:
+        self.kernel = kernel
+        self.records = records
+
+    def annotate(self, signer: Signer, image_id: str, diagnosis: str, items: list[str]) -> Envelope:
         """The initial clinical annotation, with dermoscopic structures."""
-        self.permit(signer, "AnnotationRecorded")
+        self.kernel.permit(signer, "AnnotationRecorded")
         label, category = _label(diagnosis)
         found = structures.parse_structures(items)
 
@@ -43,17 +44,17 @@ class VerificationService:
             image = self._open_image(image_id)
             verification.check_annotation(image.facts()).enforce()
             return [
-                self.proposal(image_id, "AnnotationRecorded", {
+                self.kernel.proposal(image_id, "AnnotationRecorded", {
                     "image_id": image_id, "diagnosis": label, "category": category,
                     "structures": found, "signer_role": "annotator",
                     "signature_meaning": SIGNATURE_MEANING["AnnotationRecorded"],
                 })
             ]  # fmt: skip
 
-        return self.append(signer, decide)[0]
+        return self.kernel.append(signer, decide)[0]
 
     def vote(
-        self: DermLedger,
+        self,
         signer: Signer,
         image_id: str,
         diagnosis: str,
@@ -61,11 +62,11 @@ class VerificationService:
         supersede_reason: str | None = None,
     ) -> Envelope:
         """One specialist's consensus vote (or a reasoned replacement of their own)."""
-        self.permit(signer, "ConsensusVoteCast")
+        self.kernel.permit(signer, "ConsensusVoteCast")
         label, category = _label(diagnosis)
         supersede = supersede_reason is not None
-        if supersede and not supersede_reason.strip():
-            raise InvalidInput("superseding a vote needs a reason")
+        if supersede:
+            require_reason(supersede_reason, "supersede a vote")
 
         def decide() -> list[Proposal]:
             image = self._open_image(image_id)
@@ -78,7 +79,7 @@ class VerificationService:
             )
             panel = verification.PANEL_SIZE + image.further_readers_ordered
             return [
-                self.proposal(image_id, "ConsensusVoteCast", {
+                self.kernel.proposal(image_id, "ConsensusVoteCast", {
                     "image_id": image_id, "diagnosis": label, "category": category,
                     "reader_slot": slot, "supersedes": earlier if supersede else None,
                     "reason": supersede_reason, "signer_role": "specialist",
@@ -86,10 +87,10 @@ class VerificationService:
                 })
             ]  # fmt: skip
 
-        return self.append(signer, decide)[0]
+        return self.kernel.append(signer, decide)[0]
 
     def record_histology(
-        self: DermLedger,
+        self,
         signer: Signer,
         image_id: str,
         diagnosis: str,
@@ -97,7 +98,7 @@ class VerificationService:
         report_date: str | None = None,
     ) -> Envelope:
         """A pathology result: it becomes the label."""
-        self.permit(signer, "HistologyRecorded")
+        self.kernel.permit(signer, "HistologyRecorded")
         label, category = _label(diagnosis)
         if not report_ref.strip():
             raise InvalidInput("a histology result needs a report reference")
@@ -111,7 +112,7 @@ class VerificationService:
             image = self._open_image(image_id, allow_excluded=True)
             verification.check_histology(image.facts()).enforce()
             return [
-                self.proposal(image_id, "HistologyRecorded", {
+                self.kernel.proposal(image_id, "HistologyRecorded", {
                     "image_id": image_id, "diagnosis": label, "category": category,
                     "report_ref": report_ref, "report_date": report_date,
                     "signer_role": "pathologist",
@@ -119,33 +120,30 @@ class VerificationService:
                 })
             ]  # fmt: skip
 
-        return self.append(signer, decide)[0]
+        return self.kernel.append(signer, decide)[0]
 
-    def order_read(
-        self: DermLedger, signer: Signer, image_id: str, kind: str, reason: str
-    ) -> Envelope:
+    def order_read(self, signer: Signer, image_id: str, kind: str, reason: str) -> Envelope:
         """A coordinator's decision for a disputed image: histology or a further reader."""
-        self.permit(signer, "FurtherReadOrdered")
+        self.kernel.permit(signer, "FurtherReadOrdered")
         if kind not in ("histology", "further-reader"):
             raise InvalidInput("order either histology or a further-reader")
-        if not reason.strip():
-            raise InvalidInput("an order needs a reason")
+        require_reason(reason, "order histology or a further reader")
 
         def decide() -> list[Proposal]:
             image = self._open_image(image_id)
             verification.check_order(image.facts(), kind).enforce()
             return [
-                self.proposal(
+                self.kernel.proposal(
                     image_id,
                     "FurtherReadOrdered",
                     {"image_id": image_id, "kind": kind, "reason": reason},
                 )
             ]
 
-        return self.append(signer, decide)[0]
+        return self.kernel.append(signer, decide)[0]
 
-    def _open_image(self: DermLedger, image_id: str, *, allow_excluded: bool = False) -> ImageState:
-        image = self.get_image(image_id)
+    def _open_image(self, image_id: str, *, allow_excluded: bool = False) -> ImageState:
+        image = self.records.get_image(image_id)
         if image.excluded and not allow_excluded:
             raise InvalidInput(f"{image_id} is excluded ({image.exclusion_reason})")
         return image

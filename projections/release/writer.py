@@ -1,0 +1,253 @@
+"""Release creation: gate every image, write its files, and build the manifest.
+
+Nothing here reads the wall clock or signs: the same replay and software give
+byte-identical files, and the service (study/releases.py) signs the manifest this
+returns and appends ReleasePublished.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import isic_metadata
+
+from dermledger import __version__
+from dermledger.ledger.blobs import BlobStore
+from dermledger.ledger.errors import InvalidInput
+from dermledger.policies import metadata_schema, release_gates, verification
+from dermledger.projections.release.cohort import CohortTable
+from dermledger.projections.release.columns import RELEASE_COLUMNS
+from dermledger.projections.release.croissant import (
+    GateCount,
+    RaiFacts,
+    croissant_document,
+    write_croissant,
+)
+from dermledger.projections.release.datasheet import write_datasheet
+from dermledger.projections.release.files import (
+    CsvRows,
+    HashingWriter,
+    cell,
+    files_outside,
+    place_blob,
+)
+from dermledger.projections.release.replay import Replay
+from dermledger.projections.release.verify import FORMAT, MANIFEST, file_sha256
+from dermledger.projections.statistics import study_statistics
+from dermledger.projections.study_view import StudyView
+from dermledger.study.state import ImageState
+
+POLICY_VERSION = "release-gates/1; staged-verification/1; metadata-schema/1"
+ANNOTATION_COLUMNS = [
+    "image_id",
+    "seq",
+    "type",
+    "actor",
+    "role",
+    "meaning",
+    "diagnosis",
+    "category",
+    "structures",
+    "seven_point_score",
+    "report_ref",
+    "superseded",
+]
+Progress = Callable[[str, int, int], None]
+
+
+def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    """manifest.json as the contract spells it: sorted keys, two-space indent."""
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+def write_release(
+    folder: Path,
+    *,
+    name: str,
+    replayed: Replay,
+    root: str,
+    blobs: BlobStore,
+    signer: dict[str, str],
+    progress: Progress | None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Gate every image and write it out at once, one image at a time: its file, its
+    metadata.csv row, its annotations.csv rows and its provenance.jsonl line go straight
+    to the files (hashed as they are written), so no list of rows or proofs is held.
+    The datasheet and croissant.json then read metadata.csv back as a stream.
+
+    Returns the manifest without its signature (`signer` is the signer's actor, key_id and
+    public_key) and the summary; the service signs the manifest and writes it."""
+    view, position = replayed.view, replayed.position
+    left_out: dict[str, int] = {gate.name: 0 for gate in release_gates.GATES}
+    images_dir = folder / "images"
+    images_dir.mkdir()
+    released: list[str] = []
+    image_files: list[tuple[str, str, int]] = []  # (path, sha256, bytes), sorted by path
+    candidates = sorted(view.images)
+    with (
+        HashingWriter(folder / "metadata.csv") as metadata_file,
+        HashingWriter(folder / "annotations.csv") as annotations_file,
+        HashingWriter(folder / "provenance.jsonl") as provenance_file,
+    ):
+        metadata = csv.DictWriter(metadata_file, RELEASE_COLUMNS, lineterminator="\n")
+        annotations = csv.DictWriter(annotations_file, ANNOTATION_COLUMNS, lineterminator="\n")
+        metadata.writeheader()
+        annotations.writeheader()
+        for done, image_id in enumerate(candidates, start=1):
+            image = view.images[image_id]
+            v = image.verification()
+            published = gate(image, v, view, left_out)
+            if published is not None:
+                released.append(image_id)
+                ext = {"JPEG": "jpg", "PNG": "png"}.get(image.captured["format"], "img")
+                filename = f"{image_id}.{ext}"
+                sha = image.captured["blob_sha256"]
+                size = place_blob(blobs, sha, images_dir / filename)
+                image_files.append((f"images/{filename}", sha, size))
+                row = {"image_id": image_id, "filename": filename, **published,
+                       "category": v.category, "verification_stage": v.stage}  # fmt: skip
+                metadata.writerow({k: cell(row.get(k)) for k in RELEASE_COLUMNS})
+                superseded = {eid for eid, vote in image.votes if vote.superseded}
+                seqs = replayed.image_seqs[image_id]
+                for seq in seqs:
+                    judged = replayed.judgements.get(seq)
+                    if judged is not None:
+                        cells = dict(zip(ANNOTATION_COLUMNS, judged[:-1], strict=False))
+                        cells["superseded"] = judged[-1] in superseded
+                        annotations.writerow({k: cell(cells.get(k)) for k in ANNOTATION_COLUMNS})
+                provenance_file.write(json.dumps(
+                    {"image_id": image_id, "events": [
+                        {"seq": seq, "type": replayed.types[seq - 1],
+                         "hash": replayed.hash_hex(seq),
+                         "proof": [h.hex() for h in
+                                   replayed.tree.inclusion_proof(seq - 1, position)]}
+                        for seq in seqs
+                    ]},
+                    sort_keys=True, separators=(",", ":"),
+                ) + "\n")  # fmt: skip
+            if progress:
+                progress("Writing the release", done, len(candidates))
+    written = {
+        w.path.name: (w.hexdigest(), w.size)
+        for w in (metadata_file, annotations_file, provenance_file)
+    }
+    as_of = {"seq": position, "recorded_at": view.recorded_at}
+    write_docs(folder, name, released, image_files, written, view, left_out, as_of)
+    known = written | {path: (sha, size) for path, sha, size in image_files}
+    files = []
+    for path in sorted(
+        files_outside(folder, images_dir) + [folder / p for p, _, _ in image_files],
+        key=lambda p: p.relative_to(folder).as_posix(),
+    ):
+        relative = path.relative_to(folder).as_posix()
+        sha, size = known.get(relative) or (file_sha256(path), path.stat().st_size)
+        files.append({"path": relative, "sha256": sha, "bytes": size})
+    manifest: dict[str, Any] = {
+        "format": FORMAT,
+        "name": name,
+        "ledger_id": view.ledger_id,
+        "as_of": as_of,
+        "checkpoint": {"tree_size": position, "root": root},
+        "policy_version": POLICY_VERSION,
+        "software": {"dermledger": __version__, "isic-metadata": isic_metadata_version()},
+        "files": files,
+        "signer": signer,
+    }
+    return manifest, {
+        "name": name,
+        "images": len(released),
+        "as_of_seq": position,
+        "root": root,
+        "left_out": left_out,
+    }
+
+
+def gate(
+    image: ImageState,
+    verdict: verification.Verification,
+    view: StudyView,
+    left_out: dict[str, int],
+) -> dict[str, Any] | None:
+    """The image's ISIC published values if it passes every release gate; else None,
+    counted against the first gate it fails. `verdict` is `image.verification()`."""
+    values = {k: v for k, v in image.metadata.items() if v is not None} | {
+        "diagnosis": verdict.diagnosis,
+        "verification_stage": verdict.stage,
+        "diagnosis_confirm_type": verdict.diagnosis_confirm_type,
+        "melanocytic": verdict.melanocytic,
+    }
+    record, problem = record_problem({k: v for k, v in values.items() if v is not None})
+    candidate = release_gates.Candidate(
+        image_id=image.image_id,
+        excluded=image.excluded,
+        unresolved_suspicions=len(image.unresolved),
+        verification=verdict,
+        consent_in_force=(
+            image.patient_id in view.patients and view.patients[image.patient_id].consent
+        ),
+        metadata_problem=problem,
+    )
+    gate = release_gates.first_failed_gate(candidate)
+    if gate is not None:
+        left_out[gate.name] += 1
+        return None
+    return metadata_schema.to_isic_published(record)
+
+
+def write_docs(
+    folder: Path,
+    name: str,
+    released: list[str],
+    image_files: list[tuple[str, str, int]],
+    written: dict[str, tuple[str, int]],
+    view: StudyView,
+    left_out: dict[str, int],
+    as_of: dict[str, Any],
+) -> None:
+    """The datasheet and croissant.json, from metadata.csv read back as a stream (the
+    very rows a reader will see) and the image digests already known."""
+    stats = study_statistics(view.images[i] for i in released)
+    rows = CsvRows(folder / "metadata.csv")
+    gates = [
+        GateCount(g.name, g.version, left_out[g.name], g.description) for g in release_gates.GATES
+    ]
+    table = CohortTable.from_rows(rows)
+    write_datasheet(
+        folder,
+        name=name,
+        table=table,
+        gates=gates,
+        agreement=stats["agreement"],
+        as_of=as_of,
+    )
+    doc = croissant_document(
+        name=name,
+        description=(f"DermLedger release {name} of study {view.ledger_id} at seq {as_of['seq']}"),
+        version=f"1.0.{as_of['seq']}",  # MAJOR.MINOR.PATCH; the patch is the log position
+        date_published=(as_of["recorded_at"] or "")[:10],
+        license="https://creativecommons.org/licenses/by-nc/4.0/",
+        url=None,
+        metadata_rows=rows,
+        image_files=image_files,
+        csv_sha256=written["metadata.csv"][0],
+        rai=RaiFacts.from_release(table, stats["agreement"], gates),
+        cite_as=f"DermLedger release {name}, ledger {view.ledger_id}, seq {as_of['seq']}",
+    )
+    write_croissant(folder / "croissant.json", doc)
+
+
+def record_problem(values: dict[str, Any]) -> tuple[Any, str | None]:
+    try:
+        return metadata_schema.validate_record(values), None
+    except InvalidInput as exc:
+        return None, str(exc)
+
+
+def isic_metadata_version() -> str:
+    from importlib.metadata import version
+
+    return version("isic-metadata") if isic_metadata else "unknown"

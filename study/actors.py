@@ -1,0 +1,157 @@
+"""Actors and their keys: founding the ledger, enrolment, revocation, unlocking.
+
+The founder's enrolment is the first event, self-signed by the key it enrols; every
+later enrolment or revocation is an ordinary signed append by a coordinator.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from dermledger.ledger.bootstrap import eventsourcing_env, postgres_connect
+from dermledger.ledger.envelope import Envelope
+from dermledger.ledger.errors import Conflict, InvalidInput
+from dermledger.ledger.keystore import check_actor_name
+from dermledger.ledger.signing import Signer
+from dermledger.policies import roles as role_policy
+from dermledger.policies.reasons import require_reason
+from dermledger.study.kernel import Kernel, Proposal, actor_stream
+
+
+class ActorService:
+    """Enrol, revoke and unlock the people who sign."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+
+    def list_actors(self) -> list[dict[str, object]]:
+        names = {
+            e.stream_id.removeprefix("actor:")
+            for e in self.kernel.log()
+            if e.topic == "ActorEnrolled"
+        }
+        return [self.kernel.get_actor(name).as_dict() for name in sorted(names)]
+
+    def found(self, founder: str, passphrase: str) -> tuple[str, Envelope]:
+        """Create the ledger: a self-signed enrolment of the founding coordinator.
+
+        Founders take one lock per ledger around the check, the new key and the save,
+        so two concurrent `init`s make one ledger (the other is refused) rather than a
+        log with two founding enrolments that never verifies.
+        """
+        check_actor_name(founder)
+        with self._founding_lock():
+            if self.kernel.is_initialised():
+                raise Conflict(f"a ledger already exists at {self.kernel.settings.describe()}")
+            signer = self.kernel.keystore.create(founder, passphrase)
+            ledger_id = str(uuid.uuid4())
+            try:
+                envelope = self.kernel.seal_all(
+                    signer,
+                    [
+                        Proposal(
+                            actor_stream(founder),
+                            "ActorEnrolled",
+                            {
+                                "actor": founder,
+                                "roles": ["coordinator"],
+                                "public_key": signer.public_hex,
+                                "ledger_id": ledger_id,
+                            },
+                        )
+                    ],
+                    {actor_stream(founder): (0, None)},  # version 1 of the log, always
+                )[0]
+                self.kernel.save(envelope)
+            except BaseException:
+                self.kernel.keystore.remove(founder)
+                raise
+        return ledger_id, envelope
+
+    @contextmanager
+    def _founding_lock(self) -> Iterator[None]:
+        """Serialise founders: a file lock in the home for SQLite (the database lives
+        there), a session advisory lock on the server for PostgreSQL."""
+        if self.kernel.settings.db_url is None:
+            with (self.kernel.settings.home / ".found.lock").open("a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
+                yield
+            return
+        env = eventsourcing_env(self.kernel.settings)
+        name = f"dermledger found {env.get('POSTGRES_SCHEMA', 'public')}".encode()
+        key = int.from_bytes(hashlib.sha256(name).digest()[:8], "big", signed=True)
+        with postgres_connect(self.kernel.settings) as conn:
+            conn.execute("SELECT pg_advisory_lock(%s)", (key,))  # released with the session
+            yield
+
+    def enrol(
+        self,
+        signer: Signer,
+        name: str,
+        roles: list[str],
+        *,
+        passphrase: str | None = None,
+        public_key: str | None = None,
+    ) -> Envelope:
+        """Enrol a new actor: with a key made here (passphrase) or one they made (public_key)."""
+        check_actor_name(name)
+        reason = role_policy.check_roles(roles)
+        if reason:
+            raise InvalidInput(reason)
+        if (passphrase is None) == (public_key is None):
+            raise InvalidInput("give the new actor either a passphrase or a public key")
+
+        def exists() -> None:
+            if self.kernel.stream(actor_stream(name)):
+                raise Conflict(f"an actor named {name} is already enrolled")
+
+        exists()
+        self.kernel.acting_record(signer)
+        created = False
+        if public_key is None:
+            assert passphrase is not None
+            public_key = self.kernel.keystore.create(name, passphrase).public_hex
+            created = True
+        try:
+            return self.kernel.append(
+                signer,
+                lambda: (
+                    exists(),
+                    [
+                        Proposal(
+                            actor_stream(name),
+                            "ActorEnrolled",
+                            {"actor": name, "roles": sorted(set(roles)), "public_key": public_key},
+                        )
+                    ],
+                )[1],
+            )[0]
+        except BaseException:
+            if created:
+                self.kernel.keystore.remove(name, public_key)
+            raise
+
+    def revoke(self, signer: Signer, name: str, reason: str) -> Envelope:
+        """Revoke an actor's key: it signs nothing from now on."""
+        require_reason(reason, "revoke an actor")
+
+        def decide() -> list[Proposal]:
+            record = self.kernel.get_actor(name)
+            if record.revoked:
+                raise Conflict(f"{name} is already revoked")
+            return [
+                Proposal(
+                    actor_stream(name),
+                    "ActorRevoked",
+                    {"actor": name, "key_id": record.key_id, "reason": reason},
+                )
+            ]
+
+        return self.kernel.append(signer, decide)[0]
+
+    def unlock(self, actor: str, passphrase: str) -> Signer:
+        return self.kernel.keystore.load(actor, passphrase)

@@ -1,0 +1,313 @@
+"""Capture under the SOP: decode, measure, check, find duplicates, store, sign.
+
+Every capture decides through the policies and writes through `Kernel.append`, so
+nothing here can bypass a rule. Refusals (the SOP, consent, metadata) happen before
+any byte reaches the blob store; a blob created for an event that then fails to save
+is removed again. Blobs are durable before the events that name them are committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from dermledger.ledger.blobs import BlobStore
+from dermledger.ledger.envelope import Envelope
+from dermledger.ledger.errors import Conflict, NotFound, PolicyViolation
+from dermledger.ledger.signing import Signer
+from dermledger.ledger.store import read_topic_after
+from dermledger.policies import duplicates, metadata_schema, sop
+from dermledger.projections.dedup_index import DedupIndex, IndexedImage
+from dermledger.study.imaging import ImageFacts, inspect_image
+from dermledger.study.kernel import Kernel, Proposal
+from dermledger.study.records import patient_stream
+from dermledger.study.state import PatientState, fold_patient
+
+MAX_SUSPICIONS = 5  # per capture: the nearest few are what a reviewer needs
+
+
+def hamming_hex(a: str, b: str) -> int:
+    return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
+@dataclass
+class CaptureResult:
+    image_id: str
+    envelopes: list[Envelope]
+    suspicions: list[duplicates.SuspectedDuplicate]
+    skipped: bool = False
+
+
+@dataclass(frozen=True)
+class PlannedCapture:
+    """One capture decided on measured facts: what `capture_batch` appends."""
+
+    image_id: str
+    patient_id: str
+    lesion_id: str
+    metadata: dict[str, Any]
+    device: str | None
+    facts: ImageFacts
+    override_reason: str | None = None
+    name: str = "the image"
+
+    def indexed(self) -> IndexedImage:
+        f = self.facts
+        return IndexedImage(
+            self.image_id, f.sha256, f.pixel_sha256, f.phash, f.dhash, f.region_hash
+        )
+
+
+class CaptureService:
+    """Captures, one at a time or in batches, with the duplicate check."""
+
+    duplicate_threshold: int = duplicates.DEFAULT_THRESHOLD
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+
+    def dedup_index(self) -> DedupIndex:
+        """Every captured image's hashes, and the log position they were read up to."""
+        return self.refreshed(DedupIndex())
+
+    def refreshed(self, index: DedupIndex) -> DedupIndex:
+        """Add the captures committed since `index` was last read (by anyone). Inside a
+        decision the read is part of its read set, so a capture committed by another
+        writer between the decision and its insert makes the append decide again, with
+        that capture in the index: two captures of one photograph at once are never both
+        recorded unsuspected."""
+        captured, index.position = read_topic_after(
+            self.kernel.recorder, "ImageCaptured", index.position
+        )
+        for p in (e.payload for e in captured):
+            index.add(
+                IndexedImage(
+                    p["image_id"],
+                    p["blob_sha256"],
+                    p["pixel_sha256"],
+                    p["phash"],
+                    p["dhash"],
+                    p.get("region_hash"),  # absent before duplicate-detection v2
+                )
+            )
+        return index
+
+    def new_image_id(self, capture_key: str) -> str:
+        """Image ids are derived from the ledger and a capture key, so an import re-run
+        finds the images it already captured instead of capturing them twice."""
+        digest = hashlib.sha256(f"{self.kernel.ledger_id()}|{capture_key}".encode()).hexdigest()
+        return f"IMG-{digest[:16]}"
+
+    def capture(
+        self,
+        signer: Signer,
+        data: bytes,
+        *,
+        patient_id: str,
+        lesion_id: str,
+        metadata: dict[str, Any] | None = None,
+        device: str | None = None,
+        override_reason: str | None = None,
+        name: str = "the image",
+        image_id: str | None = None,
+        facts: ImageFacts | None = None,
+        index: DedupIndex | None = None,
+    ) -> CaptureResult:
+        """Capture one image: decode, SOP, metadata, duplicates, blob, signed events."""
+        facts = facts or inspect_image(data, name=name)
+        planned = PlannedCapture(
+            image_id or self.new_image_id(f"capture:{uuid.uuid4()}"),
+            patient_id,
+            lesion_id,
+            {k: v for k, v in (metadata or {}).items() if v is not None},
+            device,
+            facts,
+            override_reason,
+        )
+        index = index if index is not None else self.dedup_index()
+        suspicions: list[duplicates.SuspectedDuplicate] = []
+
+        def decide() -> list[Proposal]:
+            if self.kernel.stream(planned.image_id):
+                raise Conflict(f"image {planned.image_id} is already captured")
+            self.refreshed(index)
+            patient = fold_patient(self.kernel.stream(patient_stream(patient_id)))
+            proposals, suspicions[:] = self._capture_proposals(planned, patient, index, set())
+            return proposals
+
+        self.kernel.acting_record(signer)
+        decide()  # refuse before any byte reaches the blob store
+        blobs = BlobStore(self.kernel.settings.blobs_dir)
+        digest, created = blobs.put(data)
+        try:
+            envelopes = self.kernel.append(signer, decide)
+        except BaseException as exc:
+            # A Conflict means another capture won the race; it may use this very blob.
+            if created and not isinstance(exc, Conflict):
+                blobs.discard(digest)
+            raise
+        index.add(planned.indexed())
+        return CaptureResult(planned.image_id, envelopes, list(suspicions))
+
+    def _capture_proposals(
+        self,
+        planned: PlannedCapture,
+        patient: PatientState | None,
+        index: DedupIndex,
+        not_yet: set[str],
+    ) -> tuple[list[Proposal], list[duplicates.SuspectedDuplicate]]:
+        """The events of one capture (policies `capture-sop`, consent, metadata-schema and
+        `duplicate-detection`), or the refusal. Candidates in `not_yet` are ignored: images of
+        the same batch that come after this one, already in the index from an earlier
+        attempt at the batch."""
+        facts, patient_id = planned.facts, planned.patient_id
+        fields = ({} if patient is None else patient.fields) | planned.metadata
+        fields = {k: v for k, v in fields.items() if v is not None}
+        record = metadata_schema.validate_record(
+            {"patient_id": patient_id, "lesion_id": planned.lesion_id, **fields}
+        )
+        decision, sop_record = sop.decide(
+            sop.CaptureFacts(
+                format=facts.format,
+                width=facts.width,
+                height=facts.height,
+                focus=facts.focus,
+                image_type=record.image_type,
+                dermoscopic_type=record.dermoscopic_type,
+                patient_registered=patient is not None,
+            ),
+            override_reason=planned.override_reason,
+        )
+        if patient is None:
+            raise NotFound(f"patient {patient_id} is not registered")
+        if not patient.consent:
+            raise PolicyViolation(
+                f"patient {patient_id} has no consent in force; record consent first",
+                policy="consent",
+            )
+        decision.enforce()
+        found = duplicates.classify(
+            sha256=facts.sha256,
+            pixel_sha256=facts.pixel_sha256,
+            candidates=(
+                duplicates.Candidate(
+                    n.image.image_id,
+                    n.image.sha256,
+                    n.image.pixel_sha256,
+                    n.distance,
+                    hamming_hex(n.image.dhash, facts.dhash),
+                    n.region_distance,
+                )
+                for n in index.candidates(facts.phash, self.duplicate_threshold, facts.region_probe)
+                if n.image.image_id not in not_yet
+            ),
+            threshold=self.duplicate_threshold,
+        )[:MAX_SUSPICIONS]
+        values = record.model_dump(mode="json", exclude_none=True)
+        values.pop("patient_id"), values.pop("lesion_id")
+        image_id = planned.image_id
+        captured = {
+            "image_id": image_id,
+            "patient_id": patient_id,
+            "lesion_id": planned.lesion_id,
+            "blob_sha256": facts.sha256,
+            "pixel_sha256": facts.pixel_sha256,
+            "phash": facts.phash,
+            "dhash": facts.dhash,
+            "region_hash": facts.region_hash,
+            "width": facts.width,
+            "height": facts.height,
+            "format": facts.format,
+            "size_bytes": facts.size_bytes,
+            "device": planned.device,
+            "focus": facts.focus,
+            "sop": sop_record,
+            "metadata": values,
+        }
+        proposals = [self.kernel.proposal(image_id, "ImageCaptured", captured)] + [
+            self.kernel.proposal(
+                image_id,
+                "DuplicateSuspected",
+                {
+                    "image_id": image_id,
+                    "duplicate_of": s.duplicate_of,
+                    "kind": s.kind,
+                    "distance": s.distance,
+                    "threshold": self.duplicate_threshold,
+                    "policy": duplicates.POLICY_NAME,
+                    "version": duplicates.POLICY_VERSION,
+                },
+            )
+            for s in found
+        ]
+        return proposals, found
+
+    def capture_batch(
+        self,
+        signer: Signer,
+        batch: list[tuple[PlannedCapture, bytes]],
+        index: DedupIndex,
+    ) -> list[CaptureResult]:
+        """Capture several images in one transaction: blobs first (made durable together),
+        then every image's events in one append, so each image is all there or not at all
+        and a crash never leaves an event without its blob.
+
+        Decided once per attempt, after the blobs are written: the file checks ran before
+        (`import_folder` measures and runs the SOP before writing anything), so a refusal
+        here means the study changed meanwhile (consent withdrawn): the blobs this call
+        created are removed again. An image whose stream exists already (another import of
+        the same folder) is skipped, with `skipped=True`; the first attempt takes that from
+        `index` and the store's per-stream version check, a retry from the store.
+        """
+        for planned, data in batch:
+            if hashlib.sha256(data).hexdigest() != planned.facts.sha256:
+                raise Conflict(f"{planned.name} changed since it was checked; import again")
+        results: dict[str, CaptureResult] = {}
+        attempts = 0
+
+        def decide() -> list[Proposal]:
+            nonlocal attempts
+            attempts += 1
+            results.clear()
+            self.refreshed(index)
+            patients: dict[str, PatientState | None] = {}
+            proposals: list[Proposal] = []
+            not_yet = {planned.image_id for planned, _ in batch}
+            for planned, _ in batch:
+                if attempts == 1:
+                    present = planned.image_id in index
+                else:  # the index holds this batch's images from the attempt before
+                    present = bool(self.kernel.stream(planned.image_id))
+                if present or planned.image_id in results:
+                    results.setdefault(
+                        planned.image_id, CaptureResult(planned.image_id, [], [], True)
+                    )
+                    not_yet.discard(planned.image_id)
+                    continue
+                if planned.patient_id not in patients:
+                    stream = self.kernel.stream(patient_stream(planned.patient_id))
+                    patients[planned.patient_id] = fold_patient(stream)
+                made, found = self._capture_proposals(
+                    planned, patients[planned.patient_id], index, not_yet
+                )
+                not_yet.discard(planned.image_id)
+                proposals += made
+                index.add(planned.indexed())  # later images of the batch must see this one
+                results[planned.image_id] = CaptureResult(planned.image_id, [], found)
+            return proposals
+
+        blobs = BlobStore(self.kernel.settings.blobs_dir)
+        stored = blobs.put_many([data for _, data in batch])
+        try:
+            envelopes = self.kernel.append(signer, decide)
+        except BaseException as exc:
+            if not isinstance(exc, Conflict):  # on a Conflict, another writer may use them
+                for digest, created in stored:
+                    if created:
+                        blobs.discard(digest)
+            raise
+        for envelope in envelopes:
+            results[envelope.stream_id].envelopes.append(envelope)
+        return [results[planned.image_id] for planned, _ in batch]

@@ -1,0 +1,49 @@
+"""The study application as commands and tests see it: one write kernel, one object
+per service, each given only what it uses.
+
+    ledger = DermLedger(settings)
+    ledger.actors.enrol(...), ledger.patients.register_patient(...),
+    ledger.capture.capture(...), ledger.imports.import_folder(...),
+    ledger.curation.resolve_duplicate(...), ledger.confirmation.vote(...),
+    ledger.queries.list_images(...), ledger.releases.create_release(...),
+    ledger.audit.verify(...)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from dermledger.ledger.bootstrap import Settings
+from dermledger.study.actors import ActorService
+from dermledger.study.audit import AuditService
+from dermledger.study.capture import CaptureService
+from dermledger.study.confirmation import ConfirmationService
+from dermledger.study.curation import CurationService
+from dermledger.study.imports import ImportService
+from dermledger.study.kernel import Kernel
+from dermledger.study.patients import PatientService
+from dermledger.study.queries import QueryService
+from dermledger.study.records import Records
+from dermledger.study.releases import ReleaseService
+
+
+class DermLedger:
+    """One ledger and the study's services over it."""
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> None:
+        self.settings = settings
+        self.kernel = Kernel(settings, clock=clock)
+        self.records = Records(self.kernel)
+        self.actors = ActorService(self.kernel)
+        self.audit = AuditService(self.kernel)
+        self.patients = PatientService(self.kernel, self.records)
+        self.capture = CaptureService(self.kernel)
+        self.imports = ImportService(self.kernel, self.records, self.capture)
+        self.curation = CurationService(self.kernel, self.records)
+        self.confirmation = ConfirmationService(self.kernel, self.records)
+        self.queries = QueryService(self.kernel, self.records)
+        self.releases = ReleaseService(self.kernel, self.queries)
+
+    def close(self) -> None:
+        self.kernel.close()

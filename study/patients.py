@@ -1,0 +1,161 @@
+"""Patients: registration by pseudonym, consent, withdrawal, erasure, recorded access.
+
+Personal data is encrypted under a key of the patient's own before it is signed.
+Withdrawal keeps a patient out of every later release (a gate) and never touches
+earlier ones. Erasure appends an event with no personal data and destroys the
+patient's key: the ciphertext stays in the log, every hash, signature and proof
+still verifies, and nobody can read it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from dermledger.ledger.envelope import Envelope
+from dermledger.ledger.errors import Conflict, InvalidInput, NotFound
+from dermledger.ledger.signing import Signer
+from dermledger.policies import metadata_schema
+from dermledger.policies.reasons import require_reason
+from dermledger.study.kernel import Kernel, Proposal
+from dermledger.study.personal_data import open_personal, seal_personal
+from dermledger.study.records import Records, patient_stream
+from dermledger.study.state import fold_patient
+
+PATIENT_FIELDS = ("age", "sex", "fitzpatrick_skin_type", "personal_hx_mm", "family_hx_mm")
+
+
+def check_personal(data: dict[str, str | None]) -> dict[str, str]:
+    """Personal fields, validated without ever echoing their values."""
+    from datetime import date
+
+    from dermledger.study.personal_data import PERSONAL_FIELDS
+
+    clean = {k: str(v).strip() for k, v in data.items() if v not in (None, "")}
+    unknown = sorted(set(clean) - set(PERSONAL_FIELDS))
+    if unknown:
+        raise InvalidInput(f"unknown personal field {', '.join(unknown)}")
+    if any(len(v) > 200 for v in clean.values()):
+        raise InvalidInput("a personal field is longer than 200 characters")
+    if "birth_date" in clean:
+        try:
+            date.fromisoformat(clean["birth_date"])
+        except ValueError:
+            raise InvalidInput("the birth date is not a YYYY-MM-DD date") from None
+    return clean
+
+
+class PatientService:
+    """Registration, consent and personal data of the study's patients."""
+
+    def __init__(self, kernel: Kernel, records: Records) -> None:
+        self.kernel = kernel
+        self.records = records
+
+    def register_patient(
+        self,
+        signer: Signer,
+        patient_id: str,
+        fields: dict[str, str | None],
+        *,
+        personal: dict[str, str] | None = None,
+    ) -> Envelope:
+        """Register a patient by pseudonym with the patient-level fields.
+
+        Personal data (name, record number, birth date) is encrypted with a new key of the
+        patient's own before the event is signed; the key is removed again if the
+        registration is refused.
+        """
+        self.kernel.permit(signer, "PatientRegistered")
+        metadata_schema.validate_field("patient_id", patient_id)
+        payload: dict[str, Any] = {"patient_id": patient_id}
+        for name in PATIENT_FIELDS:
+            value = fields.get(name)
+            if value not in (None, ""):
+                payload[name] = metadata_schema.validate_field(name, str(value))
+        personal = check_personal(personal or {})
+
+        def decide() -> list[Proposal]:
+            if self.kernel.stream(patient_stream(patient_id)):
+                raise Conflict(f"patient {patient_id} is already registered")
+            return [self.kernel.proposal(patient_stream(patient_id), "PatientRegistered", payload)]
+
+        decide()
+        created = False
+        if personal:
+            key = self.kernel.patient_keys.create(patient_id)
+            created = True
+            payload["personal"] = seal_personal(key, patient_id, personal)
+        try:
+            return self.kernel.append(signer, decide)[0]
+        except BaseException:
+            if created:
+                self.kernel.patient_keys.destroy(patient_id)
+            raise
+
+    def record_consent(
+        self, signer: Signer, patient_id: str, scope: str, document: bytes
+    ) -> Envelope:
+        """Consent in force from now; the document's SHA-256 is recorded, not its content."""
+        self.kernel.permit(signer, "ConsentRecorded")
+        if not scope.strip():
+            raise InvalidInput("a consent scope is required")
+        if not document:
+            raise InvalidInput("the consent document is empty")
+        digest = hashlib.sha256(document).hexdigest()
+
+        def decide() -> list[Proposal]:
+            patient = self.records.get_patient(patient_id)
+            if patient.erased:
+                raise Conflict(f"patient {patient_id} was erased")
+            if patient.consent:
+                raise Conflict(f"patient {patient_id} already has consent in force")
+            return [self.kernel.proposal(patient_stream(patient_id), "ConsentRecorded",
+                                  {"patient_id": patient_id, "scope": scope,
+                                   "document_sha256": digest})]  # fmt: skip
+
+        return self.kernel.append(signer, decide)[0]
+
+    def withdraw_consent(self, signer: Signer, patient_id: str, reason: str) -> Envelope:
+        self.kernel.permit(signer, "ConsentWithdrawn")
+        require_reason(reason, "withdraw consent")
+
+        def decide() -> list[Proposal]:
+            if not self.records.get_patient(patient_id).consent:
+                raise Conflict(f"patient {patient_id} has no consent in force to withdraw")
+            return [self.kernel.proposal(patient_stream(patient_id), "ConsentWithdrawn",
+                                  {"patient_id": patient_id, "reason": reason})]  # fmt: skip
+
+        return self.kernel.append(signer, decide)[0]
+
+    def erase_patient(self, signer: Signer, patient_id: str, reason: str) -> Envelope:
+        """Append PatientErased (no personal data in it), then destroy the patient's key."""
+        self.kernel.permit(signer, "PatientErased")
+        require_reason(reason, "erase a patient")
+
+        def decide() -> list[Proposal]:
+            if self.records.get_patient(patient_id).erased:
+                raise Conflict(f"patient {patient_id} is already erased")
+            return [self.kernel.proposal(patient_stream(patient_id), "PatientErased",
+                                  {"patient_id": patient_id, "reason": reason})]  # fmt: skip
+
+        envelope = self.kernel.append(signer, decide)[0]
+        self.kernel.patient_keys.destroy(patient_id)
+        return envelope
+
+    def reveal_personal(self, signer: Signer, patient_id: str, reason: str) -> dict[str, str]:
+        """Decrypt a patient's personal data for a coordinator; the access is recorded first."""
+        self.kernel.permit(signer, "PersonalDataAccessed")
+        require_reason(reason, "reveal personal data")
+        patient = fold_patient(self.kernel.stream(patient_stream(patient_id)))
+        if patient is None:
+            raise NotFound(f"there is no patient {patient_id}")
+        if patient.erased:
+            raise NotFound(f"patient {patient_id} was erased; the personal data is gone")
+        if patient.personal is None:
+            raise NotFound(f"no personal data is held for patient {patient_id}")
+        key = self.kernel.patient_keys.get(patient_id)
+        self.kernel.append(signer, lambda: [self.kernel.proposal(
+            patient_stream(patient_id), "PersonalDataAccessed",
+            {"patient_id": patient_id, "reason": reason})])  # fmt: skip
+        return open_personal(key, patient_id, patient.personal)
