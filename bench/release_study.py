@@ -42,7 +42,7 @@ from dermledger.bench.common import FAST_KDF, PASSPHRASE, say
 from dermledger.ledger.bootstrap import Settings
 from dermledger.ledger.errors import Conflict
 from dermledger.ledger.signing import Signer
-from dermledger.policies import csv_rows, metadata_schema, verification
+from dermledger.policies import confirmation, csv_rows, metadata_schema
 from dermledger.policies.categories import category_of
 from dermledger.policies.roles import SIGNATURE_MEANING
 from dermledger.study.capture import PlannedCapture
@@ -173,7 +173,7 @@ def judge(ledger: DermLedger, signer: Signer, work: list[tuple[str, dict[str, st
 
 def annotation(image: ImageState, truth: dict[str, str]) -> Proposal:
     """As `VerificationService.annotate` proposes it (no structures)."""
-    verification.check_annotation(image.facts()).enforce()
+    confirmation.check_annotation(image.facts()).enforce()
     label, category = _label(truth["diagnosis"])
     return Proposal(image.image_id, "AnnotationRecorded", {
         "image_id": image.image_id, "diagnosis": label, "category": category,
@@ -186,11 +186,11 @@ def vote_of(reader: str) -> Any:
     """As `VerificationService.vote` proposes it (no supersession)."""
 
     def propose(image: ImageState, truth: dict[str, str]) -> Proposal:
-        verification.check_vote(image.facts(), reader, supersede=False).enforce()
+        confirmation.check_vote(image.facts(), reader, supersede=False).enforce()
         label, category = _label(truth["diagnosis"])
         readers = list(dict.fromkeys(v.actor for _, v in image.votes))
         slot = readers.index(reader) + 1 if reader in readers else len(readers) + 1
-        panel = verification.PANEL_SIZE + image.further_readers_ordered
+        panel = confirmation.PANEL_SIZE + image.further_readers_ordered
         return Proposal(image.image_id, "ConsensusVoteCast", {
             "image_id": image.image_id, "diagnosis": label, "category": category,
             "reader_slot": slot, "supersedes": None, "reason": None,
@@ -203,7 +203,7 @@ def vote_of(reader: str) -> Any:
 
 def histology(image: ImageState, truth: dict[str, str]) -> Proposal:
     """As `VerificationService.record_histology` proposes it."""
-    verification.check_histology(image.facts()).enforce()
+    confirmation.check_histology(image.facts()).enforce()
     label, category = _label(truth["diagnosis"])
     return Proposal(image.image_id, "HistologyRecorded", {
         "image_id": image.image_id, "diagnosis": label, "category": category,

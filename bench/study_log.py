@@ -41,7 +41,7 @@ from typing import Any
 from dermledger.ledger.bootstrap import Settings
 from dermledger.ledger.envelope import Envelope, format_timestamp, seal
 from dermledger.ledger.signing import Signer
-from dermledger.policies import metadata_schema, sop, verification
+from dermledger.policies import confirmation, metadata_schema, sop
 from dermledger.policies.categories import category_of, is_malignant
 from dermledger.policies.roles import SIGNATURE_MEANING
 from dermledger.study import events
@@ -248,7 +248,7 @@ def _vote(image: _Image, slot: int, diagnosis: str, category: str) -> dict[str, 
     return {
         "image_id": image.image_id, "diagnosis": diagnosis, "category": category,
         "reader_slot": slot, "supersedes": None, "reason": None, "signer_role": "specialist",
-        "signature_meaning": f"consensus reader {slot} of {verification.PANEL_SIZE}",
+        "signature_meaning": f"consensus reader {slot} of {confirmation.PANEL_SIZE}",
     }  # fmt: skip
 
 

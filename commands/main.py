@@ -15,12 +15,12 @@ from dermledger.commands import (
     actor,
     audit,
     capture,
+    confirmation,
     consent,
     demo,
     ledger_cmds,
     readmodel,
     release,
-    verification,
     views,
 )
 from dermledger.commands.context import Context, settings_from
@@ -71,7 +71,7 @@ ledger_cmds.register(app)
 demo.register(app)
 capture.register_commands(app)
 views.register(app)
-verification.register(app)
+confirmation.register(app)
 app.add_typer(actor.app, name="actor")
 app.add_typer(audit.app, name="audit")
 app.add_typer(release.app, name="release")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from dermledger.policies.verification import Verification
+from dermledger.policies.confirmation import Verification
 
 POLICY_VERSION = "1"
 

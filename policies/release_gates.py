@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dermledger.policies.verification import Verification
+from dermledger.policies.base import Decision
+from dermledger.policies.confirmation import Verification
 
+POLICY_NAME = "release-gates"
 POLICY_VERSION = "1"
 
 
@@ -52,3 +54,10 @@ GATES: tuple[Gate, ...] = (
 def first_failed_gate(candidate: Candidate) -> Gate | None:
     """The gate that keeps the image out, or None when it enters the release."""
     return next((gate for gate in GATES if not gate.passes(candidate)), None)
+
+
+def decide(candidate: Candidate) -> Decision:
+    """Allowed into the release, or refused naming the first gate it fails."""
+    gate = first_failed_gate(candidate)
+    reason = None if gate is None else f"{gate.name}: not {gate.description}"
+    return Decision.of(POLICY_NAME, POLICY_VERSION, reason)

@@ -14,7 +14,7 @@ are idempotent as well (a row is only replaced by one from the same or a later s
 
 Rows come from the existing folds and policies, never from rules of their own:
 images are folded with `ledger.state.apply_image_event` and labelled with the
-verification policy (`verification.derive` of the state's facts); audit rows are
+verification policy (`confirmation.derive` of the state's facts); audit rows are
 `audit_trail.trail_rows` of the batch, completed with what earlier batches recorded (an
 actor's roles, a superseded vote).
 
@@ -67,7 +67,7 @@ from dermledger.ledger.bootstrap import Settings, ensure_postgres_schema, events
 from dermledger.ledger.envelope import Envelope
 from dermledger.ledger.errors import Conflict, InvalidInput
 from dermledger.ledger.store import decode
-from dermledger.policies import verification
+from dermledger.policies import confirmation
 from dermledger.projections import readmodel_tables as t
 from dermledger.projections.audit_trail import trail_rows
 from dermledger.study.state import ImageState, Suspicion, apply_image_event
@@ -455,11 +455,11 @@ TRAIL_COLUMNS = ("seq", "recorded_at", "actor", "role", "meaning", "type", "stre
 
 
 @functools.lru_cache(maxsize=8192)
-def _labelled(facts: verification.Facts) -> tuple[Any, ...]:
+def _labelled(facts: confirmation.Facts) -> tuple[Any, ...]:
     """The row's columns from the verification policy, memoised: the policy is pure and
     its facts (labels and readers) take few distinct values in a study, so most images
     share a derivation."""
-    v = verification.derive(facts)
+    v = confirmation.derive(facts)
     return (v.diagnosis, v.category, v.stage, v.diagnosis_confirm_type, v.melanocytic,
             v.consensus, v.discordant)  # fmt: skip
 
@@ -525,7 +525,7 @@ def _shared_value(kind: type, *fields: Any) -> Any:
     return value
 
 
-def _label(label: verification.Label | None) -> list[str] | None:
+def _label(label: confirmation.Label | None) -> list[str] | None:
     return None if label is None else [label.actor, label.diagnosis, label.category]
 
 
@@ -565,10 +565,10 @@ def unpack_state(image_id: str, text: str) -> ImageState:
         suspicions=[Suspicion(*s) for s in suspicions],
         excluded=excluded,
         exclusion_reason=reason,
-        annotation=None if annotation is None else _shared_value(verification.Label, *annotation),
+        annotation=None if annotation is None else _shared_value(confirmation.Label, *annotation),
         structures=structures,
-        votes=[(eid, _shared_value(verification.Vote, a, d, c, u)) for eid, a, d, c, u in votes],
-        histology=None if histology is None else _shared_value(verification.Label, *histology),
+        votes=[(eid, _shared_value(confirmation.Vote, a, d, c, u)) for eid, a, d, c, u in votes],
+        histology=None if histology is None else _shared_value(confirmation.Label, *histology),
         further_readers_ordered=further,
         histology_ordered=ordered,
     )

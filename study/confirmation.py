@@ -12,7 +12,7 @@ from datetime import date
 from dermledger.ledger.envelope import Envelope
 from dermledger.ledger.errors import InvalidInput
 from dermledger.ledger.signing import Signer
-from dermledger.policies import metadata_schema, structures, verification
+from dermledger.policies import confirmation, metadata_schema, structures
 from dermledger.policies.categories import category_of
 from dermledger.policies.reasons import require_reason
 from dermledger.policies.roles import SIGNATURE_MEANING
@@ -42,7 +42,7 @@ class ConfirmationService:
 
         def decide() -> list[Proposal]:
             image = self._open_image(image_id)
-            verification.check_annotation(image.facts()).enforce()
+            confirmation.check_annotation(image.facts()).enforce()
             return [
                 self.kernel.proposal(image_id, "AnnotationRecorded", {
                     "image_id": image_id, "diagnosis": label, "category": category,
@@ -70,14 +70,14 @@ class ConfirmationService:
 
         def decide() -> list[Proposal]:
             image = self._open_image(image_id)
-            verification.check_vote(image.facts(), signer.actor, supersede=supersede).enforce()
+            confirmation.check_vote(image.facts(), signer.actor, supersede=supersede).enforce()
             readers = list(dict.fromkeys(v.actor for _, v in image.votes))
             slot = readers.index(signer.actor) + 1 if signer.actor in readers else len(readers) + 1
             earlier = next(
                 (eid for eid, v in image.votes if v.actor == signer.actor and not v.superseded),
                 None,
             )
-            panel = verification.PANEL_SIZE + image.further_readers_ordered
+            panel = confirmation.PANEL_SIZE + image.further_readers_ordered
             return [
                 self.kernel.proposal(image_id, "ConsensusVoteCast", {
                     "image_id": image_id, "diagnosis": label, "category": category,
@@ -110,7 +110,7 @@ class ConfirmationService:
 
         def decide() -> list[Proposal]:
             image = self._open_image(image_id, allow_excluded=True)
-            verification.check_histology(image.facts()).enforce()
+            confirmation.check_histology(image.facts()).enforce()
             return [
                 self.kernel.proposal(image_id, "HistologyRecorded", {
                     "image_id": image_id, "diagnosis": label, "category": category,
@@ -131,7 +131,7 @@ class ConfirmationService:
 
         def decide() -> list[Proposal]:
             image = self._open_image(image_id)
-            verification.check_order(image.facts(), kind).enforce()
+            confirmation.check_order(image.facts(), kind).enforce()
             return [
                 self.kernel.proposal(
                     image_id,

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dermledger.ledger.envelope import Envelope
-from dermledger.policies import verification
+from dermledger.policies import confirmation
 
 
 @dataclass
@@ -71,15 +71,15 @@ class ImageState:
     excluded: bool = False
     exclusion_reason: str | None = None
     events: list[Envelope] = field(default_factory=list)
-    annotation: verification.Label | None = None
+    annotation: confirmation.Label | None = None
     structures: dict[str, str] = field(default_factory=dict)
-    votes: list[tuple[str, verification.Vote]] = field(default_factory=list)  # (event_id, vote)
-    histology: verification.Label | None = None
+    votes: list[tuple[str, confirmation.Vote]] = field(default_factory=list)  # (event_id, vote)
+    histology: confirmation.Label | None = None
     further_readers_ordered: int = 0
     histology_ordered: bool = False
 
-    def facts(self) -> verification.Facts:
-        return verification.Facts(
+    def facts(self) -> confirmation.Facts:
+        return confirmation.Facts(
             annotation=self.annotation,
             votes=tuple(v for _, v in self.votes),
             histology=self.histology,
@@ -87,8 +87,8 @@ class ImageState:
             histology_ordered=self.histology_ordered,
         )
 
-    def verification(self) -> verification.Verification:
-        return verification.derive(self.facts())
+    def verification(self) -> confirmation.Verification:
+        return confirmation.derive(self.facts())
 
     @property
     def unresolved(self) -> list[Suspicion]:
@@ -131,7 +131,7 @@ def apply_image_event(state: ImageState | None, env: Envelope) -> ImageState | N
     elif env.type == "ImageReinstated":
         state.excluded, state.exclusion_reason = False, None
     elif env.type == "AnnotationRecorded":
-        state.annotation = verification.Label(env.actor, p["diagnosis"], p["category"])
+        state.annotation = confirmation.Label(env.actor, p["diagnosis"], p["category"])
         state.structures = dict(p.get("structures") or {})
     elif env.type == "ConsensusVoteCast":
         if p.get("supersedes"):
@@ -140,10 +140,10 @@ def apply_image_event(state: ImageState | None, env: Envelope) -> ImageState | N
                 for eid, v in state.votes
             ]
         state.votes.append(
-            (env.event_id, verification.Vote(env.actor, p["diagnosis"], p["category"]))
+            (env.event_id, confirmation.Vote(env.actor, p["diagnosis"], p["category"]))
         )
     elif env.type == "HistologyRecorded":
-        state.histology = verification.Label(env.actor, p["diagnosis"], p["category"])
+        state.histology = confirmation.Label(env.actor, p["diagnosis"], p["category"])
     elif env.type == "FurtherReadOrdered":
         if p["kind"] == "further-reader":
             state.further_readers_ordered += 1

@@ -15,7 +15,7 @@ from typing import Any
 from dermledger.ledger.envelope import Envelope
 from dermledger.ledger.merkle import MerkleTree, hash_leaf
 from dermledger.ledger.store import LogEntry
-from dermledger.policies import structures, verification
+from dermledger.policies import confirmation, structures
 from dermledger.projections.study_view import StudyView
 from dermledger.study.state import ImageState
 
@@ -96,7 +96,7 @@ class Strings:
 
     def __init__(self) -> None:
         self._seen: dict[str, str] = {}
-        self._labels: dict[verification.Label, verification.Label] = {}
+        self._labels: dict[confirmation.Label, confirmation.Label] = {}
 
     def __call__(self, value: Any) -> Any:
         return self._seen.setdefault(value, value) if isinstance(value, str) else value
@@ -104,7 +104,7 @@ class Strings:
     def values(self, fields: dict[str, Any]) -> dict[str, Any]:
         return {self(k): self(v) for k, v in fields.items()}
 
-    def instance[T: verification.Label](self, label: T) -> T:
+    def instance[T: confirmation.Label](self, label: T) -> T:
         """The first equal instance of a frozen label seen (equal: same class and fields)."""
         found = self._labels.setdefault(label, label)
         return found if type(found) is type(label) else label

@@ -18,7 +18,7 @@ import isic_metadata
 from dermledger import __version__
 from dermledger.ledger.blobs import BlobStore
 from dermledger.ledger.errors import InvalidInput
-from dermledger.policies import metadata_schema, release_gates, verification
+from dermledger.policies import confirmation, metadata_schema, release_gates
 from dermledger.projections.release.cohort import CohortTable
 from dermledger.projections.release.columns import RELEASE_COLUMNS
 from dermledger.projections.release.croissant import (
@@ -168,7 +168,7 @@ def write_release(
 
 def gate(
     image: ImageState,
-    verdict: verification.Verification,
+    verdict: confirmation.Verification,
     view: StudyView,
     left_out: dict[str, int],
 ) -> dict[str, Any] | None:

@@ -1,4 +1,7 @@
-"""Verification commands: annotate, vote, histology, order; and the study statistics."""
+"""Clinical confirmation commands: annotate, vote, histology, order; and the study statistics.
+
+The staged confirmation of each diagnosis (clinical, consensus, histology). "Verify"
+is kept for cryptographic checks (`audit verify`, `release verify`)."""
 
 from __future__ import annotations
 

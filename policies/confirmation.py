@@ -204,15 +204,6 @@ def check_order(facts: Facts, kind: str) -> Decision:
     return _allow()
 
 
-def release_ready(verification: Verification) -> Decision:
-    """Gate: stage at least consensus, and every malignant label histologically verified."""
-    if verification.stage not in ("consensus", "histology"):
-        return _refuse(f"stage is {verification.stage or 'unannotated'}, not yet consensus")
-    if verification.needs_histology:
-        return _refuse(f"malignant label {verification.category} has no histology")
-    return _allow()
-
-
 def _allow() -> Decision:
     return Decision(True, POLICY_NAME, POLICY_VERSION)
 
