@@ -50,7 +50,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.expression import ColumnElement
 
-from dermledger.ledger.bootstrap import Settings, ensure_postgres_schema, eventsourcing_env
+from dermledger.ledger.bootstrap import Settings, ensure_postgres_schema
 from dermledger.ledger.envelope import Envelope
 from dermledger.ledger.errors import Conflict, InvalidInput
 from dermledger.ledger.store import decode
@@ -175,7 +175,9 @@ class ReadModel:
         self._base, self.engine = engine(settings)
         # Writes begin IMMEDIATE on SQLite (see engine): the batch owns the file's lock.
         self._writer = self.engine.execution_options(readmodel_write=True)
-        self._sql = Statements(self.engine.dialect.name, eventsourcing_env(settings))
+        self._sql = Statements(
+            self.engine.dialect.name, settings.database and settings.database.schema
+        )
         with self._writer.begin() as conn:
             t.metadata.create_all(conn)
             ensure_tracking(conn)
@@ -443,5 +445,3 @@ class ReadModel:
                 rows = [tuple(r) for r in conn.execute(select(table))]
                 out[name] = sorted(rows, key=lambda r, i=index: tuple(r[j] for j in i))
         return out
-
-

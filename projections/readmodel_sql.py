@@ -14,7 +14,6 @@ from typing import Any
 
 from eventsourcing.persistence import ApplicationRecorder
 from sqlalchemy import (
-    URL,
     Connection,
     Engine,
     Table,
@@ -27,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from dermledger.ledger.bootstrap import Settings, eventsourcing_env
+from dermledger.ledger.bootstrap import Settings
 from dermledger.ledger.errors import Conflict
 from dermledger.ledger.store import decode
 from dermledger.projections import readmodel_tables as t
@@ -252,9 +251,9 @@ class Statements:
     from it in one statement.
     """
 
-    def __init__(self, dialect: str, env: dict[str, str]) -> None:
+    def __init__(self, dialect: str, schema: str | None) -> None:
         self.postgres = dialect == "postgresql"
-        schema = env.get("POSTGRES_SCHEMA") if self.postgres else None
+        schema = schema if self.postgres else None
         self.prefix = f'"{schema}".' if schema else ""
         self.mark = "%s" if self.postgres else "?"
         if self.postgres:
@@ -318,7 +317,7 @@ class Statements:
 def engine(settings: Settings) -> tuple[Engine, Engine]:
     """SQLite: `<home>/readmodel.sqlite` in WAL mode, writes BEGIN IMMEDIATE so a batch
     holds the lock from its first read. PostgreSQL: the ledger's database and schema."""
-    if settings.db_url is None:
+    if settings.database is None:
         settings.home.mkdir(parents=True, exist_ok=True)
         engine = create_engine(f"sqlite:///{settings.home / READMODEL_FILE}")
 
@@ -339,17 +338,8 @@ def engine(settings: Settings) -> tuple[Engine, Engine]:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
         return engine, engine
-    env = eventsourcing_env(settings)
-    url = URL.create(
-        "postgresql+psycopg",
-        username=env["POSTGRES_USER"],
-        password=env["POSTGRES_PASSWORD"] or None,
-        host=env["POSTGRES_HOST"],
-        port=int(env["POSTGRES_PORT"]),
-        database=env["POSTGRES_DBNAME"],
-    )
-    engine = create_engine(url, pool_size=2, max_overflow=2)
-    schema = env.get("POSTGRES_SCHEMA")
-    if not schema:
+    database = settings.database
+    engine = create_engine(database.sqlalchemy_url(), pool_size=2, max_overflow=2)
+    if not database.schema:
         return engine, engine
-    return engine, engine.execution_options(schema_translate_map={None: schema})
+    return engine, engine.execution_options(schema_translate_map={None: database.schema})
