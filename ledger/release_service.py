@@ -428,6 +428,9 @@ class ReleaseService:
         }
         as_of = {"seq": position, "recorded_at": view.recorded_at}
         self._write_docs(docs, folder, name, released, image_files, written, view, left_out, as_of)
+        from dermledger.projections.release_page import write_report  # the page (issue 17)
+
+        write_report(folder)  # report.html, listed in `files` like every other file
         known = written | {path: (sha, size) for path, sha, size in image_files}
         files = []
         for path in sorted(
