@@ -14,8 +14,10 @@ class PolicyError extends Error {}
 
 /** A vkey "<name>+<hex key ID>+base64(0x04 || 32-byte key)", its key ID recomputed. */
 async function parseVkey(text) {
-  const parts = text.split("+");
-  if (parts.length !== 3 || !parts[0] || !/^[0-9a-f]{8}$/.test(parts[1])) {
+  // Names hold no "+", so the first two split; base64 may hold more of them.
+  const m = /^([^+]+)\+([^+]*)\+(.*)$/.exec(text);
+  const parts = m ? m.slice(1) : [];
+  if (!m || !/^[0-9a-f]{8}$/.test(parts[1])) {
     throw new PolicyError(`not a vkey: ${text}`);
   }
   const material = fromBase64Strict(parts[2]);
