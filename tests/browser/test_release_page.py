@@ -109,9 +109,9 @@ def test_a_damaged_zip_dropped_on_the_page_names_the_damage(
 ORIGIN = "dermledger.example/study-log"
 
 
-def cosigned(release: tuple[Path, Signer], target: Path, forge: bool = False) -> tuple[
-    Path, list[releases.Witness]
-]:
+def cosigned(
+    release: tuple[Path, Signer], target: Path, forge: bool = False
+) -> tuple[Path, list[releases.Witness]]:
     """A copy whose manifest carries two witnesses' cosignatures (the second forged:
     one byte of its Ed25519 signature changed), signed again by the release's signer."""
     folder = releases.copy_release(release[0], target)
