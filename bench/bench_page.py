@@ -24,7 +24,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from dermledger.bench.common import FAST_KDF, BenchArgs, PeakMemory, Row, rate, say
@@ -51,8 +50,7 @@ def demo_release(workdir: Path, records: int) -> Path:
     patients = max(2, records * 443 // 1044)
     duplicates = records * 18 // 1044
     settings = Settings(home=home, kdf_log2_n=FAST_KDF)
-    result = run_demo(replace(settings), records=records, duplicates=duplicates,
-                      patients=patients)  # fmt: skip
+    result = run_demo(settings, records=records, duplicates=duplicates, patients=patients)
     if result.release_failures:
         raise RuntimeError(f"the demo release does not verify: {result.release_failures}")
     (home / "done").write_text("ok\n")
@@ -86,8 +84,11 @@ def time_page(folder: Path, repeats: int) -> tuple[float, float]:
     """Fastest pick-to-verdict of K fresh offline pages, and the page's JS heap (MiB)."""
     from playwright.sync_api import sync_playwright
 
+    from dermledger.projections.release_page import write_report
     from dermledger.tests.browser.driver import pick_folder
 
+    # This build's page (the cached release may carry an older one); same checks either way.
+    report = write_report(folder.parent.parent / "page")
     best, heap = float("inf"), 0.0
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
@@ -95,11 +96,12 @@ def time_page(folder: Path, repeats: int) -> tuple[float, float]:
             context = browser.new_context()
             context.set_offline(True)
             page = context.new_page()
-            page.goto((folder / "report.html").as_uri())
+            page.goto(report.as_uri())
             started = time.perf_counter()
             shown = pick_folder(page, folder)
             best = min(best, time.perf_counter() - started)
             assert shown.state == "ok", shown
+            say(f"  page: {shown.elapsed_ms} ms, {page.evaluate('document.body.dataset.timings')}")
             heap = page.evaluate("performance.memory.usedJSHeapSize") / 2**20
             context.close()
         browser.close()
@@ -138,8 +140,10 @@ def main() -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         args = BenchArgs(events=0, backends=(), workdir=workdir)
         for row in run(args, records=options.records, repeats=options.repeats):
-            print(f"{row.measure}: n={row.n} ours {row.ours_per_s:,.0f}/s, baseline "
-                  f"{row.baseline_per_s:,.0f}/s ({row.baseline}), ratio {row.ratio:.2f}")  # fmt: skip
+            print(
+                f"{row.measure}: n={row.n} ours {row.ours_per_s:,.0f}/s, baseline "
+                f"{row.baseline_per_s:,.0f}/s ({row.baseline}), ratio {row.ratio:.2f}"
+            )
 
 
 if __name__ == "__main__":

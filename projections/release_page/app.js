@@ -75,6 +75,7 @@ async function open(loadSources, folderName) {
     await showVerdict();
     $("elapsed").textContent = `checked in ${((performance.now() - started) / 1000).toFixed(2)} s`;
     document.body.dataset.elapsedMs = String(Math.round(performance.now() - started));
+    document.body.dataset.timings = JSON.stringify(result.timings);
     await renderRelease($("release"), result.manifest, files, result.lines);
   } catch (error) {
     if (error instanceof NotARelease || error instanceof ZipError) showError(error.message);

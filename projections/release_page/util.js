@@ -30,11 +30,17 @@ function byCodePoint(a, b) {
 }
 
 const HEX_DIGIT = /^[0-9a-fA-F]$/;
+const PLAIN_HEX = /^[0-9a-fA-F]*$/;
 const ASCII_SPACE = " \t\n\r\x0b\x0c";
 
 /** bytes.fromhex: whitespace allowed between pairs, never inside one; else ValueError. */
 function fromHex(text) {
   if (typeof text !== "string") throw new Malformed("fromhex() argument must be str");
+  if (text.length % 2 === 0 && PLAIN_HEX.test(text)) { // the usual case, without spaces
+    const out = new Uint8Array(text.length / 2);
+    for (let i = 0; i < out.length; i++) out[i] = parseInt(text.substr(2 * i, 2), 16);
+    return out;
+  }
   const out = [];
   for (let i = 0; i < text.length; ) {
     if (ASCII_SPACE.includes(text[i])) { i++; continue; }

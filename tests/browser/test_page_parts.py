@@ -61,7 +61,7 @@ def test_every_inclusion_probe_is_judged_as_ledger_merkle_judges_it(page: object
 VALUES = [
     {"b": 1, "a": [True, None, "x"], "é": "ü\u2028\u0007", "A": -(2**53 - 1)},
     {"files": [{"path": "images/a.jpg", "bytes": 10, "sha256": "ab"}], "n": 0},
-    ["\"quoted\" \\ back", "tab\tnewline\n", "emoji \U0001f600", {}, []],
+    ['"quoted" \\ back', "tab\tnewline\n", "emoji \U0001f600", {}, []],
     {"\U0001f600": 1, "\uffff": 2, "z": 3},  # key order by UTF-16 code units
 ]
 
