@@ -137,7 +137,7 @@ async function checkProvenance(manifest, files) {
   const size = checkpoint.tree_size ?? null, root = checkpoint.root ?? "";
   const failures = [], proven = new Set();
   const all = textLines(await readText(provenance));
-  // Lines are independent: check a batch at once so WebCrypto's digests overlap.
+  // Lines are independent: a batch at a time keeps the awaits from serialising them.
   for (let start = 0; start < all.length; start += PROOF_BATCH) {
     const batch = all.slice(start, start + PROOF_BATCH);
     lines.push(...await Promise.all(batch.map((line) => checkProofLine(line, size, root))));
