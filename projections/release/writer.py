@@ -35,6 +35,7 @@ from dermledger.projections.release.files import (
     files_outside,
     place_blob,
 )
+from dermledger.projections.release.page import write_report
 from dermledger.projections.release.replay import Replay
 from dermledger.projections.release.verify import FORMAT, MANIFEST, file_sha256
 from dermledger.projections.statistics import study_statistics
@@ -137,6 +138,7 @@ def write_release(
     }
     as_of = {"seq": position, "recorded_at": view.recorded_at}
     write_docs(folder, name, released, image_files, written, view, left_out, as_of)
+    write_report(folder)  # report.html, listed in `files` like every other file
     known = written | {path: (sha, size) for path, sha, size in image_files}
     files = []
     for path in sorted(

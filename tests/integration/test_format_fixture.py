@@ -15,6 +15,7 @@ import pytest
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "main-ledger"
 PASSPHRASE = "fixture passphrase"
+ADDED_SINCE_FIXTURE = {"report.html"}
 
 
 @pytest.fixture
@@ -55,6 +56,17 @@ def test_old_release_verifies_and_rebuilds_byte_identical(home: Path, tmp_path: 
                 "--dry-run")  # fmt: skip
     assert built.returncode == 0, built.stdout + built.stderr
     old_files, new_files = files_of(old), files_of(again)
-    assert sorted(new_files) == sorted(old_files)
+    # Releases only grow: report.html (the self-verifying page) is new since the fixture;
+    # every file the old release had is rebuilt byte for byte, except the manifest, whose
+    # file list now names the page too.
+    assert set(new_files) - set(old_files) == ADDED_SINCE_FIXTURE
     for path, data in old_files.items():
-        assert new_files[path] == data, path
+        if path != "manifest.json":
+            assert new_files[path] == data, path
+    old_manifest = json.loads(old_files["manifest.json"])
+    new_manifest = json.loads(new_files["manifest.json"])
+    assert [f for f in new_manifest["files"] if f["path"] not in ADDED_SINCE_FIXTURE] == (
+        old_manifest["files"]
+    )
+    checked = cli(home, "release", "verify", str(again))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
