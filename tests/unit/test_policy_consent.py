@@ -74,10 +74,5 @@ def test_every_rule_returns_a_consent_decision(in_force: bool, erased: bool) -> 
         assert d.allowed or "PAT-0042" in d.reason
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: check_record's docstring says consent is recorded only for a registered "
-    "patient, but ConsentFacts.registered is never read (callers pass registered=True)",
-)
 def test_no_consent_for_an_unregistered_patient() -> None:
     assert not check_record(state(registered=False)).allowed

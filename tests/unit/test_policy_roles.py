@@ -171,10 +171,5 @@ def test_an_actor_needs_at_least_one_role() -> None:
     assert check_roles([]) == "an actor needs at least one role"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: check_roles consumes a one-shot Iterable with set(roles), then list(roles) is "
-    "empty, so valid roles from a generator are refused as 'needs at least one role'",
-)
 def test_known_roles_from_a_generator_are_accepted() -> None:
     assert check_roles(role for role in ["annotator"]) is None
