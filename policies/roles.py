@@ -36,6 +36,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "FurtherReadOrdered",
             "CheckpointSigned",
             "ReleasePublished",
+            "PartitionsAssigned",
+            "PartitionReassigned",
         }
     ),
     "annotator": frozenset({"AnnotationRecorded"}),
@@ -43,6 +45,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "pathologist": frozenset({"HistologyRecorded"}),
     "auditor": frozenset(),
 }
+
+# Events any enrolled actor appends about itself, whatever its roles: the record of its
+# own reading of the sequestered test set (issue 16), so an auditor's reading is logged too.
+ANY_ROLE_EVENTS: frozenset[str] = frozenset({"TestSetAccessed"})
 
 # What a signature by each role means, recorded in the audit trail.
 SIGNATURE_MEANING: dict[str, str] = {
@@ -73,6 +79,8 @@ def check_append(request: AppendRequest) -> Decision:
         return Decision(
             False, POLICY_NAME, POLICY_VERSION, f"{request.actor}'s key has been revoked"
         )
+    if request.event_type in ANY_ROLE_EVENTS and request.roles:
+        return Decision(True, POLICY_NAME, POLICY_VERSION)
     if any(request.event_type in PERMISSIONS.get(role, frozenset()) for role in request.roles):
         return Decision(True, POLICY_NAME, POLICY_VERSION)
     allowed = " or ".join(roles_for(request.event_type)) or "no role"

@@ -14,6 +14,8 @@ from typing import Any
 
 from dermledger.ledger.envelope import Envelope
 from dermledger.ledger.store import LogEntry
+from dermledger.study.partition_state import EVENT_TYPES as PARTITION_EVENTS
+from dermledger.study.partition_state import PartitionState
 from dermledger.study.state import (
     ImageState,
     PatientState,
@@ -42,6 +44,7 @@ class StudyView:
     actors: dict[str, ActorView] = field(default_factory=dict)
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
     revoked_key_events: list[tuple[int, str, str]] = field(default_factory=list)
+    partitions: PartitionState = field(default_factory=PartitionState)  # issue 16
 
     def apply(self, seq: int, env: Envelope) -> None:
         self.seq, self.recorded_at = seq, env.recorded_at
@@ -65,6 +68,8 @@ class StudyView:
                 self.patients[state.patient_id] = state
         elif env.type == "CheckpointSigned":
             self.checkpoints.append({"seq": seq, **p})
+        elif env.type in PARTITION_EVENTS:
+            self.partitions.apply(seq, env)
         if env.type == "ImageCaptured":
             patient = self.patients.get(p["patient_id"])
             if patient is None or not patient.consent:

@@ -215,3 +215,32 @@ class ReleasePublished(Payload):
     root: str
     manifest_sha256: str
     images: int
+
+
+# ------------------------------------------------------- partitions and the test set
+
+
+@register
+class PartitionsAssigned(Payload):
+    """Patients placed by the recorded scheme (seed, ratios, stratification, policy)."""
+
+    scheme: dict[str, Any]
+    assignments: dict[str, str]  # patient_id -> train, validation or test
+
+
+@register
+class PartitionReassigned(Payload):
+    patient_id: str
+    from_partition: str
+    to: str
+    reason: str = Field(min_length=1)
+
+
+@register
+class TestSetAccessed(Payload):
+    """Someone read the sequestered test partition, and said why."""
+
+    partition: str
+    purpose: str = Field(min_length=1, max_length=500)
+    what: str  # release, listing, images or labels
+    release: str | None = None

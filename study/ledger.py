@@ -24,6 +24,7 @@ from dermledger.study.confirmation import ConfirmationService
 from dermledger.study.curation import CurationService
 from dermledger.study.imports import ImportService
 from dermledger.study.kernel import Kernel
+from dermledger.study.partitions import PartitionService
 from dermledger.study.patients import PatientService
 from dermledger.study.queries import QueryService
 from dermledger.study.records import Records
@@ -45,7 +46,8 @@ class DermLedger:
         self.curation = CurationService(self.kernel, self.records)
         self.confirmation = ConfirmationService(self.kernel, self.records)
         self.queries = QueryService(self.kernel, self.records)
-        self.releases = ReleaseService(self.kernel, self.queries)
+        self.partitions = PartitionService(self.kernel)
+        self.releases = ReleaseService(self.kernel, self.queries, self.partitions)
 
     @property
     def recorder(self) -> ApplicationRecorder:

@@ -25,6 +25,7 @@ from dermledger.projections.release.replay import Replay
 from dermledger.projections.release.verify import MANIFEST, file_sha256, manifest_digest
 from dermledger.projections.release.writer import Progress, write_manifest, write_release
 from dermledger.study.kernel import Kernel, Proposal
+from dermledger.study.partitions import PartitionService, require_assigned
 from dermledger.study.queries import QueryService
 
 
@@ -35,9 +36,12 @@ def release_stream(name: str) -> str:
 class ReleaseService:
     """Create, list, check and compare releases of this ledger."""
 
-    def __init__(self, kernel: Kernel, queries: QueryService) -> None:
+    def __init__(
+        self, kernel: Kernel, queries: QueryService, partitions: PartitionService
+    ) -> None:
         self.kernel = kernel
         self.queries = queries
+        self.partitions = partitions
 
     def create_release(
         self,
@@ -48,13 +52,23 @@ class ReleaseService:
         as_of: str | None = None,
         progress: Progress | None = None,
         publish: bool = True,
+        partition: str | None = None,
+        purpose: str | None = None,
     ) -> dict[str, Any]:
         """Build, sign and publish release `name` of the dataset at `as_of` into `out`.
+
+        With `partition`, only that partition's patients; cutting the test partition
+        needs a `purpose` and records the reading with the release (issue 16).
 
         With publish=False the folder is built and signed but no ReleasePublished event is
         appended: a preview, or a rebuild to check that a release reproduces byte for byte.
         """
         self.kernel.permit(signer, "ReleasePublished")
+        access = (
+            self.partitions.access_proposal(partition, purpose, "release", name)
+            if partition is not None
+            else None
+        )
         if not name or not all(c.isalnum() or c in "._-" for c in name) or len(name) > 64:
             raise InvalidInput(f"release name {name!r} must be 1-64 letters, digits, '.', '_', '-'")
         out = out.resolve()
@@ -77,6 +91,8 @@ class ReleaseService:
             else None,
         )
         position = replayed.position
+        if partition is not None:
+            require_assigned(replayed.view.partitions, partition)
         root = replayed.tree.root(position).hex()
         tmp = out.with_name(f".{out.name}.partial-{uuid.uuid4().hex[:8]}")
         tmp.mkdir(parents=True)
@@ -86,7 +102,7 @@ class ReleaseService:
                 blobs=BlobStore(self.kernel.settings.blobs_dir),
                 signer={"actor": signer.actor, "key_id": signer.key_id,
                         "public_key": signer.public_hex},
-                progress=progress,
+                progress=progress, partition=partition,
             )  # fmt: skip
             manifest["signature"] = signer.sign_digest(manifest_digest(manifest))
             write_manifest(tmp, manifest)
@@ -107,7 +123,8 @@ class ReleaseService:
                             "manifest_sha256": manifest_sha,
                             "images": summary["images"],
                         },
-                    )
+                    ),
+                    *([access] if access is not None else []),
                 ]
 
             if publish:
@@ -120,7 +137,7 @@ class ReleaseService:
             raise
         for stale in out.parent.glob(f".{out.name}.partial-*"):
             shutil.rmtree(stale, ignore_errors=True)  # left by an interrupted run: untrusted
-        return summary | {"manifest_sha256": manifest_sha, "out": str(out)}
+        return summary | {"manifest_sha256": manifest_sha, "out": str(out), "partition": partition}
 
     def _recover_release(
         self,

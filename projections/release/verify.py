@@ -19,6 +19,7 @@ from dermledger.ledger.canonical import jcs_sha256
 from dermledger.ledger.errors import VerificationError
 from dermledger.ledger.merkle import hash_leaf, verify_inclusion
 from dermledger.ledger.signing import key_id_of, verify_digest
+from dermledger.projections.release.evidence_check import check_evidence_pack
 from dermledger.projections.release.messages import say
 
 FORMAT = "dermledger-release/1"
@@ -84,6 +85,7 @@ def verify_release_dir(folder: Path) -> tuple[dict[str, Any], list[str]]:
     if paths != sorted(paths):
         failures.append(say("unsorted"))
     failures += _check_provenance(folder, manifest)
+    failures += check_evidence_pack(folder, manifest)  # issue 16; none for older releases
     return manifest, failures
 
 

@@ -28,6 +28,7 @@ from dermledger.projections.release.croissant import (
     write_croissant,
 )
 from dermledger.projections.release.datasheet import write_datasheet
+from dermledger.projections.release.evidence_doc import ledger_facts, write_evidence
 from dermledger.projections.release.files import (
     CsvRows,
     HashingWriter,
@@ -36,6 +37,7 @@ from dermledger.projections.release.files import (
     place_blob,
 )
 from dermledger.projections.release.page import write_report
+from dermledger.projections.release.partition_file import write_partition_file
 from dermledger.projections.release.replay import Replay
 from dermledger.projections.release.verify import FORMAT, MANIFEST, file_sha256
 from dermledger.projections.statistics import study_statistics
@@ -74,6 +76,7 @@ def write_release(
     blobs: BlobStore,
     signer: dict[str, str],
     progress: Progress | None,
+    partition: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Gate every image and write it out at once, one image at a time: its file, its
     metadata.csv row, its annotations.csv rows and its provenance.jsonl line go straight
@@ -81,7 +84,8 @@ def write_release(
     The datasheet and croissant.json then read metadata.csv back as a stream.
 
     Returns the manifest without its signature (`signer` is the signer's actor, key_id and
-    public_key) and the summary; the service signs the manifest and writes it."""
+    public_key) and the summary; the service signs the manifest and writes it.
+    With `partition`, only images of that partition's patients are candidates (issue 16)."""
     view, position = replayed.view, replayed.position
     left_out: dict[str, int] = {gate.name: 0 for gate in release_gates.GATES}
     images_dir = folder / "images"
@@ -89,6 +93,9 @@ def write_release(
     released: list[str] = []
     image_files: list[tuple[str, str, int]] = []  # (path, sha256, bytes), sorted by path
     candidates = sorted(view.images)
+    if partition is not None:
+        candidates = [i for i in candidates
+                      if view.partitions.of(view.images[i].patient_id) == partition]  # fmt: skip
     with (
         HashingWriter(folder / "metadata.csv") as metadata_file,
         HashingWriter(folder / "annotations.csv") as annotations_file,
@@ -138,6 +145,17 @@ def write_release(
     }
     as_of = {"seq": position, "recorded_at": view.recorded_at}
     write_docs(folder, name, released, image_files, written, view, left_out, as_of)
+    head: dict[str, Any] = {
+        "format": FORMAT,
+        "name": name,
+        "ledger_id": view.ledger_id,
+        "as_of": as_of,
+        "checkpoint": {"tree_size": position, "root": root},
+        "policy_version": POLICY_VERSION,
+    }
+    if partition is not None:  # issue 16: partition.json, and the manifest names it
+        head["partition"] = write_partition_file(folder, partition, view, released)
+    write_evidence(folder, head, ledger_facts(view, released, left_out))
     write_report(folder)  # report.html, listed in `files` like every other file
     known = written | {path: (sha, size) for path, sha, size in image_files}
     files = []
@@ -149,12 +167,7 @@ def write_release(
         sha, size = known.get(relative) or (file_sha256(path), path.stat().st_size)
         files.append({"path": relative, "sha256": sha, "bytes": size})
     manifest: dict[str, Any] = {
-        "format": FORMAT,
-        "name": name,
-        "ledger_id": view.ledger_id,
-        "as_of": as_of,
-        "checkpoint": {"tree_size": position, "root": root},
-        "policy_version": POLICY_VERSION,
+        **head,
         "software": {"dermledger": __version__, "isic-metadata": isic_metadata_version()},
         "files": files,
         "signer": signer,

@@ -37,6 +37,8 @@ COORDINATOR_EVENTS = {
     "FurtherReadOrdered",
     "CheckpointSigned",
     "ReleasePublished",
+    "PartitionsAssigned",
+    "PartitionReassigned",
 }
 CLINICAL = {
     "annotator": "AnnotationRecorded",
@@ -173,3 +175,9 @@ def test_an_actor_needs_at_least_one_role() -> None:
 
 def test_known_roles_from_a_generator_are_accepted() -> None:
     assert check_roles(role for role in ["annotator"]) is None
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_any_enrolled_role_records_its_own_reading_of_the_test_set(role: str) -> None:
+    assert check_append(request("TestSetAccessed", role)) == ALLOW
+    assert not check_append(request("TestSetAccessed")).allowed

@@ -1,0 +1,33 @@
+"""The issue-16 checks `release verify` runs on a release's own files: evidence.json and
+the datasheet's evidence section recomputed, and partition.json against metadata.csv.
+
+A release made before evidence.json existed lists no such file in its manifest and gets
+none of these checks, so every older release still verifies.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from dermledger.projections.release.evidence import EVIDENCE, check_evidence
+from dermledger.projections.release.evidence_doc import check_datasheet
+from dermledger.projections.release.partition_file import check_partition_file
+
+
+def check_evidence_pack(folder: Path, manifest: Mapping[str, Any]) -> list[str]:
+    """Every failure, each naming the file and the number or item that is wrong."""
+    failures = check_partition_file(folder, manifest)
+    listed = any(f.get("path") == EVIDENCE for f in manifest.get("files", []))
+    if not listed or not (folder / EVIDENCE).exists():
+        return failures
+    failures += check_evidence(folder, manifest)
+    try:
+        written = json.loads((folder / EVIDENCE).read_text(encoding="utf-8"))
+    except ValueError:
+        return failures
+    if (folder / "datasheet.md").exists():
+        failures += check_datasheet(folder, manifest, written)
+    return failures
