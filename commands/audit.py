@@ -10,6 +10,7 @@ from rich.table import Table
 
 from dermledger.commands.context import get, out, print_json, progress_bar, status
 from dermledger.commands.options import AsOf, Json
+from dermledger.commands.partition import print_accesses
 from dermledger.ledger.errors import PolicyViolation, VerificationError
 
 app = typer.Typer(help="Verify and export the signed log.", no_args_is_help=True)
@@ -92,12 +93,18 @@ def trail(
     actor: Annotated[str | None, typer.Option("--actor", help="Only this actor's events.")] = None,
     since: Annotated[str | None, typer.Option("--since", help="ISO date/time, UTC.")] = None,
     until: Annotated[str | None, typer.Option("--until", help="ISO date/time, UTC.")] = None,
+    partition: Annotated[
+        str | None, typer.Option("--partition", help="Only readings of this partition (test).")
+    ] = None,
     json_: Json = False,
 ) -> None:
     """The audit trail: who did what, when and why, old and new values side by side.
 
     Example: dermledger audit trail IMG-1a2b… --since 2026-11-01 --json
     """
+    if partition is not None:  # issue 16: every reading of the sequestered test set
+        print_accesses(get(ctx).ledger.partitions.accesses(partition), json_)
+        return
     rows = get(ctx).ledger.queries.audit_trail(image=image, actor=actor, since=since, until=until)
     if json_:
         print_json(rows)

@@ -19,6 +19,7 @@ from dermledger.commands import (
     consent,
     demo,
     ledger_cmds,
+    partition,
     readmodel,
     release,
     views,
@@ -77,6 +78,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(release.app, name="release")
 app.add_typer(consent.app, name="consent")
 app.add_typer(readmodel.app, name="readmodel")
+app.add_typer(partition.app, name="partition")
 
 
 def run() -> None:

@@ -12,6 +12,7 @@ from dermledger.commands.context import err, get, out, print_json, status
 from dermledger.commands.options import AsOf, Json
 from dermledger.ledger.errors import VerificationError
 from dermledger.projections.release.messages import say
+from dermledger.projections.release.partition_file import check_against
 from dermledger.projections.release.verify import verify_release_dir
 
 app = typer.Typer(help="Create, verify, list and compare releases.", no_args_is_help=True)
@@ -26,6 +27,13 @@ def create(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Build and sign, but do not publish.")
     ] = False,
+    partition: Annotated[
+        str | None,
+        typer.Option("--partition", help="Only this partition: train, validation, test."),
+    ] = None,
+    purpose: Annotated[
+        str | None, typer.Option("--purpose", help="Why (required to cut the test partition).")
+    ] = None,
     json_: Json = False,
 ) -> None:
     """Build, sign and publish a release of the dataset as it was at a position.
@@ -39,6 +47,7 @@ def create(
         task = bar.add_task("Replaying the log", total=None)
         summary = c.ledger.releases.create_release(
             c.signer(), name, out_dir, as_of=as_of, publish=not dry_run,
+            partition=partition, purpose=purpose,
             progress=lambda what, done, total: bar.update(
                 task, description=what, completed=done, total=total
             ),
@@ -63,6 +72,10 @@ def verify(
         bool,
         typer.Option("--ledger", help="Also prove it consistent with this ledger's current log."),
     ] = False,
+    against: Annotated[
+        list[Path] | None,
+        typer.Option("--against", help="Another partition's release: prove no shared patient."),
+    ] = None,
     json_: Json = False,
 ) -> None:
     """Verify a release offline: signature, every file, no extras, every inclusion proof.
@@ -74,6 +87,7 @@ def verify(
     manifest, failures = verify_release_dir(folder)
     if ledger:
         failures += get(ctx).ledger.releases.check_release_against_ledger(manifest)
+    failures += check_against(folder, manifest, against or [])  # issue 16
     if json_:
         print_json({"release": manifest.get("name"), "ok": not failures, "failures": failures})
     else:

@@ -151,18 +151,20 @@ class PartitionService:
             "test_accesses": len(state.accesses),
         }
 
-    def accesses(self) -> list[dict[str, Any]]:
-        """Every recorded reading of the test set, oldest first."""
+    def accesses(self, partition: str = policy.SEQUESTERED) -> list[dict[str, Any]]:
+        """Every recorded reading of `partition` (only the test set's are recorded)."""
+        policy.check_partition(partition).enforce()
         rows = []
         for env in self.kernel.stream(ACCESS_STREAM):
-            rows.append(
-                {
-                    "recorded_at": env.recorded_at,
-                    "actor": env.actor,
-                    "event_id": env.event_id,
-                    **env.payload,
-                }
-            )
+            if env.payload["partition"] == partition:
+                rows.append(
+                    {
+                        "recorded_at": env.recorded_at,
+                        "actor": env.actor,
+                        "event_id": env.event_id,
+                        **env.payload,
+                    }
+                )
         return rows
 
     def history(self) -> list[dict[str, Any]]:

@@ -95,6 +95,19 @@ def check_partition_file(folder: Path, manifest: Mapping[str, Any]) -> list[str]
     return failures
 
 
+def check_against(folder: Path, manifest: Mapping[str, Any], others: Iterable[Path]) -> list[str]:
+    """`release verify --against`: each other release verifies on its own and shares no
+    patient, lesion or duplicate cluster with this one."""
+    from dermledger.projections.release.verify import verify_release_dir
+
+    failures = []
+    for other in others:
+        other_manifest, other_failures = verify_release_dir(other)
+        failures += [f"against {other_manifest.get('name')}: {f}" for f in other_failures]
+        failures += check_disjoint(folder, manifest, other, other_manifest)
+    return failures
+
+
 def check_disjoint(
     folder: Path, manifest: Mapping[str, Any], other: Path, other_manifest: Mapping[str, Any]
 ) -> list[str]:

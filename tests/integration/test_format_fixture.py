@@ -15,7 +15,9 @@ import pytest
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "main-ledger"
 PASSPHRASE = "fixture passphrase"
-ADDED_SINCE_FIXTURE = {"report.html"}
+ADDED_SINCE_FIXTURE = {"report.html", "evidence.json"}
+# Files that only grow: the old bytes are a prefix (the evidence pack is appended).
+GROWN_SINCE_FIXTURE = {"datasheet.md"}
 
 
 @pytest.fixture
@@ -56,17 +58,21 @@ def test_old_release_verifies_and_rebuilds_byte_identical(home: Path, tmp_path: 
                 "--dry-run")  # fmt: skip
     assert built.returncode == 0, built.stdout + built.stderr
     old_files, new_files = files_of(old), files_of(again)
-    # Releases only grow: report.html (the self-verifying page) is new since the fixture;
-    # every file the old release had is rebuilt byte for byte, except the manifest, whose
-    # file list now names the page too.
+    # Releases only grow: report.html (the self-verifying page) and evidence.json (the
+    # evidence pack, issue 16) are new since the fixture; datasheet.md gains the evidence
+    # section at its end; every other file the old release had is rebuilt byte for byte,
+    # except the manifest, whose file list now names the new files too.
     assert set(new_files) - set(old_files) == ADDED_SINCE_FIXTURE
     for path, data in old_files.items():
-        if path != "manifest.json":
+        if path in GROWN_SINCE_FIXTURE:
+            assert new_files[path].startswith(data), path
+        elif path != "manifest.json":
             assert new_files[path] == data, path
     old_manifest = json.loads(old_files["manifest.json"])
     new_manifest = json.loads(new_files["manifest.json"])
-    assert [f for f in new_manifest["files"] if f["path"] not in ADDED_SINCE_FIXTURE] == (
-        old_manifest["files"]
-    )
+    unchanged = ADDED_SINCE_FIXTURE | GROWN_SINCE_FIXTURE
+    assert [f for f in new_manifest["files"] if f["path"] not in unchanged] == [
+        f for f in old_manifest["files"] if f["path"] not in unchanged
+    ]
     checked = cli(home, "release", "verify", str(again))
     assert checked.returncode == 0, checked.stdout + checked.stderr
