@@ -87,6 +87,7 @@ def verify(
     manifest, failures = verify_release_dir(folder)
     if ledger:
         failures += get(ctx).ledger.releases.check_release_against_ledger(manifest)
+        failures += get(ctx).ledger.evidence.check_against_ledger(folder, manifest)
     failures += check_against(folder, manifest, against or [])  # issue 16
     if json_:
         print_json({"release": manifest.get("name"), "ok": not failures, "failures": failures})

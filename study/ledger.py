@@ -22,6 +22,7 @@ from dermledger.study.audit import AuditService
 from dermledger.study.capture import CaptureService
 from dermledger.study.confirmation import ConfirmationService
 from dermledger.study.curation import CurationService
+from dermledger.study.evidence import EvidenceService
 from dermledger.study.imports import ImportService
 from dermledger.study.kernel import Kernel
 from dermledger.study.partitions import PartitionService
@@ -47,6 +48,7 @@ class DermLedger:
         self.confirmation = ConfirmationService(self.kernel, self.records)
         self.queries = QueryService(self.kernel, self.records)
         self.partitions = PartitionService(self.kernel)
+        self.evidence = EvidenceService(self.kernel)
         self.releases = ReleaseService(self.kernel, self.queries, self.partitions)
 
     @property

@@ -176,6 +176,7 @@ def test_a_planted_wrong_number_is_named(study: LedgerHandle, tmp_path: Path) ->
     evidence["art_10_2_b_collection"]["patients"] = true + 1
     fitz = evidence["art_10_3_statistical_properties"]["representation_vs_skinmap"]
     fitz["fitzpatrick_v_vi"]["release"]["ci95"][0] = 0.5
+    evidence["ledger"]["left_out_per_gate"]["not-excluded"] = 3  # a fact only the ledger knows
     (copy / "evidence.json").write_text(json.dumps(evidence, indent=2, sort_keys=True) + "\n")
     resign(copy, study)
     failures = verify_release_dir(copy)[1]
@@ -187,3 +188,9 @@ def test_a_planted_wrong_number_is_named(study: LedgerHandle, tmp_path: Path) ->
         failures
     )
     assert verify_release_dir(release)[1] == []
+    # With the ledger at hand, the facts the files cannot show are checked too.
+    manifest = verify_release_dir(copy)[0]
+    assert study.ledger.evidence.check_against_ledger(copy, manifest) == [
+        "evidence.json: ledger.left_out_per_gate.not-excluded is 3; the ledger gives 0"
+    ]
+    assert study.ledger.evidence.check_against_ledger(release, manifest) == []
