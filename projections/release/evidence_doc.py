@@ -42,10 +42,7 @@ def ledger_facts(
     view: StudyView, released: Iterable[str], left_out: Mapping[str, int]
 ) -> dict[str, Any]:
     """What the ledger knows at the release's position that its files cannot show."""
-    patients = {view.images[i].patient_id for i in released}
-    scopes = Counter(
-        view.patients[p].consent_scope or "none" for p in patients if p in view.patients
-    )
+    scopes = consent_scopes(view, released)
     state = view.partitions
     return {
         "sop": {"policy": sop.POLICY_NAME, "version": sop.POLICY_VERSION},
@@ -65,6 +62,14 @@ def ledger_facts(
             for a in state.accesses
         ],
     }
+
+
+def consent_scopes(view: StudyView, released: Iterable[str]) -> dict[str, int]:
+    """Released patients per consent scope: the data-use terms the release inherits."""
+    patients = {view.images[i].patient_id for i in released}
+    found = Counter(view.patients[p].consent_scope or "none" for p in patients
+                    if p in view.patients)  # fmt: skip
+    return dict(sorted(found.items()))
 
 
 def write_evidence(folder: Path, head: Mapping[str, Any], ledger: Mapping[str, Any]) -> None:

@@ -27,8 +27,13 @@ from dermledger.projections.release.croissant import (
     croissant_document,
     write_croissant,
 )
+from dermledger.projections.release.croissant_labels import with_label_provenance
 from dermledger.projections.release.datasheet import write_datasheet
-from dermledger.projections.release.evidence_doc import ledger_facts, write_evidence
+from dermledger.projections.release.evidence_doc import (
+    consent_scopes,
+    ledger_facts,
+    write_evidence,
+)
 from dermledger.projections.release.files import (
     CsvRows,
     HashingWriter,
@@ -252,6 +257,8 @@ def write_docs(
         rai=RaiFacts.from_release(table, stats["agreement"], gates),
         cite_as=f"DermLedger release {name}, ledger {view.ledger_id}, seq {as_of['seq']}",
     )
+    scopes = consent_scopes(view, released)  # issue 16: per-label provenance, data-use terms
+    doc = with_label_provenance(doc, written["annotations.csv"], scopes)
     write_croissant(folder / "croissant.json", doc)
 
 

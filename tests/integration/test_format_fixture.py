@@ -18,6 +18,9 @@ PASSPHRASE = "fixture passphrase"
 ADDED_SINCE_FIXTURE = {"report.html", "evidence.json"}
 # Files that only grow: the old bytes are a prefix (the evidence pack is appended).
 GROWN_SINCE_FIXTURE = {"datasheet.md"}
+# croissant.json gains the per-label provenance (annotations.csv and the `labels` record set)
+# and two RAI sentences; everything it had stays.
+EXTENDED_SINCE_FIXTURE = {"croissant.json"}
 
 
 @pytest.fixture
@@ -66,13 +69,27 @@ def test_old_release_verifies_and_rebuilds_byte_identical(home: Path, tmp_path: 
     for path, data in old_files.items():
         if path in GROWN_SINCE_FIXTURE:
             assert new_files[path].startswith(data), path
+        elif path in EXTENDED_SINCE_FIXTURE:
+            assert_extends(json.loads(data), json.loads(new_files[path]))
         elif path != "manifest.json":
             assert new_files[path] == data, path
     old_manifest = json.loads(old_files["manifest.json"])
     new_manifest = json.loads(new_files["manifest.json"])
-    unchanged = ADDED_SINCE_FIXTURE | GROWN_SINCE_FIXTURE
+    unchanged = ADDED_SINCE_FIXTURE | GROWN_SINCE_FIXTURE | EXTENDED_SINCE_FIXTURE
     assert [f for f in new_manifest["files"] if f["path"] not in unchanged] == [
         f for f in old_manifest["files"] if f["path"] not in unchanged
     ]
     checked = cli(home, "release", "verify", str(again))
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def assert_extends(old: object, new: object) -> None:
+    """Every key and list item of `old` is in `new`, unchanged (lists may gain items)."""
+    if isinstance(old, dict):
+        assert isinstance(new, dict) and set(old) <= set(new)
+        for key, value in old.items():
+            assert_extends(value, new[key])
+    elif isinstance(old, list):
+        assert isinstance(new, list) and new[: len(old)] == old
+    else:
+        assert old == new
