@@ -21,6 +21,7 @@ from dermledger.commands import (
     ledger_cmds,
     partition,
     readmodel,
+    reference,
     release,
     views,
 )
@@ -79,6 +80,7 @@ app.add_typer(release.app, name="release")
 app.add_typer(consent.app, name="consent")
 app.add_typer(readmodel.app, name="readmodel")
 app.add_typer(partition.app, name="partition")
+app.add_typer(reference.app, name="reference")
 
 
 def run() -> None:

@@ -38,6 +38,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "ReleasePublished",
             "PartitionsAssigned",
             "PartitionReassigned",
+            "ReferenceCollectionAdded",
+            "ReferenceOverlapFound",
         }
     ),
     "annotator": frozenset({"AnnotationRecorded"}),

@@ -244,3 +244,28 @@ class TestSetAccessed(Payload):
     purpose: str = Field(min_length=1, max_length=500)
     what: str  # release, listing, images or labels
     release: str | None = None
+
+
+# ------------------------------------------------------------ public reference collections
+
+
+@register
+class ReferenceCollectionAdded(Payload):
+    """Identifiers and perceptual hashes of a public collection's images (never pixels)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    file_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    entries: list[dict[str, str]]  # {"id", "phash", "dhash"}
+
+
+@register
+class ReferenceOverlapFound(Payload):
+    """A capture near-duplicates a reference image, by the internal duplicate rule."""
+
+    image_id: str
+    reference: str
+    reference_id: str
+    kind: str
+    distance: int
+    policy: str
+    version: str

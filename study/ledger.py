@@ -29,6 +29,7 @@ from dermledger.study.partitions import PartitionService
 from dermledger.study.patients import PatientService
 from dermledger.study.queries import QueryService
 from dermledger.study.records import Records
+from dermledger.study.references import ReferenceService
 from dermledger.study.releases import ReleaseService
 
 
@@ -49,6 +50,7 @@ class DermLedger:
         self.queries = QueryService(self.kernel, self.records)
         self.partitions = PartitionService(self.kernel)
         self.evidence = EvidenceService(self.kernel)
+        self.references = ReferenceService(self.kernel)
         self.releases = ReleaseService(self.kernel, self.queries, self.partitions)
 
     @property

@@ -90,13 +90,19 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 
 def provenance_types(path: Path) -> Counter[str]:
-    """How many events of each type stand behind the released images."""
+    """How many events of each type stand behind the released images; under the key
+    OVERLAP_IMAGES, how many released images a reference collection flags."""
     types: Counter[str] = Counter()
     if path.exists():
         with path.open(encoding="utf-8") as lines:
             for line in lines:
-                types.update(e["type"] for e in json.loads(line)["events"])
+                found = [e["type"] for e in json.loads(line)["events"]]
+                types.update(found)
+                types[OVERLAP_IMAGES] += "ReferenceOverlapFound" in found
     return types
+
+
+OVERLAP_IMAGES: Final = "images flagged by a reference collection"
 
 
 def distribution(rows: list[dict[str, str]], key: Any) -> dict[str, Any]:
@@ -222,8 +228,10 @@ def preparation(annotations: list[dict[str, str]], types: Counter[str]) -> dict[
         elif histology and top and top[0][1] >= 2 and top[0][0] != histology[-1]:
             discordant += 1
     kinds = Counter(r["type"] for r in annotations)
+    overlap = types.pop(OVERLAP_IMAGES, 0)
     return {
         "events_behind_released_images": dict(sorted(types.items())),
+        "images_overlapping_public_reference_collections": overlap,
         "captures": types.get("ImageCaptured", 0),
         "metadata_edits_each_with_reason": types.get("MetadataEdited", 0),
         "duplicate_suspicions_resolved": types.get("DuplicateResolved", 0),

@@ -39,6 +39,8 @@ COORDINATOR_EVENTS = {
     "ReleasePublished",
     "PartitionsAssigned",
     "PartitionReassigned",
+    "ReferenceCollectionAdded",
+    "ReferenceOverlapFound",
 }
 CLINICAL = {
     "annotator": "AnnotationRecorded",
