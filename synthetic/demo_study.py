@@ -19,6 +19,7 @@ from dermledger.ledger.bootstrap import Settings
 from dermledger.ledger.verify import Report
 from dermledger.study.ledger import DermLedger
 from dermledger.synthetic.cohort import generate_cohort
+from dermledger.synthetic.demo_evaluation import run_evaluation
 
 DEMO_PASSPHRASE = "demo passphrase, not a secret"
 LEAD = "coordinator"
@@ -178,6 +179,9 @@ def run_demo(
             f"added {len(diff['added'])}, removed "
             f"{len(diff['removed'])}, relabelled {len(diff['relabelled'])}; v2 extends "
             f"v1: {'yes' if diff['extends'] else 'NO'}",
+        )
+        result.release_failures += run_evaluation(  # issue 16: partitions, evidence pack
+            ledger, lead, releases, result.step, imported.image_ids[-1]
         )
         result.report = ledger.audit.verify()
         result.step("audit verify (after erasure)", "OK" if result.report.ok else "FAILED")
