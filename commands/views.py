@@ -36,6 +36,10 @@ def show(
     ctx: typer.Context,
     image: Annotated[str, typer.Argument(help="Image id.")],
     as_of: AsOf = None,
+    purpose: Annotated[
+        str | None,
+        typer.Option("--purpose", help="Why (required for an image of the test partition)."),
+    ] = None,
     json_: Json = False,
 ) -> None:
     """Show one image's provenance: fields, stage, and every event that shaped it, with
@@ -43,7 +47,9 @@ def show(
 
     Example: dermledger show IMG-1a2b3c4d5e6f7a8b --as-of 1200
     """
-    record = get(ctx).ledger.queries.show_image(image, as_of)
+    c = get(ctx)
+    c.ledger.partitions.guard_image(c.signer, image, purpose)  # issue 16: test set sealed
+    record = c.ledger.queries.show_image(image, as_of)
     if json_:
         print_json(record)
         return

@@ -242,8 +242,9 @@ class TestSetAccessed(Payload):
 
     partition: str
     purpose: str = Field(min_length=1, max_length=500)
-    what: str  # release, listing, images or labels
+    what: str  # release, listing, or image (one image's record and label)
     release: str | None = None
+    subject: str | None = None  # the image read, for what == "image"
 
 
 # ------------------------------------------------------------ public reference collections

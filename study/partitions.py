@@ -8,6 +8,7 @@ with who, when and why, refused without a purpose.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from dermledger.ledger.envelope import Envelope
@@ -23,6 +24,7 @@ from dermledger.study.partition_state import (
     PartitionState,
     fold_partitions,
 )
+from dermledger.study.state import fold_image
 
 SEVERITY = tuple(c for c in CATEGORIES if c in MALIGNANT) + tuple(
     c for c in CATEGORIES if c not in MALIGNANT
@@ -114,6 +116,21 @@ class PartitionService:
             "release": release,
         }
         return self.kernel.proposal(ACCESS_STREAM, "TestSetAccessed", payload)
+
+    def guard_image(
+        self, signer_of: Callable[[], Signer], image_id: str, purpose: str | None
+    ) -> None:
+        """Before one image's record is shown: if its patient is in the test partition,
+        refuse without a purpose, else record the reading by `signer_of()`."""
+        image = fold_image(self.kernel.stream(image_id))
+        if image is None:
+            return  # the query says it does not exist
+        partition = self.state().of(image.patient_id)
+        access = self.access_proposal(partition, purpose, "image") if partition else None
+        if access is not None:
+            payload = access.payload | {"subject": image_id}
+            self.kernel.append(signer_of(), lambda: [Proposal(ACCESS_STREAM, access.event_type,
+                                                              payload)])  # fmt: skip
 
     def read_partition(
         self, signer: Signer | None, partition: str, purpose: str | None

@@ -61,7 +61,15 @@ def test_evaluator_workflow(cli, tmp_path: Path) -> None:
     checked = cli("release", "verify", str(out), "--against", str(train), "--json")
     assert checked.exit_code == 0, checked.output
     assert json.loads(checked.stdout)["ok"] is True
+    listing = cli("--as", "aud", "partition", "show", "test", "--purpose", "label audit", "--json")
+    image = json.loads(listing.stdout)["images"][0]
+    refused = cli("--as", "aud", "show", image)
+    assert refused.exit_code == 1 and "needs a stated purpose" in refused.output
+    shown = cli("--as", "aud", "show", image, "--purpose", "check one label", "--json")
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["image_id"] == image
     trail = json.loads(cli("audit", "trail", "--partition", "test", "--json").stdout)
-    assert [(t["actor"], t["what"], t["release"], t["purpose"]) for t in trail] == [
-        ("ada", "release", "test-v1", "final evaluation of model X")
+    assert [(t["actor"], t["what"], t["release"], t["subject"], t["purpose"]) for t in trail] == [
+        ("ada", "release", "test-v1", None, "final evaluation of model X"),
+        ("aud", "listing", None, None, "label audit"),
+        ("aud", "image", None, image, "check one label"),
     ]
