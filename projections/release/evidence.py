@@ -38,6 +38,11 @@ BOOTSTRAP_SEED: Final = 20260
 # SkinMap (arXiv 2601.00840), the field-wide audit of public dermatology image collections.
 SKINMAP: Final[dict[str, float]] = {"fitzpatrick_v_vi": 0.058, "paediatric": 0.030}
 PAEDIATRIC_BELOW: Final = 18  # age_approx under 18 (i.e. <= 15: nearest 5 years)
+NOT_RELEASED: Final[tuple[str, ...]] = (
+    "collection site (institution) and country: one study, not recorded per image",
+    "capture device per image: recorded in the ledger, not released",
+    "ethnicity and skin colour measures other than Fitzpatrick type",
+)
 AGE_BANDS: Final[tuple[tuple[str, int, int], ...]] = (
     ("0-17", 0, 17),
     ("18-39", 18, 39),
@@ -263,6 +268,7 @@ def gaps(rows: list[dict[str, str]]) -> dict[str, Any]:
     counts = Counter(r["category"] for r in rows)
     return {
         "minimum_images_per_category": MINIMUM_PER_CATEGORY,
+        "not_in_the_release": list(NOT_RELEASED),
         "categories_below_minimum": {
             c: counts[c] for c in CATEGORIES if counts[c] < MINIMUM_PER_CATEGORY
         },

@@ -109,7 +109,7 @@ def markdown(e: Mapping[str, Any]) -> str:
     """The datasheet section, one subsection per Article letter."""
     c, p = e["art_10_2_b_collection"], e["art_10_2_c_preparation"]
     ledger = e.get(LEDGER_KEY, {})
-    lines = [
+    head = [
         "",
         SECTION,
         "",
@@ -119,6 +119,9 @@ def markdown(e: Mapping[str, Any]) -> str:
         f"As of ledger position {e['as_of'].get('seq')} (checkpoint root "
         f"`{e['as_of'].get('root')}`).",
         "",
+    ]
+    lines = [
+        *head,
         "### 10(2)(a) Design choices",
         "",
         f"- Policies: {e['art_10_2_a_design_choices']['policy_version']}; SOP "
@@ -129,7 +132,8 @@ def markdown(e: Mapping[str, Any]) -> str:
         "### 10(2)(b) Collection and origin",
         "",
         f"- {c['images']} images, {c['patients']} patients, {c['lesions']} lesions; "
-        f"acquisition days {c['acquisition_day_first']} to {c['acquisition_day_last']}.",
+        f"acquisition days {_known(c['acquisition_day_first'])} to "
+        f"{_known(c['acquisition_day_last'])}.",
         f"- Consent scope (patients): {_pairs(ledger.get('consent_scope_patients', {}))}.",
         "",
         "### 10(2)(c) Preparation operations",
@@ -140,6 +144,14 @@ def markdown(e: Mapping[str, Any]) -> str:
         "",
         *(f"- {a}" for a in ASSUMPTIONS),
         "",
+        *_later_letters(e, ledger),
+    ]
+    return "\n".join(lines)
+
+
+def _later_letters(e: Mapping[str, Any], ledger: Mapping[str, Any]) -> list[str]:
+    """10(2)(e) to (h), 10(3), 10(4) and the readings of the test set."""
+    return [
         "### 10(2)(e) Availability, quantity and suitability",
         "",
         *(f"- {k}: {_ci(v)}" for k, v in e["art_10_2_e_availability"]["per_category"].items()),
@@ -170,7 +182,10 @@ def markdown(e: Mapping[str, Any]) -> str:
         *_access_lines(ledger),
         "",
     ]
-    return "\n".join(lines)
+
+
+def _known(value: object) -> str:
+    return "not recorded" if value is None else str(value)
 
 
 def _pairs(values: Mapping[str, Any]) -> str:
@@ -191,6 +206,7 @@ def _gap_lines(g: Mapping[str, Any]) -> list[str]:
     return [
         f"- Categories under {g['minimum_images_per_category']} images: {_pairs(below)}.",
         f"- Missing values per field: {_pairs(missing)}.",
+        *(f"- Not in the release: {item}." for item in g["not_in_the_release"]),
     ]
 
 
