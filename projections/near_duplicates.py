@@ -35,25 +35,16 @@ linear scan when probing would not pay (below ~34k hashes at radius 10).
 
 Memory and incremental adds
 ---------------------------
-All tables share flat arrays: ``_order`` (int32 positions sorted by
-(table, key): 4m bytes per hash), ``_bucket_hashes`` (8m bytes per hash) and
-``_offsets`` (one int64 per (table, key)), beside ``_hashes`` and the id
-pointers (8 bytes each per hash): 72.5 MB of arrays at 1.1M hashes with
-``m = 4``. The id -> position dict (to refuse duplicate ids) roughly doubles
-that; tracemalloc measures ~138 MB retained, ~204 MB peak, for building it.
-A dense CSR cannot take inserts cheaply, so new hashes first land in a *tail*
-(the newest positions) that queries scan linearly (8192 hashes: ~15 us); once
-the tail holds ``merge_threshold`` hashes, it is merged into the tables with
-``np.insert`` (no re-sort; ~20 ms at 1.1M hashes, so ~2.5 us per add
-amortised). ``add_many`` of a large batch rebuilds the tables once with stable
-radix argsorts (0.7-1.7 s for 1.1M hashes on the shared machine).
+All tables share flat arrays (``_order`` int32 positions sorted by (table, key),
+``_bucket_hashes``, ``_offsets``, ``_hashes``): about 72.5 MB at 1.1M hashes with
+``m = 4`` (bench/README.md has the measurements). A dense CSR cannot take inserts
+cheaply, so new hashes first land in a *tail* that queries scan linearly; once the tail
+holds ``merge_threshold`` hashes it is merged into the tables with ``np.insert``, and
+``add_many`` of a large batch rebuilds the tables once with stable radix argsorts.
 
 ``pairs`` runs the same probes for blocks of stored hashes at once (a vectorised
-self-join), keeping each pair once from its earlier-inserted side; only the few
-candidates within the radius are mapped back to positions. Its cost is n
-queries, i.e. ``n**2 * probes / 2**16`` candidates with ``m`` fixed: radius 10
-over 1.1M random hashes took 119 s of CPU (229 s wall, shared machine) against
-~1,040 s of CPU estimated for an all-pairs numpy scan.
+self-join), keeping each pair once from its earlier-inserted side (measured in
+bench/README.md).
 
 The reference implementations ``naive_query`` and ``naive_pairs`` (pure Python)
 and ``linear_scan`` (numpy) define the expected results; tests and the
