@@ -217,3 +217,22 @@ def sorted_unique(values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     return values[keep]
 
 
+class ProbePlan:
+    """Precomputed probe keys for one radius: which table, which XOR mask, which base."""
+
+    __slots__ = ("bases", "flips", "probes", "tables")
+
+    def __init__(self, widths: Sequence[int], bases: Sequence[int], radius: int) -> None:
+        radii = probe_radii(radius, widths)
+        tables, flips, key_bases = [], [], []
+        for t, (width, rad) in enumerate(zip(widths, radii, strict=True)):
+            if rad < 0:
+                continue
+            masks = flip_masks(width, rad)
+            tables.append(np.full(masks.size, t, dtype=np.intp))
+            flips.append(masks)
+            key_bases.append(np.full(masks.size, bases[t], dtype=np.int64))
+        self.tables = np.concatenate(tables)
+        self.flips = np.concatenate(flips)
+        self.bases = np.concatenate(key_bases)
+        self.probes = int(self.flips.size)

@@ -53,7 +53,7 @@ benchmark compare the index against them. The index is not thread-safe.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable
 
 import numpy as np
 import numpy.typing as npt
@@ -85,8 +85,8 @@ from dermledger.projections.hash_search import (
     SCAN_COST_RATIO,
     TABLE_OVERHEAD,
     HashLike,
+    ProbePlan,
     check_radius,
-    flip_masks,
     hamming,
     linear_scan,
     naive_pairs,
@@ -99,27 +99,6 @@ from dermledger.projections.hash_search import (
 )
 
 # --------------------------------------------------------------------------- index
-
-
-class _ProbePlan:
-    """Precomputed probe keys for one radius: which table, which XOR mask, which base."""
-
-    __slots__ = ("bases", "flips", "probes", "tables")
-
-    def __init__(self, widths: Sequence[int], bases: Sequence[int], radius: int) -> None:
-        radii = probe_radii(radius, widths)
-        tables, flips, key_bases = [], [], []
-        for t, (width, rad) in enumerate(zip(widths, radii, strict=True)):
-            if rad < 0:
-                continue
-            masks = flip_masks(width, rad)
-            tables.append(np.full(masks.size, t, dtype=np.intp))
-            flips.append(masks)
-            key_bases.append(np.full(masks.size, bases[t], dtype=np.int64))
-        self.tables = np.concatenate(tables)
-        self.flips = np.concatenate(flips)
-        self.bases = np.concatenate(key_bases)
-        self.probes = int(self.flips.size)
 
 
 class NearDuplicateIndex[K: Hashable]:
@@ -182,7 +161,7 @@ class NearDuplicateIndex[K: Hashable]:
         self._order = np.zeros(0, dtype=np.int32)
         self._bucket_hashes = np.zeros(0, dtype=np.uint64)  # _hashes[_order], see _search
         self._offsets = np.zeros(self._n_keys + 1, dtype=np.int64)
-        self._plans: dict[int, _ProbePlan | None] = {}
+        self._plans: dict[int, ProbePlan | None] = {}
 
     # ------------------------------------------------------------------ public
 
@@ -387,7 +366,7 @@ class NearDuplicateIndex[K: Hashable]:
         self._offsets = offsets
         self._sealed = n
 
-    def _plan(self, radius: int) -> _ProbePlan | None:
+    def _plan(self, radius: int) -> ProbePlan | None:
         """The (cached) probe plan for `radius`, or None if it would be absurdly large.
 
         Counting probes before building the plan avoids mask arrays of millions
@@ -404,7 +383,7 @@ class NearDuplicateIndex[K: Hashable]:
             )
             too_many = probes > MAX_PROBES
             self._plans[radius] = (
-                None if too_many else _ProbePlan(self._widths, self._bases, radius)
+                None if too_many else ProbePlan(self._widths, self._bases, radius)
             )
         return self._plans[radius]
 
@@ -458,7 +437,7 @@ class NearDuplicateIndex[K: Hashable]:
         return packed & 0xFFFFFFFF, packed >> 32
 
     def _pairs_block(
-        self, start: int, stop: int, plan: _ProbePlan, r: int
+        self, start: int, stop: int, plan: ProbePlan, r: int
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """Pairs (i, j), i in [start, stop), j > i, within `r`, sorted by (i, j)."""
         hashes = self._hashes
