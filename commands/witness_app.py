@@ -14,33 +14,23 @@ requests really reach the store at once and its transaction is what serialises t
 
 from __future__ import annotations
 
-import base64
-import binascii
-
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from dermledger.ledger.errors import NotFound
-from dermledger.ledger.witness import MAX_REQUEST_BYTES, Reply, Witness
+from dermledger.ledger.witness import (
+    MAX_REQUEST_BYTES,
+    Reply,
+    Witness,
+    decode_origin_segment,
+)
 
-__all__ = ["NOTE_CONTENT_TYPE", "create_app", "encode_origin"]
+__all__ = ["NOTE_CONTENT_TYPE", "create_app"]
 
 NOTE_CONTENT_TYPE = "text/plain; charset=utf-8"
-
-
-def encode_origin(origin: str) -> str:
-    """An origin as one URL path segment: unpadded URL-safe base64 of its UTF-8."""
-    return base64.urlsafe_b64encode(origin.encode()).rstrip(b"=").decode("ascii")
-
-
-def _decode_origin(segment: str) -> str | None:
-    try:
-        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-        return raw.decode("utf-8")
-    except (binascii.Error, ValueError):
-        return None
 
 
 def _reply(reply: Reply) -> Response:
@@ -61,8 +51,6 @@ async def _read_limited(request: Request) -> bytes:
 
 def create_app(witness: Witness, prefix: str = "") -> Starlette:
     """The ASGI app for one witness under `prefix` (e.g. "" or "/witness")."""
-    from starlette.concurrency import run_in_threadpool
-
     prefix = prefix.rstrip("/")
 
     async def add_checkpoint(request: Request) -> Response:
@@ -70,7 +58,7 @@ def create_app(witness: Witness, prefix: str = "") -> Starlette:
         return _reply(await run_in_threadpool(witness.add_checkpoint, body))
 
     def latest(request: Request) -> Response:
-        origin = _decode_origin(request.path_params["origin"])
+        origin = decode_origin_segment(request.path_params["origin"])
         if origin is None:
             return PlainTextResponse("the origin is not URL-safe base64 of UTF-8\n", 400)
         try:

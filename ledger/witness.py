@@ -18,6 +18,8 @@ refusal is appended to `refusals.jsonl`: possible evidence that a log misbehaved
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 import sqlite3
@@ -56,6 +58,8 @@ __all__ = [
     "Reply",
     "Witness",
     "WitnessStore",
+    "decode_origin_segment",
+    "origin_segment",
 ]
 
 MAX_REQUEST_BYTES = 64 * 1024
@@ -77,6 +81,23 @@ CREATE TABLE IF NOT EXISTS log_keys (
     PRIMARY KEY (origin, vkey)
 );
 """
+
+
+def origin_segment(origin: str) -> str:
+    """An origin as one URL path segment: unpadded URL-safe base64 of its UTF-8.
+
+    Used by the DermLedger extension route `GET <prefix>/checkpoint/<segment>`.
+    """
+    return base64.urlsafe_b64encode(origin.encode()).rstrip(b"=").decode("ascii")
+
+
+def decode_origin_segment(segment: str) -> str | None:
+    """The origin in a path segment, or None if it is not URL-safe base64 of UTF-8."""
+    try:
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        return raw.decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
 
 
 @dataclass(frozen=True)
