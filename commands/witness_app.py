@@ -34,7 +34,11 @@ NOTE_CONTENT_TYPE = "text/plain; charset=utf-8"
 
 
 def _reply(reply: Reply) -> Response:
-    return Response(reply.body, status_code=reply.status, media_type=reply.content_type)
+    """The core's answer; its content type is sent exactly (Starlette would add a charset
+    to `text/x.tlog.size`, which the spec names bare)."""
+    return Response(
+        reply.body, status_code=reply.status, headers={"content-type": reply.content_type}
+    )
 
 
 async def _read_limited(request: Request) -> bytes:

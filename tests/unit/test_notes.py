@@ -11,7 +11,10 @@ from __future__ import annotations
 import base64
 from hashlib import sha256
 
+import aics_tlog as aics
 import pytest
+from aics_tlog.cosign import verify_cosignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from dermledger.ledger.merkle import MerkleTree, hash_leaf
 from dermledger.ledger.notes import (
@@ -299,9 +302,6 @@ def test_plain_and_cosignature_keys_of_one_seed_do_not_mix(checkpoint: Checkpoin
 def test_aics_tlog_verifies_our_checkpoints_and_cosignatures(
     log_key: Ed25519Signer, checkpoint: Checkpoint
 ) -> None:
-    aics = pytest.importorskip("aics_tlog")
-    from aics_tlog.cosign import verify_cosignature
-
     witness = Cosigner.generate("ethics.example/w1")
     plain = Checkpoint(checkpoint.origin, checkpoint.size, checkpoint.root)
     note = sign_checkpoint(plain, [log_key, witness])
@@ -315,9 +315,6 @@ def test_aics_tlog_verifies_our_checkpoints_and_cosignatures(
 
 
 def test_we_verify_aics_tlog_checkpoints_and_cosignatures(checkpoint: Checkpoint) -> None:
-    aics = pytest.importorskip("aics_tlog")
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
     log_private, wit_private = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
     their_cp = aics.Checkpoint(checkpoint.origin, checkpoint.size, checkpoint.root)
     signed = aics.sign_checkpoint(their_cp, log_private, checkpoint.origin)
