@@ -34,6 +34,7 @@ MODULES = (
     "bench_import",
     "bench_release",
     "bench_rebuild",
+    "bench_witness",
 )
 
 err = Console(stderr=True)
