@@ -35,6 +35,7 @@ MODULES = (
     "bench_release",
     "bench_rebuild",
     "bench_page",
+    "bench_witness",
 )
 
 err = Console(stderr=True)
