@@ -19,6 +19,7 @@ from dermledger.ledger.bootstrap import Settings
 from dermledger.ledger.verify import Report
 from dermledger.study.ledger import DermLedger
 from dermledger.synthetic.cohort import generate_cohort
+from dermledger.synthetic.structures import draw_structures
 
 DEMO_PASSPHRASE = "demo passphrase, not a secret"
 LEAD = "coordinator"
@@ -294,6 +295,7 @@ def _verify_labels(
     settle disputes as a coordinator would, and record histology for every lesion that
     is malignant or was labelled malignant."""
     rng = random.Random(2026)
+    seen = random.Random("dermoscopic structures")  # its own stream: the votes stay as they were
     truth = _truth(truth_csv)
     labels: dict[str, list[str]] = {}
     for row in truth.values():
@@ -333,8 +335,9 @@ def _verify_labels(
     for done, (image_id, t) in enumerate(included, start=1):
         cat, true_label = t["category"], t["diagnosis"]
         first = reading(cat, ANNOTATOR_ACCURACY)
+        seen_here = draw_structures(cat, seen)  # what the lesion shows, whatever is read
         ledger.confirmation.annotate(
-            keys["dr-annotator"], image_id, label(first, true_label, cat), []
+            keys["dr-annotator"], image_id, label(first, true_label, cat), seen_here
         )
         counts["annotated"] += 1
         readings = []
