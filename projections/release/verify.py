@@ -22,7 +22,12 @@ from dermledger.ledger.signing import key_id_of, verify_digest
 from dermledger.projections.release.evidence_check import check_evidence_pack
 from dermledger.projections.release.messages import say
 
-FORMAT = "dermledger-release/1"
+# Format 2 adds metadata.csv's `file_name` column (images/<image_id>.<ext>), so that
+# Hugging Face datasets' imagefolder loader reads a release as it is. Releases of format 1
+# stay verifiable: nothing else of the layout changed.
+FORMAT_1 = "dermledger-release/1"
+FORMAT = "dermledger-release/2"
+FORMATS = (FORMAT_1, FORMAT)
 MANIFEST = "manifest.json"
 
 
@@ -45,8 +50,8 @@ def load_manifest(folder: Path) -> dict[str, Any]:
         raise VerificationError(say("no_manifest", folder=folder)) from None
     except ValueError:
         raise VerificationError(say("manifest_not_json")) from None
-    if manifest.get("format") != FORMAT:
-        raise VerificationError(say("manifest_format", format=FORMAT))
+    if not isinstance(manifest, dict) or manifest.get("format") not in FORMATS:
+        raise VerificationError(say("manifest_format", format=", ".join(FORMATS)))
     return manifest
 
 
@@ -101,10 +106,19 @@ def _check_provenance(folder: Path, manifest: dict[str, Any]) -> list[str]:
         failures += _check_proof_lines(lines, size, root, proven)
     metadata = folder / "metadata.csv"
     if metadata.exists():
+        released: set[str] = set()
+        misplaced: list[str] = []
         with metadata.open(encoding="utf-8", newline="") as rows:
-            released = {row.get("image_id", "") for row in csv.DictReader(rows)}
+            for row in csv.DictReader(rows):
+                released.add(row.get("image_id", ""))
+                if manifest.get("format") != FORMAT_1 and (
+                    row.get("file_name") != f"images/{row.get('filename')}"
+                ):
+                    misplaced.append(row.get("image_id", ""))
         for image_id in sorted(released - proven):
             failures.append(say("unproven", image_id=image_id))
+        for image_id in sorted(misplaced):
+            failures.append(say("file_name", image_id=image_id))
     return failures
 
 

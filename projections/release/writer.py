@@ -122,7 +122,8 @@ def write_release(
                 size = place_blob(blobs, sha, images_dir / filename)
                 image_files.append((f"images/{filename}", sha, size))
                 row = {"image_id": image_id, "filename": filename, **published,
-                       "category": v.category, "verification_stage": v.stage}  # fmt: skip
+                       "category": v.category, "verification_stage": v.stage,
+                       "file_name": f"images/{filename}"}  # fmt: skip
                 metadata.writerow({k: cell(row.get(k)) for k in RELEASE_COLUMNS})
                 superseded = {eid for eid, vote in image.votes if vote.superseded}
                 seqs = replayed.image_seqs[image_id]
