@@ -36,9 +36,7 @@ def release_stream(name: str) -> str:
 class ReleaseService:
     """Create, list, check and compare releases of this ledger."""
 
-    def __init__(
-        self, kernel: Kernel, queries: QueryService, partitions: PartitionService
-    ) -> None:
+    def __init__(self, kernel: Kernel, queries: QueryService, partitions: PartitionService) -> None:
         self.kernel = kernel
         self.queries = queries
         self.partitions = partitions
