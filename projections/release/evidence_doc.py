@@ -38,8 +38,23 @@ MITIGATION = (
 )
 
 
+def duplicates_excluded(view: StudyView, partition: str | None) -> dict[str, int]:
+    """Images excluded as duplicates (within the partition), by how they were found."""
+    kinds: Counter[str] = Counter()
+    for image in view.images.values():
+        if partition is not None and view.partitions.of(image.patient_id) != partition:
+            continue
+        for s in image.suspicions:
+            if s.outcome == "duplicate" and image.excluded:
+                kinds[s.kind] += 1
+    return dict(sorted(kinds.items()))
+
+
 def ledger_facts(
-    view: StudyView, released: Iterable[str], left_out: Mapping[str, int]
+    view: StudyView,
+    released: Iterable[str],
+    left_out: Mapping[str, int],
+    partition: str | None = None,
 ) -> dict[str, Any]:
     """What the ledger knows at the release's position that its files cannot show."""
     scopes = consent_scopes(view, released)
@@ -48,6 +63,7 @@ def ledger_facts(
         "sop": {"policy": sop.POLICY_NAME, "version": sop.POLICY_VERSION},
         "consent_scope_patients": dict(sorted(scopes.items())),
         "left_out_per_gate": dict(left_out),
+        "duplicates_excluded_by_detection": duplicates_excluded(view, partition),
         "partition_scheme": state.scheme.as_payload() if state.scheme else None,
         "partition_policy": {
             "policy": partitions.POLICY_NAME,
@@ -164,6 +180,8 @@ def _later_letters(e: Mapping[str, Any], ledger: Mapping[str, Any]) -> list[str]
         "",
         *(f"- {m}" for m in MITIGATION),
         f"- left out per gate: {_pairs(ledger.get('left_out_per_gate', {}))}.",
+        "- duplicates excluded, by how they were found: "
+        f"{_pairs(ledger.get('duplicates_excluded_by_detection', {}))}.",
         "",
         "### 10(2)(h) Data gaps and shortcomings",
         "",

@@ -27,7 +27,7 @@ def ledger_block_at(view: StudyView, released: list[str], partition: str | None)
         if partition is not None and view.partitions.of(image.patient_id) != partition:
             continue
         gate(image, image.verification(), view, left_out)
-    return ledger_facts(view, released, left_out)
+    return ledger_facts(view, released, left_out, partition)
 
 
 def check_ledger_block(folder: Path, manifest: Mapping[str, Any], view: StudyView) -> list[str]:

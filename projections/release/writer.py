@@ -161,7 +161,7 @@ def write_release(
     }
     if partition is not None:  # issue 16: partition.json, and the manifest names it
         head["partition"] = write_partition_file(folder, partition, view, released)
-    write_evidence(folder, head, ledger_facts(view, released, left_out))
+    write_evidence(folder, head, ledger_facts(view, released, left_out, partition))
     write_report(folder)  # report.html, listed in `files` like every other file
     known = written | {path: (sha, size) for path, sha, size in image_files}
     files = []

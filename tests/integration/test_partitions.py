@@ -139,6 +139,7 @@ def test_partition_releases_verify_are_disjoint_and_rebuild_identically(
     )  # fmt: skip
     for path in sorted(p for p in test.rglob("*") if p.is_file()):
         assert (again / path.relative_to(test)).read_bytes() == path.read_bytes(), path
+    assert study.ledger.partitions.accesses()[-1]["purpose"] == "rebuild check"  # a reading too
 
 
 def test_a_cross_partition_patient_is_named(study: LedgerHandle, tmp_path: Path) -> None:
