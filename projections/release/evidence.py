@@ -28,6 +28,7 @@ from typing import Any, Final
 
 from dermledger.policies.categories import CATEGORIES, MALIGNANT
 from dermledger.projections.agreement import agreement
+from dermledger.projections.release.messages import say
 
 EVIDENCE: Final = "evidence.json"
 FORMAT: Final = "dermledger-evidence/1"
@@ -335,21 +336,24 @@ def recompute(folder: Path, head: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def differences(written: Any, computed: Any, path: str = "") -> list[str]:
-    """Each place where evidence.json and the recomputed value part, named by its path."""
+def differences(
+    written: Any, computed: Any, path: str = "", *, value: str = "evidence_value"
+) -> list[str]:
+    """Each place where evidence.json and the recomputed value part, named by its path
+    (`value` is the message for a differing number: from the files or from the ledger)."""
     if isinstance(written, dict) and isinstance(computed, dict):
         found = []
         for key in sorted(set(written) | set(computed), key=str):
             where = f"{path}.{key}" if path else str(key)
             if key not in computed:
-                found.append(f"{where} is in evidence.json but not recomputable")
+                found.append(say("evidence_extra", path=where))
             elif key not in written:
-                found.append(f"{where} is missing from evidence.json")
+                found.append(say("evidence_missing", path=where))
             else:
-                found += differences(written[key], computed[key], where)
+                found += differences(written[key], computed[key], where, value=value)
         return found
     if written != computed:
-        return [f"{path} is {json.dumps(written)}; the release's files give {json.dumps(computed)}"]
+        return [say(value, path=path, written=json.dumps(written), computed=json.dumps(computed))]
     return []
 
 
@@ -368,10 +372,10 @@ def check_evidence(folder: Path, manifest: Mapping[str, Any]) -> list[str]:
     try:
         written = json.loads((folder / EVIDENCE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return ["evidence.json: unreadable or not JSON"]
+        return [say("evidence_unreadable")]
     computed = recompute(folder, manifest)
     written = {k: v for k, v in written.items() if k != LEDGER_KEY}
-    return [f"evidence.json: {d}" for d in differences(written, computed)]
+    return differences(written, computed)
 
 
 def unique(values: Iterable[str]) -> list[str]:

@@ -20,6 +20,7 @@ from dermledger.projections.release.evidence import (
     dumps,
     recompute,
 )
+from dermledger.projections.release.messages import say
 from dermledger.projections.study_view import StudyView
 
 SECTION = "## Evidence pack (EU AI Act Article 10)"
@@ -105,10 +106,7 @@ def check_datasheet(
     expected = markdown(json.loads(dumps(evidence)))
     text = (folder / "datasheet.md").read_text(encoding="utf-8")
     if not text.endswith(expected):
-        return [
-            "datasheet.md: the evidence section differs from the numbers recomputed "
-            "from the release's files"
-        ]
+        return [say("evidence_datasheet")]
     return []
 
 

@@ -41,7 +41,4 @@ def check_ledger_block(folder: Path, manifest: Mapping[str, Any], view: StudyVie
         released = [row["image_id"] for row in csv.DictReader(handle)]
     partition = (manifest.get("partition") or {}).get("name")
     expected = json.loads(dumps(ledger_block_at(view, released, partition)))
-    return [
-        f"evidence.json: {d.replace("the release's files give", 'the ledger gives')}"
-        for d in differences(written, expected, LEDGER_KEY)
-    ]
+    return differences(written, expected, LEDGER_KEY, value="evidence_ledger_value")

@@ -40,6 +40,31 @@ MESSAGES: Final[dict[str, str]] = {
     "quorum": (
         "checkpoint: the witness quorum is not met ({verified} of the trusted witnesses cosigned)"
     ),
+    # The evidence pack and partitions (issue 16): checked by `release verify`; the page
+    # lists evidence.json and partition.json among the files but does not recompute them.
+    "evidence_unreadable": "evidence.json: unreadable or not JSON",
+    "evidence_value": "evidence.json: {path} is {written}; the release's files give {computed}",
+    "evidence_ledger_value": "evidence.json: {path} is {written}; the ledger gives {computed}",
+    "evidence_missing": "evidence.json: {path} is missing",
+    "evidence_extra": "evidence.json: {path} cannot be recomputed from the release's files",
+    "evidence_datasheet": (
+        "datasheet.md: the evidence section differs from the numbers recomputed from the "
+        "release's files"
+    ),
+    "partition_file": "partition.json: missing, unreadable or not the manifest's partition",
+    "partition_members": "partition.json: its {what} are not those of metadata.csv",
+    "against_fails": "against {other}: {failure}",
+    "against_kind": "against {other}: both releases must be partition releases",
+    "against_ledger": "against {other}: the releases belong to different ledgers",
+    "against_same": "against {other}: both releases are of partition {partition}",
+    "against_unreadable": "against {other}: partition.json missing or unreadable",
+    "against_shared": (
+        "against {other}: {what} {item} of partition {partition} also appears in partition {theirs}"
+    ),
+    "against_cluster": (
+        "against {other}: the duplicate cluster of {image_id} spans partitions {partition} "
+        "and {theirs}"
+    ),
     # The verdict.
     "fails": "release {name} fails {count} check(s)",
     "ok": "OK: release {name} ({files} files, tree_size {tree_size}) verifies",

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
+from dermledger.projections.release.messages import say
 from dermledger.projections.study_view import StudyView
 
 PARTITION_FILE: Final = "partition.json"
@@ -82,16 +83,16 @@ def check_partition_file(folder: Path, manifest: Mapping[str, Any]) -> list[str]
         return []
     doc = _load(folder)
     if doc is None or doc.get("partition") != manifest["partition"].get("name"):
-        return ["partition.json: missing, unreadable or not the manifest's partition"]
+        return [say("partition_file")]
     with (folder / "metadata.csv").open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
     patients = sorted({r["patient_id"] for r in rows})
     lesions = sorted({f"{r['patient_id']}/{r['lesion_id']}" for r in rows})
     failures = []
     if doc.get("patients") != patients:
-        failures.append("partition.json: its patients are not those of metadata.csv")
+        failures.append(say("partition_members", what="patients"))
     if doc.get("lesions") != lesions:
-        failures.append("partition.json: its lesions are not those of metadata.csv")
+        failures.append(say("partition_members", what="lesions"))
     return failures
 
 
@@ -103,7 +104,8 @@ def check_against(folder: Path, manifest: Mapping[str, Any], others: Iterable[Pa
     failures = []
     for other in others:
         other_manifest, other_failures = verify_release_dir(other)
-        failures += [f"against {other_manifest.get('name')}: {f}" for f in other_failures]
+        name = other_manifest.get("name")
+        failures += [say("against_fails", other=name, failure=f) for f in other_failures]
         failures += check_disjoint(folder, manifest, other, other_manifest)
     return failures
 
@@ -114,28 +116,23 @@ def check_disjoint(
     """No patient, lesion or duplicate cluster of `folder` appears in `other`, another
     partition's release of the same ledger; each overlap named."""
     name, theirs = manifest.get("partition") or {}, other_manifest.get("partition") or {}
-    where = f"against {other_manifest.get('name')}"
+    where = other_manifest.get("name")
     if not name or not theirs:
-        return [f"{where}: both releases must be partition releases"]
+        return [say("against_kind", other=where)]
     if manifest.get("ledger_id") != other_manifest.get("ledger_id"):
-        return [f"{where}: the releases belong to different ledgers"]
+        return [say("against_ledger", other=where)]
     if name.get("name") == theirs.get("name"):
-        return [f"{where}: both releases are of partition {name.get('name')}"]
+        return [say("against_same", other=where, partition=name.get("name"))]
     mine, doc = _load(folder), _load(other)
     if mine is None or doc is None:
-        return [f"{where}: partition.json missing or unreadable"]
+        return [say("against_unreadable", other=where)]
+    pair = {"other": where, "partition": name["name"], "theirs": theirs["name"]}
     failures = []
     for key, label in (("patients", "patient"), ("lesions", "lesion")):
         for item in sorted(set(mine[key]) & set(doc[key])):
-            failures.append(
-                f"{where}: {label} {item} of partition {name['name']} also appears "
-                f"in partition {theirs['name']}"
-            )
+            failures.append(say("against_shared", what=label, item=item, **pair))
     members = {i for cluster in doc["duplicate_clusters"] for i in cluster}
     for cluster in mine["duplicate_clusters"]:
         if members & set(cluster):
-            failures.append(
-                f"{where}: the duplicate cluster of {cluster[0]} spans partitions "
-                f"{name['name']} and {theirs['name']}"
-            )
+            failures.append(say("against_cluster", image_id=cluster[0], **pair))
     return failures

@@ -85,5 +85,9 @@ def test_wilson_interval_and_named_differences() -> None:
     # = 0.2903 ± 0.1784
     assert share(5, 20) == {"n": 5, "of": 20, "share": 0.25, "ci95": [0.1119, 0.4687]}
     assert share(0, 0)["ci95"] is None
-    assert differences({"a": {"b": 1}}, {"a": {"b": 2}}) == ["a.b is 1; the release's files give 2"]
-    assert differences({"x": 1}, {}) == ["x is in evidence.json but not recomputable"]
+    assert differences({"a": {"b": 1}}, {"a": {"b": 2}}) == [
+        "evidence.json: a.b is 1; the release's files give 2"
+    ]
+    assert differences({"x": 1}, {}) == [
+        "evidence.json: x cannot be recomputed from the release's files"
+    ]
