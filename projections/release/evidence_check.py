@@ -14,6 +14,7 @@ from typing import Any
 
 from dermledger.projections.release.evidence import EVIDENCE, check_evidence
 from dermledger.projections.release.evidence_doc import check_datasheet
+from dermledger.projections.release.messages import say
 from dermledger.projections.release.partition_file import check_partition_file
 
 
@@ -23,11 +24,12 @@ def check_evidence_pack(folder: Path, manifest: Mapping[str, Any]) -> list[str]:
     listed = any(f.get("path") == EVIDENCE for f in manifest.get("files", []))
     if not listed or not (folder / EVIDENCE).exists():
         return failures
-    failures += check_evidence(folder, manifest)
     try:
+        failures += check_evidence(folder, manifest)
         written = json.loads((folder / EVIDENCE).read_text(encoding="utf-8"))
-    except ValueError:
-        return failures
-    if (folder / "datasheet.md").exists():
-        failures += check_datasheet(folder, manifest, written)
+        if (folder / "datasheet.md").exists():
+            failures += check_datasheet(folder, manifest, written)
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        # a damaged metadata.csv or annotations.csv: already named by its digest check
+        failures.append(say("evidence_inputs", problem=f"{type(exc).__name__}: {exc}"))
     return failures

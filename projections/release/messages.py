@@ -43,6 +43,9 @@ MESSAGES: Final[dict[str, str]] = {
     # The evidence pack and partitions (issue 16): checked by `release verify`; the page
     # lists evidence.json and partition.json among the files but does not recompute them.
     "evidence_unreadable": "evidence.json: unreadable or not JSON",
+    "evidence_inputs": (
+        "evidence.json: cannot be recomputed, the release's files are malformed ({problem})"
+    ),
     "evidence_value": "evidence.json: {path} is {written}; the release's files give {computed}",
     "evidence_ledger_value": "evidence.json: {path} is {written}; the ledger gives {computed}",
     "evidence_missing": "evidence.json: {path} is missing",

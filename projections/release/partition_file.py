@@ -77,6 +77,14 @@ def _load(folder: Path) -> dict[str, Any] | None:
         return None
 
 
+def _rows(folder: Path) -> list[dict[str, str]]:
+    try:
+        with (folder / "metadata.csv").open(encoding="utf-8", newline="") as handle:
+            return list(csv.DictReader(handle))
+    except OSError:
+        return []
+
+
 def check_partition_file(folder: Path, manifest: Mapping[str, Any]) -> list[str]:
     """partition.json agrees with metadata.csv (same patients and lesions)."""
     if not manifest.get("partition"):
@@ -84,8 +92,7 @@ def check_partition_file(folder: Path, manifest: Mapping[str, Any]) -> list[str]
     doc = _load(folder)
     if doc is None or doc.get("partition") != manifest["partition"].get("name"):
         return [say("partition_file")]
-    with (folder / "metadata.csv").open(encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = _rows(folder)
     patients = sorted({r["patient_id"] for r in rows})
     lesions = sorted({f"{r['patient_id']}/{r['lesion_id']}" for r in rows})
     failures = []
@@ -132,6 +139,7 @@ def check_disjoint(
         for item in sorted(set(mine[key]) & set(doc[key])):
             failures.append(say("against_shared", what=label, item=item, **pair))
     members = {i for cluster in doc["duplicate_clusters"] for i in cluster}
+    members |= {row["image_id"] for row in _rows(other)}  # a member released there
     for cluster in mine["duplicate_clusters"]:
         if members & set(cluster):
             failures.append(say("against_cluster", image_id=cluster[0], **pair))

@@ -195,3 +195,46 @@ def test_a_planted_wrong_number_is_named(study: LedgerHandle, tmp_path: Path) ->
         "evidence.json: ledger.left_out_per_gate.not-excluded is 3; the ledger gives 0"
     ]
     assert study.ledger.evidence.check_against_ledger(release, manifest) == []
+
+
+def test_a_duplicate_cluster_across_partitions_is_named(team: LedgerHandle, tmp_path: Path) -> None:
+    """P02's image is P01's image again: the suspicion joins the two patients (one unit,
+    one partition); resolved as a duplicate, then reinstated, and P02 moved to test, the
+    cluster spans both releases and `release verify --against` names it."""
+    first = add_patient(team, 1)[0]
+    add_patient(team, 3)
+    register_with_consent(team, "P02", {"age": "40", "sex": "male"})
+    copy = team.ledger.capture.capture(
+        team["ada"], encode_jpeg(draw_image(100)), patient_id="P02", lesion_id="L2",
+        metadata=META,
+    ).image_id  # fmt: skip
+    team.ledger.curation.resolve_duplicate(
+        team["ada"], copy, duplicate_of=first, distinct=False, reason="same file"
+    )
+    team.ledger.curation.set_excluded(team["ada"], copy, excluded=False, reason="planted")
+    team.ledger.confirmation.annotate(team["ann"], copy, LABELS[1], [])
+    for reader in ("sam", "sue", "sid"):
+        team.ledger.confirmation.vote(team[reader], copy, LABELS[1])
+    placed = team.ledger.partitions.assign(team["ada"], Scheme(1, (34, 33, 33)))
+    assert placed["P01"] == placed["P02"]  # the duplicate joins them
+    home, away = placed["P01"], next(p for p in ("train", "test") if p != placed["P01"])
+    team.ledger.partitions.reassign(team["ada"], "P02", away, "planted cluster leak")
+    a = cut(team, tmp_path, home, f"{home}-v1")
+    b = cut(team, tmp_path, away, f"{away}-v1")
+    failures = check_disjoint(a, verify_release_dir(a)[0], b, verify_release_dir(b)[0])
+    assert failures == [
+        f"against {away}-v1: the duplicate cluster of {min(first, copy)} spans partitions "
+        f"{home} and {away}"
+    ]
+
+
+def test_malformed_inputs_are_named_not_a_crash(study: LedgerHandle, tmp_path: Path) -> None:
+    study.ledger.partitions.assign(study["ada"], SCHEME)
+    release = cut(study, tmp_path, "train", "train-v1")
+    copy = tmp_path / "copy"
+    shutil.copytree(release, copy)
+    text = (copy / "metadata.csv").read_text()
+    (copy / "metadata.csv").write_text(text.replace("category", "kategory", 1))
+    failures = verify_release_dir(copy)[1]
+    assert "metadata.csv: its bytes do not match the manifest's SHA-256" in failures
+    assert any("evidence.json: cannot be recomputed" in f for f in failures), failures
