@@ -7,11 +7,20 @@ was made to break a rule by writing around the services.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from dermledger.ledger.errors import Conflict, InvalidInput, PolicyViolation
 from dermledger.study.kernel import Proposal, actor_stream
 from tests.support import PASSPHRASE, LedgerHandle, RawDB
+
+
+@pytest.fixture
+def raw(team: LedgerHandle) -> Iterator[RawDB]:
+    db = RawDB(team.ledger.settings)
+    yield db
+    db.close()
 
 
 def count(handle: LedgerHandle) -> int:
@@ -122,4 +131,32 @@ def test_an_interrupted_init_can_be_run_again(settings) -> None:  # type: ignore
         ledger.close()
 
 
-_ = RawDB  # used by the witness tests below
+
+
+
+# ------------------------------------------------------------------ 28: the witnessed event
+
+
+def test_deleting_the_newest_checkpoint_event_fails_verify(team: LedgerHandle, raw: RawDB) -> None:
+    team.ledger.audit.sign_checkpoint(team["ada"])
+    team.ledger.actors.enrol(team["ada"], "zed", ["annotator"], passphrase=PASSPHRASE)
+    checkpoint_row = next(r for r in reversed(raw.rows()) if r[3] == "CheckpointSigned")
+    raw.delete(checkpoint_row[0])
+    report = team.ledger.audit.verify()
+    assert report.failure is not None
+    assert "its CheckpointSigned event was removed" in report.failure.problem
+
+
+def test_cutting_the_log_back_to_the_checkpoint_size_fails_verify(
+    team: LedgerHandle, raw: RawDB
+) -> None:
+    team.ledger.audit.sign_checkpoint(team["ada"])
+    team.ledger.actors.enrol(team["ada"], "zed", ["annotator"], passphrase=PASSPHRASE)
+    rows = raw.rows()
+    witnessed = team.ledger.kernel.witness.latest()
+    assert witnessed is not None
+    for row in rows[witnessed.checkpoint.tree_size :]:  # the checkpoint event and after
+        raw.delete(row[0])
+    report = team.ledger.audit.verify()
+    assert report.failure is not None
+    assert "no longer in the log" in report.failure.problem
