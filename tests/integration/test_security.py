@@ -131,9 +131,6 @@ def test_an_interrupted_init_can_be_run_again(settings) -> None:  # type: ignore
         ledger.close()
 
 
-
-
-
 # ------------------------------------------------------------------ 28: the witnessed event
 
 
