@@ -89,3 +89,17 @@ def test_an_image_dropped_and_resigned_by_the_coordinator_is_refused(
     manifest, _ = verify_release_dir(copy)
     failures = team.ledger.releases.check_release_against_ledger(manifest, copy)
     assert failures and "altered and re-signed" in failures[0], failures
+
+
+def test_editing_a_released_image_in_place_leaves_the_blob_intact(
+    team: LedgerHandle, release: Path
+) -> None:
+    image = next((release / "images").iterdir())
+    blobs = team.ledger.kernel.settings.blobs_dir
+    sha = file_sha256(image)
+    with image.open("r+b") as handle:  # as `dd … conv=notrunc` does
+        handle.seek(10)
+        handle.write(b"\x00" * 16)
+    assert image.stat().st_nlink == 1
+    stored = blobs / sha[:2] / sha[2:]
+    assert file_sha256(stored) == sha, "the blob store's copy must be untouched"
