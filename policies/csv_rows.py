@@ -308,3 +308,27 @@ def validate_rows(
         if not row_problems and not any(name not in columns for name in REQUIRED_COLUMNS):
             records.append(values)
     return RowsReport(problems=problems, records=records, rows=checked)
+
+
+PATIENT_LEVEL: Final[tuple[str, ...]] = (
+    "age",
+    "sex",
+    "fitzpatrick_skin_type",
+    "personal_hx_mm",
+    "family_hx_mm",
+)
+
+
+def patient_contradictions(
+    record: Mapping[str, object], registered: Mapping[str, object]
+) -> list[str]:
+    """The patient-level fields a row gives differently from the registered patient: one
+    patient has one sex and one registered age, so a row never overrides them silently
+    (a row may supply a field the registration left empty)."""
+    return [
+        name
+        for name in PATIENT_LEVEL
+        if record.get(name) is not None
+        and registered.get(name) is not None
+        and record[name] != registered[name]
+    ]
