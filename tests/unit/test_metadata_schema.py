@@ -24,7 +24,6 @@ from dermledger.policies.metadata_schema import (
     validate_record,
 )
 
-
 UNTRIMMED = (
     " has leading or trailing spaces, tabs or line breaks; give the identifier exactly, "
     "without them (the value is not repeated here)"
