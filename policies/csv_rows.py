@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Final, cast
 
 from dermledger.ledger.errors import InvalidInput
+from dermledger.policies import free_text
 from dermledger.policies.metadata_schema import (
     FIELDS,
     FieldValue,
@@ -53,7 +54,7 @@ OPTIONAL_COLUMNS: Final[tuple[str, ...]] = (
 COLUMNS: Final[tuple[str, ...]] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 
 MAX_FILENAME_CHARS: Final = 255
-MAX_DEVICE_CHARS: Final = 100
+MAX_DEVICE_CHARS: Final = free_text.LIMITS["device"]
 MAX_LISTED_PROBLEMS: Final = 10
 
 # OWASP's list of characters that make a spreadsheet treat a cell as a formula.
@@ -179,10 +180,12 @@ def _check_filename(name: str) -> str:
 
 
 def _check_device(text: str) -> str:
+    """The one `free-text` rule, as for a device given to `capture`."""
     if not text.isprintable():
         raise _Problem("device contains characters that are not printable")
-    if len(text) > MAX_DEVICE_CHARS:
-        raise _Problem(f"device is longer than {MAX_DEVICE_CHARS} characters")
+    decision = free_text.check("device", text)
+    if not decision.allowed:
+        raise _Problem(decision.reason.removeprefix("the "))
     return text
 
 

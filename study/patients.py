@@ -15,7 +15,7 @@ from typing import Any
 from dermledger.ledger.envelope import Envelope
 from dermledger.ledger.errors import Conflict, InvalidInput, NotFound
 from dermledger.ledger.signing import Signer
-from dermledger.policies import metadata_schema
+from dermledger.policies import free_text, metadata_schema
 from dermledger.policies.reasons import require_reason
 from dermledger.study.kernel import Kernel, Proposal
 from dermledger.study.personal_data import open_personal, seal_personal
@@ -37,6 +37,9 @@ def check_personal(data: dict[str, str | None]) -> dict[str, str]:
         raise InvalidInput(f"unknown personal field {', '.join(unknown)}")
     if any(len(v) > 200 for v in clean.values()):
         raise InvalidInput("a personal field is longer than 200 characters")
+    for value in data.values():
+        if value not in (None, ""):
+            free_text.require_free_text("personal field", str(value))
     if "birth_date" in clean:
         try:
             date.fromisoformat(clean["birth_date"])
@@ -100,6 +103,7 @@ class PatientService:
         self.kernel.permit(signer, "ConsentRecorded")
         if not scope.strip():
             raise InvalidInput("a consent scope is required")
+        free_text.require_free_text("consent scope", scope)
         if not document:
             raise InvalidInput("the consent document is empty")
         digest = hashlib.sha256(document).hexdigest()

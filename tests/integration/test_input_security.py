@@ -104,3 +104,74 @@ def test_import_refuses_a_row_that_contradicts_the_registered_patient(
     assert count(study) == before
     import_rows(study, tmp_path, [row(sex="female")])  # agreeing is fine
     assert count(study) == before + 1
+
+
+# ------------------------------------------------------------ 22: one free-text rule
+
+BAD_TEXT = [
+    ('=HYPERLINK("http://x")', "spreadsheet formula"),
+    ("+1", "spreadsheet formula"),
+    ("@SUM(A1)", "spreadsheet formula"),
+    ("\tx", "spreadsheet formula"),
+    ("DL4 \x1b[31mred", "control or escape characters"),
+    ("DL4 \u202eevil", "control or escape characters"),
+    ("x" * 10_000, "longer than"),
+]
+
+
+@pytest.mark.parametrize(("text", "says"), BAD_TEXT)
+def test_capture_device_follows_the_free_text_rule(
+    study: LedgerHandle, text: str, says: str
+) -> None:
+    before, blobs = count(study), blob_files(study)
+    with pytest.raises(InvalidInput, match=says):
+        capture(study, 3, device=text)
+    assert count(study) == before and blob_files(study) == blobs
+
+
+@pytest.mark.parametrize(("text", "says"), BAD_TEXT)
+def test_every_other_free_text_field_follows_it_too(
+    study: LedgerHandle, text: str, says: str
+) -> None:
+    image = capture(study, 4).image_id
+    ledger, ada, before = study.ledger, study["ada"], count(study)
+    calls = [
+        lambda: ledger.confirmation.record_histology(study["pat"], image, "Nevus", text),
+        lambda: ledger.curation.set_excluded(ada, image, excluded=True, reason=text),
+        lambda: ledger.patients.record_consent(ada, "P0003", text, b"form"),
+        lambda: ledger.patients.withdraw_consent(ada, "P0003", text),
+        lambda: ledger.actors.revoke(ada, "aud", text),
+        lambda: ledger.patients.register_patient(ada, "P0009", {}, personal={"name": text}),
+    ]
+    for call in calls:
+        with pytest.raises(InvalidInput, match=says):
+            call()
+    assert count(study) == before
+
+
+def test_show_and_trail_escape_control_characters_of_old_events(tmp_path: Path) -> None:
+    """An event recorded before the rule (written here around the service) is shown with
+    its control characters escaped, never sent raw to the terminal."""
+    from typer.testing import CliRunner
+
+    from dermledger.commands.main import app
+    from dermledger.ledger.bootstrap import Settings
+    from dermledger.study.kernel import Proposal
+    from tests.support import open_handle
+
+    home = tmp_path / "home"
+    team = open_handle(Settings(home=home, kdf_log2_n=10))
+    try:
+        register_with_consent(team, "P0003", {"age": "38", "sex": "female"})
+        image = capture(team, 5).image_id
+        reason = "blurred \x1b[2J\x1b]0;owned\x07 \u202eevil"
+        payload = {"image_id": image, "reason": reason}
+        team.ledger.kernel.append(team["ada"], lambda: [Proposal(image, "ImageExcluded", payload)])
+    finally:
+        team.ledger.close()
+    runner = CliRunner()
+    for args in (["show", image], ["audit", "trail", image]):
+        result = runner.invoke(app, ["--home", str(home), *args], env={"COLUMNS": "400"})
+        assert result.exit_code == 0, result.output
+        assert "\x1b" not in result.output and "\u202e" not in result.output
+        assert "\\x1b[2J" in result.output, result.output
