@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dermledger.ledger.errors import InvalidInput
+from dermledger.ledger.errors import InvalidInput, PolicyViolation
 from dermledger.synthetic.images import draw_image, encode_jpeg
 from tests.support import LedgerHandle, register_with_consent
 
@@ -175,3 +175,75 @@ def test_show_and_trail_escape_control_characters_of_old_events(tmp_path: Path) 
         assert result.exit_code == 0, result.output
         assert "\x1b" not in result.output and "\u202e" not in result.output
         assert "\\x1b[2J" in result.output, result.output
+
+
+# ------------------------------------------------------------ 21: formats a release publishes
+
+
+def gif(seed: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(draw_image(seed)).save(buffer, format="GIF")
+    return buffer.getvalue()
+
+
+def test_an_sop_override_never_lets_in_a_format_a_release_cannot_publish(
+    study: LedgerHandle,
+) -> None:
+    before, blobs = count(study), blob_files(study)
+    with pytest.raises(PolicyViolation, match="accepted-format: measured GIF"):
+        study.ledger.capture.capture(
+            study["ada"], gif(6), patient_id="P0003", lesion_id="L1", metadata=META,
+            override_reason="the only camera we had",
+        )  # fmt: skip
+    assert count(study) == before and blob_files(study) == blobs
+
+
+def old_gif_capture(team: LedgerHandle) -> str:
+    """An overridden GIF capture as an older version recorded it (written around today's
+    service, which refuses it), with its blob in the store."""
+    from dermledger.ledger.blobs import BlobStore
+    from dermledger.policies import metadata_schema
+    from dermledger.study.imaging import inspect_image
+    from dermledger.study.kernel import Proposal
+
+    data = gif(7)
+    facts = inspect_image(data)
+    BlobStore(team.ledger.settings.blobs_dir).put(data)
+    record = metadata_schema.validate_record(
+        {"patient_id": "P0003", "lesion_id": "L7", "age": 38, "sex": "female", **META}
+    ).model_dump(mode="json", exclude_none=True)
+    del record["patient_id"], record["lesion_id"]
+    image_id = "IMG-0123456789abcdef"
+    payload = {
+        "image_id": image_id, "patient_id": "P0003", "lesion_id": "L7",
+        "blob_sha256": facts.sha256, "pixel_sha256": facts.pixel_sha256,
+        "phash": facts.phash, "dhash": facts.dhash, "region_hash": facts.region_hash,
+        "width": facts.width, "height": facts.height, "format": facts.format,
+        "size_bytes": facts.size_bytes, "device": None, "focus": facts.focus,
+        "sop": {"policy": "capture-sop", "version": "1", "checks": [], "deviations": [
+            {"rule": "accepted-format", "measured": "GIF", "reason": "old camera"}]},
+        "metadata": record,
+    }  # fmt: skip
+    team.ledger.kernel.append(team["ada"], lambda: [Proposal(image_id, "ImageCaptured", payload)])
+    return image_id
+
+
+def test_a_release_leaves_out_an_unpublishable_image_from_an_old_log_by_name(
+    study: LedgerHandle, tmp_path: Path
+) -> None:
+    image = old_gif_capture(study)
+    kept = capture(study, 8, lesion_id="L8").image_id
+    nevus = "Nevus, NOS, Compound"
+    for one in (image, kept):
+        study.ledger.confirmation.annotate(study["ann"], one, nevus, [])
+        for reader in ("sam", "sue", "sid"):
+            study.ledger.confirmation.vote(study[reader], one, nevus)
+    summary = study.ledger.releases.create_release(study["ada"], "v1", tmp_path / "v1")
+    assert summary["images"] == 1 and summary["left_out"]["publishable-format"] == 1
+    datasheet = (tmp_path / "v1" / "datasheet.md").read_text()
+    assert "publishable-format" in datasheet
+    assert [p.name for p in (tmp_path / "v1" / "images").iterdir()] == [f"{kept}.jpg"]
