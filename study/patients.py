@@ -84,16 +84,18 @@ class PatientService:
             return [self.kernel.proposal(patient_stream(patient_id), "PatientRegistered", payload)]
 
         decide()
-        created = False
+        keys, created = self.kernel.patient_keys, False
         if personal:
-            key = self.kernel.patient_keys.create(patient_id)
-            created = True
+            # A key without a registration is left by an interrupted run: nothing in the
+            # log was sealed under it, so this run uses it and completes the registration.
+            created = not keys.exists(patient_id)
+            key = keys.create(patient_id) if created else keys.get(patient_id)
             payload["personal"] = seal_personal(key, patient_id, personal)
         try:
             return self.kernel.append(signer, decide)[0]
         except BaseException:
-            if created:
-                self.kernel.patient_keys.destroy(patient_id)
+            if created and not self.kernel.stream(patient_stream(patient_id)):
+                keys.destroy(patient_id)  # unless a concurrent run registered under it
             raise
 
     def record_consent(
@@ -132,10 +134,28 @@ class PatientService:
 
         return self.kernel.append(signer, decide)[0]
 
+    def erasure_pending(self, patient_id: str) -> bool:
+        """True when PatientErased is in the log but the key survived (the run that erased
+        the patient stopped before destroying it): `erase_patient` again completes it."""
+        patient = fold_patient(self.kernel.stream(patient_stream(patient_id)))
+        return (
+            patient is not None and patient.erased and self.kernel.patient_keys.exists(patient_id)
+        )
+
     def erase_patient(self, signer: Signer, patient_id: str, reason: str) -> Envelope:
-        """Append PatientErased (no personal data in it), then destroy the patient's key."""
+        """Append PatientErased (no personal data in it), then destroy the patient's key.
+
+        Two steps, so a run that stopped between them is completed by running it again:
+        the key of a patient already erased is destroyed, and that erasure returned."""
         self.kernel.permit(signer, "PatientErased")
         require_reason(reason, "erase a patient")
+        if self.erasure_pending(patient_id):
+            self.kernel.patient_keys.destroy(patient_id)
+            return next(
+                e
+                for e in self.kernel.stream(patient_stream(patient_id))
+                if e.type == "PatientErased"
+            )
 
         def decide() -> list[Proposal]:
             if self.records.get_patient(patient_id).erased:

@@ -157,3 +157,36 @@ def test_cutting_the_log_back_to_the_checkpoint_size_fails_verify(
     report = team.ledger.audit.verify()
     assert report.failure is not None
     assert "no longer in the log" in report.failure.problem
+
+
+# ------------------------------------------------------------ 25: interrupted erasure, keys
+
+
+def test_an_interrupted_erasure_is_completed_by_running_it_again(team: LedgerHandle) -> None:
+    from dermledger.ledger.errors import NotFound
+    from dermledger.study.records import patient_stream
+
+    patients, keys = team.ledger.patients, team.ledger.kernel.patient_keys
+    patients.register_patient(team["ada"], "P0007", {}, personal={"name": "Jane Roe"})
+    stream = patient_stream("P0007")
+    payload = {"patient_id": "P0007", "reason": "erasure request"}
+    # The first step of an erasure, committed by a run that died before destroying the key.
+    team.ledger.kernel.append(team["ada"], lambda: [Proposal(stream, "PatientErased", payload)])
+    assert keys.exists("P0007") and patients.erasure_pending("P0007")
+    before = count(team)
+    erased = patients.erase_patient(team["ada"], "P0007", "erasure request")
+    assert erased.type == "PatientErased" and count(team) == before
+    assert not keys.exists("P0007") and not patients.erasure_pending("P0007")
+    with pytest.raises(NotFound, match="erased"):
+        patients.reveal_personal(team["ada"], "P0007", "audit")
+    with pytest.raises(Conflict, match="already erased"):
+        patients.erase_patient(team["ada"], "P0007", "erasure request")
+
+
+def test_a_key_left_by_an_interrupted_registration_no_longer_blocks_the_patient(
+    team: LedgerHandle,
+) -> None:
+    team.ledger.kernel.patient_keys.create("P0008")  # the run died before its event
+    patients = team.ledger.patients
+    patients.register_patient(team["ada"], "P0008", {}, personal={"name": "John Doe"})
+    assert patients.reveal_personal(team["ada"], "P0008", "audit") == {"name": "John Doe"}
