@@ -94,6 +94,11 @@ def settings_from(home: Path | None, db: str | None) -> Settings:
         if not cost.isdigit() or not 10 <= int(cost) <= 22:
             raise InvalidInput("DERMLEDGER_KDF_LOG2_N must be a whole number from 10 to 22")
         settings = replace(settings, kdf_log2_n=int(cost))
+    mask = os.environ.get("DERMLEDGER_UMASK")
+    if mask:
+        if not (len(mask) <= 4 and all(c in "01234567" for c in mask)):
+            raise InvalidInput("DERMLEDGER_UMASK must be an octal mask such as 077 or 022")
+        settings = replace(settings, umask=int(mask, 8))
     return settings
 
 

@@ -24,6 +24,7 @@ from dermledger.ledger.bootstrap import (
     Settings,
     ensure_postgres_schema,
     eventsourcing_env,
+    open_home,
 )
 from dermledger.ledger.checkpoints import WitnessFolder
 from dermledger.ledger.envelope import Envelope, format_timestamp, seal
@@ -78,7 +79,7 @@ class Kernel(Application[str]):
     def __init__(self, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> None:
         self.settings = settings
         self.clock = clock or (lambda: datetime.now(UTC))
-        settings.home.mkdir(parents=True, exist_ok=True)
+        open_home(settings)
         ensure_postgres_schema(settings)
         self._open_store(eventsourcing_env(settings))
         self.keystore = Keystore(settings.keys_dir, kdf_log2_n=settings.kdf_log2_n)

@@ -8,6 +8,7 @@ was made to break a rule by writing around the services.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -190,3 +191,40 @@ def test_a_key_left_by_an_interrupted_registration_no_longer_blocks_the_patient(
     patients = team.ledger.patients
     patients.register_patient(team["ada"], "P0008", {}, personal={"name": "John Doe"})
     assert patients.reveal_personal(team["ada"], "P0008", "audit") == {"name": "John Doe"}
+
+
+# ------------------------------------------------------------ 30: owner-only files
+
+
+def modes(folder: Path) -> dict[str, int]:
+    found = {str(folder): folder.stat().st_mode & 0o777}
+    for path in folder.rglob("*"):
+        found[str(path.relative_to(folder))] = path.stat().st_mode & 0o777
+    return found
+
+
+def test_the_home_and_everything_made_in_it_are_owner_only(tmp_path: Path) -> None:
+    from dermledger.ledger.bootstrap import Settings
+    from dermledger.projections.readmodel import ReadModel
+    from dermledger.synthetic.images import draw_image, encode_jpeg
+    from tests.support import open_handle, register_with_consent
+
+    settings = Settings(home=tmp_path / "home", kdf_log2_n=10)
+    team = open_handle(settings)
+    try:
+        register_with_consent(team, "P1", {"age": "40", "sex": "male"})
+        meta = {"image_type": "dermoscopic", "dermoscopic_type": "contact polarized"}
+        team.ledger.capture.capture(team["ada"], encode_jpeg(draw_image(1)), patient_id="P1",
+                                    lesion_id="L1", metadata=meta)  # fmt: skip
+        team.ledger.audit.sign_checkpoint(team["ada"])
+        team.ledger.releases.create_release(team["ada"], "v1", tmp_path / "v1")
+        team.ledger.audit.export(tmp_path / "log.jsonl")
+        with ReadModel(settings) as model:
+            model.catch_up(team.ledger)
+    finally:
+        team.ledger.close()
+    made = modes(settings.home) | modes(tmp_path / "v1") | {"log": modes(tmp_path)["log.jsonl"]}
+    assert any(name.startswith("blobs/") for name in made)
+    assert "readmodel.sqlite" in made and "checkpoints/latest.json" in made
+    shared = {name: oct(mode) for name, mode in made.items() if mode & 0o077}
+    assert shared == {}
