@@ -228,3 +228,33 @@ def test_the_home_and_everything_made_in_it_are_owner_only(tmp_path: Path) -> No
     assert "readmodel.sqlite" in made and "checkpoints/latest.json" in made
     shared = {name: oct(mode) for name, mode in made.items() if mode & 0o077}
     assert shared == {}
+
+
+# ------------------------------------------------------------ 33: temporary blob files
+
+
+def test_temporary_blob_files_of_a_killed_writer_are_removed_on_the_next_write(
+    tmp_path: Path,
+) -> None:
+    import os
+    import subprocess
+    import time
+
+    from dermledger.ledger.blobs import STALE_AFTER, BlobStore
+
+    store = BlobStore(tmp_path / "blobs")
+    (tmp_path / "blobs" / "ab").mkdir(parents=True)
+    ended = subprocess.Popen(["true"])  # a writer that is gone: its pid runs nothing now
+    ended.wait()
+    dead_pid = ended.pid
+    old = time.time() - STALE_AFTER - 5
+    killed = tmp_path / "blobs" / "ab" / f".cdef.{dead_pid}.tmp"
+    fresh = tmp_path / "blobs" / "ab" / f".cd01.{dead_pid}.tmp"  # too recent to judge
+    live = tmp_path / "blobs" / "ab" / f".cd02.{os.getpid()}.tmp"  # a writer still running
+    for path in (killed, fresh, live):
+        path.write_bytes(b"partial")
+    os.utime(killed, (old, old))
+    os.utime(live, (old, old))
+    digest, created = store.put(b"new image bytes")
+    assert created and store.read(digest) == b"new image bytes"
+    assert not killed.exists() and fresh.exists() and live.exists()
