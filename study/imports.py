@@ -18,7 +18,7 @@ from dermledger.ledger.errors import InvalidInput
 from dermledger.ledger.signing import Signer
 from dermledger.policies import csv_rows, sop
 from dermledger.study.capture import CaptureService, PlannedCapture
-from dermledger.study.imaging import measure_files
+from dermledger.study.imaging import measure_files, read_capped
 from dermledger.study.kernel import Kernel
 from dermledger.study.records import Records, patient_stream
 from dermledger.study.state import PatientState, fold_patient
@@ -137,7 +137,7 @@ class ImportService:
         for start in range(0, len(planned), IMPORT_BATCH):
             chunk = planned[start : start + IMPORT_BATCH]
             captured = self.capture.capture_batch(
-                signer, [(capture, path.read_bytes()) for capture, path in chunk], index
+                signer, [(capture, read_capped(path)) for capture, path in chunk], index
             )
             for one in captured:
                 result.already_present += one.skipped

@@ -10,6 +10,7 @@ never fork a stream. A refusal raises before anything is written.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -97,6 +98,10 @@ class Kernel(Application[str]):
             try:
                 super().__init__(env=env)
                 return
+            except sqlite3.DatabaseError as exc:
+                raise InvalidInput(
+                    f"{self.settings.describe()} is not a DermLedger database ({exc})"
+                ) from None
             except Exception as exc:
                 text = f"{exc} {exc.__cause__ or ''}"
                 if "concurrently updated" not in text or attempt == 5:

@@ -31,6 +31,16 @@ from dermledger.study.kernel import Kernel, Proposal, actor_stream
 from dermledger.study.queries import QueryService
 
 
+def _partial_folder(out: Path) -> Path:
+    """A new folder beside `out` to build the release in; one sentence if it cannot be."""
+    tmp = out.with_name(f".{out.name}.partial-{uuid.uuid4().hex[:8]}")
+    try:
+        tmp.mkdir(parents=True)
+    except OSError as exc:
+        raise InvalidInput(f"cannot create the release folder {out}: {exc.strerror}") from None
+    return tmp
+
+
 def actor_stream_of(signer: dict[str, Any]) -> str:
     """The actor stream a manifest's signer names."""
     return actor_stream(str(signer.get("actor", "")))
@@ -86,8 +96,7 @@ class ReleaseService:
         )
         position = replayed.position
         root = replayed.tree.root(position).hex()
-        tmp = out.with_name(f".{out.name}.partial-{uuid.uuid4().hex[:8]}")
-        tmp.mkdir(parents=True)
+        tmp = _partial_folder(out)
         try:
             manifest, summary = write_release(
                 tmp, name=name, replayed=replayed, root=root,
@@ -123,6 +132,9 @@ class ReleaseService:
             if out.exists():
                 out.rmdir()
             os.replace(tmp, out)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise InvalidInput(f"cannot write the release to {out}: {exc.strerror}") from None
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

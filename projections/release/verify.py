@@ -41,11 +41,36 @@ def load_manifest(folder: Path) -> dict[str, Any]:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise VerificationError(f"{folder} has no {MANIFEST}") from None
-    except ValueError:
-        raise VerificationError(f"{MANIFEST} is not valid JSON") from None
+    except ValueError:  # UnicodeDecodeError included
+        raise VerificationError(f"{MANIFEST} is not valid UTF-8 JSON") from None
+    except OSError as exc:
+        raise VerificationError(f"{MANIFEST} cannot be read ({exc.strerror})") from None
+    if not isinstance(manifest, dict):
+        raise VerificationError(f"{MANIFEST} is not a JSON object")
     if manifest.get("format") != FORMAT:
         raise VerificationError(f"{MANIFEST} is not in the {FORMAT} format")
     return manifest
+
+
+def listed_files(manifest: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The manifest's well-formed file entries by path, in listed order, and a failure for
+    each entry that is not {path: text, sha256: text, bytes: whole number}."""
+    files = manifest.get("files")
+    if not isinstance(files, list):
+        return {}, ["manifest: files is not a list"]
+    listed: dict[str, dict[str, Any]] = {}
+    failures = []
+    for number, entry in enumerate(files, start=1):
+        if (
+            isinstance(entry, dict)
+            and isinstance(entry.get("path"), str)
+            and isinstance(entry.get("sha256"), str)
+            and type(entry.get("bytes")) is int
+        ):
+            listed[entry["path"]] = entry
+        else:
+            failures.append(f"manifest: file entry {number} is malformed")
+    return listed, failures
 
 
 def verify_release_dir(folder: Path) -> tuple[dict[str, Any], list[str]]:
@@ -59,13 +84,12 @@ def verify_release_dir(folder: Path) -> tuple[dict[str, Any], list[str]]:
             failures.append("manifest: the signer's key_id is not the hash of its public key")
         verify_digest(public_raw=public, digest=manifest_digest(manifest),
                       signature_b64=manifest.get("signature", ""))  # fmt: skip
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, TypeError, AttributeError):
         failures.append("manifest: the signer's public key is missing or malformed")
     except VerificationError:
         failures.append("manifest: the signature does not verify (the manifest was altered)")
-    listed = {}
-    for entry in manifest.get("files", []):
-        listed[entry["path"]] = entry
+    listed, malformed = listed_files(manifest)
+    failures += malformed
     present = {
         p.relative_to(folder).as_posix()
         for p in folder.rglob("*")
@@ -79,7 +103,7 @@ def verify_release_dir(folder: Path) -> tuple[dict[str, Any], list[str]]:
         entry, actual = listed[path], folder / path
         if actual.stat().st_size != entry["bytes"] or file_sha256(actual) != entry["sha256"]:
             failures.append(f"{path}: its bytes do not match the manifest's SHA-256")
-    paths = [e["path"] for e in manifest.get("files", [])]
+    paths = list(listed)
     if paths != sorted(paths):
         failures.append("manifest: files are not sorted by path")
     failures += _check_provenance(folder, manifest)
@@ -88,30 +112,34 @@ def verify_release_dir(folder: Path) -> tuple[dict[str, Any], list[str]]:
 
 def _check_provenance(folder: Path, manifest: dict[str, Any]) -> list[str]:
     failures = []
-    checkpoint = manifest.get("checkpoint") or {}
+    checkpoint = manifest.get("checkpoint")
+    checkpoint = checkpoint if isinstance(checkpoint, dict) else {}
     size, root = checkpoint.get("tree_size"), checkpoint.get("root", "")
     path = folder / "provenance.jsonl"
     if not path.exists():
         return failures
     proven: set[str] = set()
-    with path.open(encoding="utf-8") as lines:  # streamed: 7 kB a line, 0.7 GB at 100k images
+    with path.open("rb") as lines:  # streamed: 7 kB a line, 0.7 GB at 100k images
         failures += _check_proof_lines(lines, size, root, proven)
     metadata = folder / "metadata.csv"
     if metadata.exists():
-        with metadata.open(encoding="utf-8", newline="") as rows:
-            released = {row.get("image_id", "") for row in csv.DictReader(rows)}
+        try:
+            with metadata.open(encoding="utf-8", newline="") as rows:
+                released = {row.get("image_id") or "" for row in csv.DictReader(rows)}
+        except (UnicodeDecodeError, csv.Error):
+            return [*failures, "metadata.csv: not a UTF-8 CSV file"]
         for image_id in sorted(released - proven):
             failures.append(f"metadata.csv: {image_id} has no verified provenance")
     return failures
 
 
-def _check_proof_lines(lines: Iterable[str], size: Any, root: str, proven: set[str]) -> list[str]:
+def _check_proof_lines(lines: Iterable[bytes], size: Any, root: Any, proven: set[str]) -> list[str]:
     """Check every inclusion proof of the provenance lines; add each proven image to
     `proven`; return the failures, each naming its line."""
     failures = []
     for number, line in enumerate(lines, start=1):
         try:
-            record = json.loads(line)
+            record = json.loads(line.decode("utf-8"))
             image_id = record["image_id"]
             for event in record["events"]:
                 verify_inclusion(
@@ -127,6 +155,6 @@ def _check_proof_lines(lines: Iterable[str], size: Any, root: str, proven: set[s
                 f"provenance.jsonl line {number}: an inclusion proof does not verify "
                 "against the manifest's checkpoint"
             )
-        except (KeyError, ValueError, TypeError):
-            failures.append(f"provenance.jsonl line {number}: malformed")
+        except (KeyError, ValueError, TypeError, AttributeError):  # UnicodeDecodeError too
+            failures.append(f"provenance.jsonl line {number}: malformed (or not UTF-8)")
     return failures
