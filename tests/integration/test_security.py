@@ -180,7 +180,7 @@ def test_an_interrupted_erasure_is_completed_by_running_it_again(team: LedgerHan
     assert not keys.exists("P0007") and not patients.erasure_pending("P0007")
     with pytest.raises(NotFound, match="erased"):
         patients.reveal_personal(team["ada"], "P0007", "audit")
-    with pytest.raises(Conflict, match="already erased"):
+    with pytest.raises(PolicyViolation, match="already erased"):
         patients.erase_patient(team["ada"], "P0007", "erasure request")
 
 
