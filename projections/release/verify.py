@@ -146,9 +146,7 @@ def _check_provenance(folder: Path, manifest: dict[str, Any]) -> list[str]:
     return failures
 
 
-def _check_proof_lines(
-    lines: Iterable[bytes], size: Any, root: Any, proven: set[str]
-) -> list[str]:
+def _check_proof_lines(lines: Iterable[bytes], size: Any, root: Any, proven: set[str]) -> list[str]:
     """Check every inclusion proof of the provenance lines; add each proven image to
     `proven`; return the failures, each naming its line."""
     failures = []

@@ -100,7 +100,7 @@ def test_release_diff_against_a_folder_that_is_no_release(
     ("damage", "says"),
     [
         (lambda r: (r / "manifest.json").write_text("[1, 2]"), "not in a known format"),
-        (lambda r: (r / "manifest.json").write_bytes(b"{\"format\": \"\xff\"}"), "not valid JSON"),
+        (lambda r: (r / "manifest.json").write_bytes(b'{"format": "\xff"}'), "not valid JSON"),
         (lambda r: _edit_manifest(r, lambda m: m["files"][0].pop("path")), "fails"),
         (lambda r: _edit_manifest(r, lambda m: m.update(files={"a": 1})), "fails"),
         (lambda r: _edit_manifest(r, lambda m: m.update(signer=[1])), "fails"),
