@@ -86,7 +86,7 @@ def verify(
     """
     manifest, failures = verify_release_dir(folder)
     if ledger:
-        failures += get(ctx).ledger.releases.check_release_against_ledger(manifest)
+        failures += get(ctx).ledger.releases.check_release_against_ledger(manifest, folder)
         failures += get(ctx).ledger.evidence.check_against_ledger(folder, manifest)
     failures += check_against(folder, manifest, against or [])  # issue 16
     if json_:

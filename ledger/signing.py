@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -109,3 +110,58 @@ def verify_digest(*, public_raw: bytes, digest: bytes, signature_b64: str) -> No
         raise BadSignature("the Ed25519 signature does not verify") from exc
     if not verify_raw(public_raw, signature, digest):
         raise BadSignature("the Ed25519 signature does not verify")
+
+
+# Ed25519 curve constants (RFC 8032 section 5.1), for checking keys someone else made.
+_P = 2**255 - 19
+_D = (-121665 * pow(121666, _P - 2, _P)) % _P
+_SQRT_M1 = pow(2, (_P - 1) // 4, _P)
+PUBLIC_KEY_HEX = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _decode_point(raw: bytes) -> tuple[int, int] | None:
+    """The affine point a 32-byte encoding names (RFC 8032 5.1.3), None if it names none."""
+    y = int.from_bytes(raw, "little") & ((1 << 255) - 1)
+    sign = raw[31] >> 7
+    if y >= _P:
+        return None
+    u, v = (y * y - 1) % _P, (_D * y * y + 1) % _P
+    x = (u * pow(v, 3, _P) * pow(u * pow(v, 7, _P), (_P - 5) // 8, _P)) % _P
+    if (v * x * x - u) % _P != 0:
+        x = (x * _SQRT_M1) % _P
+        if (v * x * x - u) % _P != 0:
+            return None
+    if x == 0 and sign:
+        return None
+    if x & 1 != sign:
+        x = _P - x
+    return x, y
+
+
+def _double(point: tuple[int, int]) -> tuple[int, int]:
+    """2P on the twisted Edwards curve -x^2 + y^2 = 1 + d x^2 y^2 (affine, unified law)."""
+    x, y = point
+    t = (_D * x * x * y * y) % _P
+    return (
+        (2 * x * y * pow(1 + t, _P - 2, _P)) % _P,
+        ((y * y + x * x) * pow(1 - t, _P - 2, _P)) % _P,
+    )
+
+
+def public_key_problem(public_hex: str) -> str | None:
+    """Why `public_hex` cannot be an actor's Ed25519 public key, or None if it can.
+
+    Any 32 bytes load as a key, but a key that is not a curve point, or a point of small
+    order (the all-zero key among them), lets signatures be forged or verify for any
+    message: such a key must never be enrolled.
+    """
+    if not PUBLIC_KEY_HEX.match(public_hex):
+        return "a public key is 64 lowercase hexadecimal digits (the raw 32-byte Ed25519 key)"
+    point = _decode_point(bytes.fromhex(public_hex))
+    if point is None:
+        return "that public key is not a point of the Ed25519 curve"
+    for _ in range(3):  # 8P is the neutral element exactly when P has small order
+        point = _double(point)
+    if point == (0, 1):
+        return "that public key is a small-order point, which would accept forged signatures"
+    return None

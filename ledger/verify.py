@@ -131,6 +131,8 @@ class LogVerifier:
         self._interned: dict[bytes, bytes] = {}
         self.tree = MerkleTree()
         self.heads: dict[str, tuple[int, str]] = {}
+        # (tree size, root, signature) of every CheckpointSigned event -> its seq
+        self.checkpoints: dict[tuple[int, str, str], int] = {}
         self.report = Report()
 
     def run(
@@ -265,10 +267,9 @@ class LogVerifier:
                 f"the Merkle root of the first {checkpoint.tree_size} events is "
                 f"{calculated[:16]}…, not the checkpointed {checkpoint.root[:16]}…"
             )
-        checkpoint.verify(
-            public_raw=self.authority.public_key_of(env.actor),
-            signature=env.payload["checkpoint_signature"],
-        )
+        signature = env.payload["checkpoint_signature"]
+        checkpoint.verify(public_raw=self.authority.public_key_of(env.actor), signature=signature)
+        self.checkpoints[(checkpoint.tree_size, checkpoint.root, signature)] = seq
         self.report.checkpoints += 1
 
     def _finish(self, *, complete: bool) -> Report:
@@ -294,6 +295,11 @@ class LogVerifier:
             )
         elif self.tree.root(checkpoint.tree_size).hex() != checkpoint.root:
             problem = f"the first {checkpoint.tree_size} events no longer have the witnessed root"
+        elif (checkpoint.tree_size, checkpoint.root, witnessed.signature) not in self.checkpoints:
+            problem = (
+                f"the witnessed checkpoint of {checkpoint.tree_size} events is no longer in "
+                "the log: its CheckpointSigned event was removed"
+            )
         if problem:
             self.report.failure = Failure(
                 min(size, checkpoint.tree_size) or 1, "ledger", "CheckpointSigned", problem

@@ -18,18 +18,25 @@ from dermledger.projections.release.messages import say
 from dermledger.projections.release.partition_file import check_partition_file
 
 
+def lists_evidence(manifest: Mapping[str, Any]) -> bool:
+    files = manifest.get("files")
+    return isinstance(files, list) and any(
+        isinstance(f, dict) and f.get("path") == EVIDENCE for f in files
+    )
+
+
 def check_evidence_pack(folder: Path, manifest: Mapping[str, Any]) -> list[str]:
-    """Every failure, each naming the file and the number or item that is wrong."""
-    failures = check_partition_file(folder, manifest)
-    listed = any(f.get("path") == EVIDENCE for f in manifest.get("files", []))
-    if not listed or not (folder / EVIDENCE).exists():
-        return failures
+    """Every failure, each naming the file and the number or item that is wrong; a
+    malformed manifest or input file is named, never raised (its digest check, or the
+    manifest's own checks, say what is wrong with it)."""
     try:
+        failures = check_partition_file(folder, manifest)
+        if not lists_evidence(manifest) or not (folder / EVIDENCE).exists():
+            return failures
         failures += check_evidence(folder, manifest)
         written = json.loads((folder / EVIDENCE).read_text(encoding="utf-8"))
         if (folder / "datasheet.md").exists():
             failures += check_datasheet(folder, manifest, written)
-    except (KeyError, ValueError, TypeError, AttributeError) as exc:
-        # a damaged metadata.csv or annotations.csv: already named by its digest check
-        failures.append(say("evidence_inputs", problem=f"{type(exc).__name__}: {exc}"))
+    except (KeyError, ValueError, TypeError, AttributeError, OSError) as exc:
+        return [say("evidence_inputs", problem=f"{type(exc).__name__}: {exc}")]
     return failures
