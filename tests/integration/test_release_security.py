@@ -70,7 +70,10 @@ def test_a_label_changed_and_resigned_by_an_annotator_is_refused(
     rewrite_metadata(copy, relabel)
     resign(copy, team["ann"])
     manifest, offline = verify_release_dir(copy)
-    assert offline == [], "offline, a re-signed forgery is self-consistent"
+    # Offline, a re-signed forgery is self-consistent except for the evidence pack, whose
+    # numbers (recomputed from metadata.csv) no longer match evidence.json (issue 16).
+    assert offline and all(f.startswith(("evidence.json:", "datasheet.md:")) for f in offline)
+    assert any("art_10_2_e_availability.per_category.MEL.n" in f for f in offline), offline
     failures = team.ledger.releases.check_release_against_ledger(manifest, copy)
     assert any("not the manifest published as release v1" in f for f in failures), failures
     assert any("may not publish" in f for f in failures), failures
