@@ -26,5 +26,8 @@ class EvidenceService:
         does not give, named; [] when the release is of another ledger (said elsewhere)."""
         if manifest.get("ledger_id") != self.kernel.ledger_id():
             return []
-        seq = int(manifest["as_of"]["seq"])
+        try:
+            seq = int(manifest["as_of"]["seq"])
+        except (KeyError, TypeError, ValueError):
+            return []  # a malformed manifest: the release checks name it
         return check_ledger_block(folder, manifest, replay(self.kernel.log(), upto=seq))

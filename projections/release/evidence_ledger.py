@@ -15,6 +15,7 @@ from typing import Any
 from dermledger.policies import release_gates
 from dermledger.projections.release.evidence import EVIDENCE, LEDGER_KEY, differences, dumps
 from dermledger.projections.release.evidence_doc import ledger_facts
+from dermledger.projections.release.messages import say
 from dermledger.projections.release.writer import gate
 from dermledger.projections.study_view import StudyView
 
@@ -36,9 +37,13 @@ def check_ledger_block(folder: Path, manifest: Mapping[str, Any], view: StudyVie
     path = folder / EVIDENCE
     if not path.exists():
         return []
-    written = json.loads(path.read_text(encoding="utf-8")).get(LEDGER_KEY, {})
-    with (folder / "metadata.csv").open(encoding="utf-8", newline="") as handle:
-        released = [row["image_id"] for row in csv.DictReader(handle)]
-    partition = (manifest.get("partition") or {}).get("name")
-    expected = json.loads(dumps(ledger_block_at(view, released, partition)))
+    try:
+        written = json.loads(path.read_text(encoding="utf-8")).get(LEDGER_KEY, {})
+        with (folder / "metadata.csv").open(encoding="utf-8", newline="") as handle:
+            released = [row["image_id"] for row in csv.DictReader(handle)]
+        partition = (manifest.get("partition") or {}).get("name")
+        expected = json.loads(dumps(ledger_block_at(view, released, partition)))
+    except (KeyError, ValueError, TypeError, AttributeError, OSError) as exc:
+        # a damaged file: its digest check already names it
+        return [say("evidence_inputs", problem=f"{type(exc).__name__}: {exc}")]
     return differences(written, expected, LEDGER_KEY, value="evidence_ledger_value")
