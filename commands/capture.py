@@ -5,14 +5,14 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from dermledger.commands.context import err, get, out, print_json, progress_bar, status
+from dermledger.commands.context import err, get, print_json, progress_bar, status
 from dermledger.commands.options import Json
-from dermledger.ledger.errors import InvalidInput
+from dermledger.commands.output import Col, emit
+from dermledger.ledger.errors import DermLedgerError, InvalidInput
 from dermledger.study.imports import ImportRefused
 
 MAX_CSV_BYTES = 64 * 1024 * 1024
@@ -64,7 +64,7 @@ def register(
 
 def capture(
     ctx: typer.Context,
-    image: Annotated[Path, typer.Argument(help="JPEG or PNG file.")],
+    images: Annotated[list[Path], typer.Argument(help="JPEG or PNG files (one or more).")],
     patient: Annotated[str, typer.Option("--patient", help="Registered patient pseudonym.")],
     lesion: Annotated[str, typer.Option("--lesion", help="Lesion pseudonym.")],
     anatom_site: Annotated[str | None, typer.Option(help="ISIC anatomic site label.")] = None,
@@ -79,40 +79,58 @@ def capture(
     reason: Annotated[str | None, typer.Option(help="Why the deviation is acceptable.")] = None,
     json_: Json = False,
 ) -> None:
-    """Capture one image under the SOP: decode, check, store, sign, flag duplicates.
+    """Capture images of one lesion under the SOP: decode, check, store, sign, flag
+    duplicates. Each file is captured on its own, all or nothing, and gets one result
+    line (captured as IMAGE-ID, or not captured and why); exit 1 if any was not captured.
 
-    Example: dermledger --as ada capture lesion.jpg --patient P0001 --lesion L0001
-             --dermoscopic-type "contact polarized" --anatom-site "Trunk:Posterior trunk"
+    Example: dermledger --as ada capture lesion-1.jpg lesion-2.jpg --patient P0001
+             --lesion L0001 --dermoscopic-type "contact polarized"
+             --anatom-site "Trunk:Posterior trunk"
     """
     c = get(ctx)
     if override_sop and not (reason and reason.strip()):
         raise InvalidInput("--override-sop needs --reason")
     if reason and not override_sop:
         raise InvalidInput("--reason goes with --override-sop")
-    data = read_file(image)
-    result = c.ledger.capture.capture(
-        c.signer(),
-        data,
-        patient_id=patient,
-        lesion_id=lesion,
-        metadata={
-            "anatom_site": anatom_site,
-            "clin_size_long_diam_mm": clin_size_long_diam_mm,
-            "image_type": image_type,
-            "dermoscopic_type": dermoscopic_type,
-            "acquisition_day": acquisition_day,
-        },
-        device=device,
-        override_reason=reason if override_sop else None,
-        name=image.name,
-    )
-    suspicions = [s.__dict__ for s in result.suspicions]
+    signer = c.signer()
+    metadata = {
+        "anatom_site": anatom_site, "clin_size_long_diam_mm": clin_size_long_diam_mm,
+        "image_type": image_type, "dermoscopic_type": dermoscopic_type,
+        "acquisition_day": acquisition_day,
+    }  # fmt: skip
+    results = []
+    for path in images:
+        try:
+            result = c.ledger.capture.capture(
+                signer, read_file(path), patient_id=patient, lesion_id=lesion,
+                metadata=metadata, device=device,
+                override_reason=reason if override_sop else None, name=path.name,
+            )  # fmt: skip
+        except DermLedgerError as refused:
+            results.append({"file": path.name, "image_id": None, "error": refused.diagnostics()})
+            continue
+        suspicions = [s.__dict__ for s in result.suspicions]
+        results.append({"file": path.name, "image_id": result.image_id, "error": None,
+                        "duplicate_suspicions": suspicions})  # fmt: skip
     if json_:
-        print_json({"image_id": result.image_id, "duplicate_suspicions": suspicions})
-        return
-    print(result.image_id)
-    for s in result.suspicions:
-        status(f"Suspected duplicate of {s.duplicate_of} ({s.kind}, distance {s.distance})")
+        print_json(results)
+    else:
+        for r in results:
+            print(capture_line(r))
+    failed = sum(r["error"] is not None for r in results)
+    if failed:
+        raise InvalidInput(f"{failed} of {len(results)} files were not captured")
+
+
+def capture_line(result: dict[str, Any]) -> str:
+    """One file's result, for people: what happened to it, on one line."""
+    if result["error"] is not None:
+        return f"{result['file']}: not captured: {result['error']}"
+    line = f"{result['file']}: captured as {result['image_id']}"
+    for s in result["duplicate_suspicions"]:
+        kind = f"{s['kind']}, distance {s['distance']}"
+        line += f"; suspected duplicate of {s['duplicate_of']} ({kind})"
+    return line
 
 
 def read_file(path: Path) -> bytes:
@@ -218,13 +236,16 @@ def duplicates_list(
     Example: dermledger duplicates list --json
     """
     rows = get(ctx).ledger.curation.list_duplicates(include_resolved=all_)
-    if json_:
-        print_json(rows)
-        return
-    table = Table("image", "suspected duplicate of", "kind", "distance", "status")
-    for r in rows:
-        table.add_row(r["image_id"], r["duplicate_of"], r["kind"], str(r["distance"]), r["status"])
-    out.print(table)
+    emit(rows, DUPLICATE_COLUMNS, json_=json_)
+
+
+DUPLICATE_COLUMNS = (
+    Col("image", "image_id", ident=True),
+    Col("suspected duplicate of", "duplicate_of", ident=True),
+    Col("kind", "kind"),
+    Col("distance", "distance"),
+    Col("status", "status"),
+)
 
 
 @duplicates_app.command("resolve")

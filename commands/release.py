@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from dermledger.commands.context import err, get, out, print_json, status
+from dermledger.commands.context import err, get, print_json, status
 from dermledger.commands.options import AsOf, Json
+from dermledger.commands.output import Col, emit, when
 from dermledger.ledger.errors import VerificationError
 from dermledger.projections.release.verify import verify_release_dir
 
@@ -45,9 +45,14 @@ def create(
     if json_:
         print_json(summary)
         return
+    done = (
+        f"Dry run, nothing published: built and signed {name} as a preview"
+        if dry_run
+        else f"Published {name}"
+    )
     status(
-        f"Published {name}: {summary['images']} images at seq {summary['as_of_seq']}, "
-        f"root {summary['root'][:16]}…, in {summary['out']}"
+        f"{done}: {summary['images']} images at seq {summary['as_of_seq']}, "
+        f"root {summary['root']}, in {summary['out']}"
     )
     for gate, count in summary["left_out"].items():
         if count:
@@ -93,15 +98,17 @@ def list_(ctx: typer.Context, json_: Json = False) -> None:
 
     Example: dermledger release list --json
     """
-    rows = get(ctx).ledger.releases.list_releases()
-    if json_:
-        print_json(rows)
-        return
-    table = Table("name", "as of seq", "images", "root", "published by", "at")
-    for r in rows:
-        table.add_row(r["name"], str(r["as_of_seq"]), str(r["images"]), r["root"][:16] + "…",
-                      r["published_by"], r["recorded_at"])  # fmt: skip
-    out.print(table)
+    emit(get(ctx).ledger.releases.list_releases(), RELEASE_COLUMNS, json_=json_)
+
+
+RELEASE_COLUMNS = (
+    Col("name", "name", ident=True),
+    Col("as of seq", "as_of_seq"),
+    Col("images", "images"),
+    Col("root", "root", ident=True),
+    Col("published by", "published_by", ident=True),
+    Col("at", lambda r: when(r["recorded_at"])),
+)
 
 
 @app.command("diff")
