@@ -11,7 +11,7 @@ import typer
 
 from dermledger.commands.context import err, get, print_json, progress_bar, status
 from dermledger.commands.options import Json
-from dermledger.commands.output import Col, emit
+from dermledger.commands.output import Col, cell, emit
 from dermledger.ledger.errors import DermLedgerError, InvalidInput
 from dermledger.study.imports import ImportRefused
 
@@ -222,7 +222,8 @@ def metadata_set(
     """
     c = get(ctx)
     env = c.ledger.curation.edit_metadata(c.signer(), image, field, value, reason)
-    status(f"{field}: {env.payload['old_value']!r} -> {env.payload['new_value']!r}")
+    old, new = cell(env.payload["old_value"]), cell(env.payload["new_value"])
+    status(f"{image} {field}: {old} -> {new}")
 
 
 @duplicates_app.command("list")

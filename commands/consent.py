@@ -32,7 +32,7 @@ def record(
     """
     c = get(ctx)
     env = c.ledger.patients.record_consent(c.signer(), patient, scope, read_file(document))
-    status(f"Consent recorded for {patient} (document {env.payload['document_sha256'][:16]}…)")
+    status(f"Consent recorded for {patient} (document SHA-256 {env.payload['document_sha256']})")
 
 
 @app.command("withdraw")

@@ -37,7 +37,7 @@ def init(
         print_json(result)
         return
     status(f"Created ledger {ledger_id} in {c.settings.describe()}")
-    status(f"Founding coordinator {founder}, key {envelope.key_id[:16]}…")
+    status(f"Founding coordinator {founder}, key {envelope.key_id}")
 
 
 def checkpoint(

@@ -232,3 +232,23 @@ def test_no_python_reprs_and_whole_identifiers_at_80_columns(home: Path) -> None
     trail = outputs["trail"]
     assert "meaning" in trail and "consensus reader 3 of 3" in trail
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", trail)
+
+
+def test_capture_takes_several_files_with_one_result_line_each(home: Path) -> None:
+    good = [image_file(home.parent, seed) for seed in (11, 12)]
+    bad = home.parent / "notes.jpg"
+    bad.write_text("not an image")
+    before = log_size()
+    result = as_("capture", str(good[0]), str(bad), str(good[1]), "--patient", "P0001",
+                 "--lesion", "L11", *SITE)  # fmt: skip
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3
+    assert re.fullmatch(r"lesion-11\.jpg: captured as IMG-[0-9a-f]{16}", lines[0])
+    assert lines[1].startswith("notes.jpg: not captured: ")
+    assert re.fullmatch(r"lesion-12\.jpg: captured as IMG-[0-9a-f]{16}", lines[2])
+    assert "1 of 3 files were not captured" in result.output
+    assert log_size() == before + 2
+    edit = ok(as_("metadata", "set", lines[0].split()[-1], "clin_size_long_diam_mm", "4.5",
+                  "--reason", "remeasured"))  # fmt: skip
+    assert edit.output.endswith("clin_size_long_diam_mm: - -> 4.5\n")
