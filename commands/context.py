@@ -19,8 +19,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from dermledger.ledger.bootstrap import Settings
-from dermledger.ledger.errors import InvalidInput, KeystoreError
+from dermledger.ledger.bootstrap import Settings, ledger_exists
+from dermledger.ledger.errors import InvalidInput, KeystoreError, NotFound
 from dermledger.ledger.signing import Signer
 from dermledger.study.ledger import DermLedger
 
@@ -43,6 +43,18 @@ class Context:
 
     @property
     def ledger(self) -> DermLedger:
+        """The existing ledger; refused in one sentence, creating nothing, when there is
+        none (a mistyped --home must not become a new, empty ledger)."""
+        if self._ledger is None:
+            if not ledger_exists(self.settings):
+                raise NotFound(no_ledger_sentence(self.settings))
+            self._ledger = DermLedger(self.settings)
+            if not self._ledger.kernel.is_initialised():
+                raise NotFound(no_ledger_sentence(self.settings))
+        return self._ledger
+
+    def create_ledger(self) -> DermLedger:
+        """The ledger at these settings, created if absent: for `init` only."""
         if self._ledger is None:
             self._ledger = DermLedger(self.settings)
         return self._ledger
@@ -68,6 +80,13 @@ def passphrase_for(actor: str, *, env: str = PASSPHRASE_ENV, confirm: bool = Fal
     if not sys.stdin.isatty():
         raise KeystoreError(f"set {env} or run on a terminal to give {actor}'s passphrase")
     return typer.prompt(f"Passphrase for {actor}", hide_input=True, confirmation_prompt=confirm)
+
+
+def no_ledger_sentence(settings: Settings) -> str:
+    return (
+        f"there is no ledger at {settings.describe()}; check --home and --db, or create one "
+        "with dermledger init"
+    )
 
 
 def get(ctx: typer.Context) -> Context:

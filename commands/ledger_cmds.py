@@ -22,10 +22,11 @@ def init(
     Example: DERMLEDGER_PASSPHRASE=... dermledger --home study init --founder ada
     """
     c = get(ctx)
-    if c.ledger.kernel.is_initialised():
+    ledger = c.create_ledger()  # the one command that may create a ledger
+    if ledger.kernel.is_initialised():
         # Refuse before asking for a passphrase or creating any key.
-        c.ledger.actors.found(founder, "unused")
-    ledger_id, envelope = c.ledger.actors.found(founder, passphrase_for(founder, confirm=True))
+        ledger.actors.found(founder, "unused")
+    ledger_id, envelope = ledger.actors.found(founder, passphrase_for(founder, confirm=True))
     result = {
         "ledger_id": ledger_id,
         "founder": founder,

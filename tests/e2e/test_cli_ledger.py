@@ -137,3 +137,53 @@ def test_every_command_has_help(cli) -> None:
             f"{' '.join(path)} has no help with an example"
         )
         assert cli(*path, "--help").exit_code == 0
+
+
+MISSING_LEDGER_COMMANDS = (
+    ("audit", "verify"),
+    ("dataset",),
+    ("stats",),
+    ("actor", "list"),
+    ("audit", "trail"),
+    ("audit", "compliance"),
+    ("release", "list"),
+    ("duplicates", "list"),
+    ("show", "IMG-0000000000000000"),
+    ("--as", "ada", "checkpoint"),
+    ("readmodel", "update"),
+)
+
+
+def test_only_init_creates_a_ledger(cli, tmp_path: Path) -> None:
+    typo = tmp_path / "typo"
+    out = tmp_path / "log.jsonl"
+    for args in (*MISSING_LEDGER_COMMANDS, ("audit", "export", "--out", str(out))):
+        result = cli("--home", str(typo), *args)
+        assert result.exit_code == 1, (args, result.output)
+        assert result.output == (
+            f"Error: there is no ledger at {typo / 'ledger.sqlite'}; check --home and --db, "
+            "or create one with dermledger init\n"
+        ), args
+        assert not typo.exists(), args
+    assert not out.exists()
+    assert cli("--home", str(typo), "init", "--founder", "ada").exit_code == 0
+    assert cli("--home", str(typo), "audit", "verify").exit_code == 0
+
+
+@pytest.mark.postgres
+def test_only_init_creates_a_ledger_on_postgresql(cli, tmp_path: Path) -> None:
+    from dermledger.ledger.bootstrap import postgres_connect, postgres_schema
+    from tests.conftest import postgres_settings
+
+    settings = postgres_settings(tmp_path / "pg")
+    url = settings.db_url or ""
+    for args in MISSING_LEDGER_COMMANDS[:4]:
+        result = cli("--home", str(tmp_path / "h"), "--db", url, *args)
+        assert result.exit_code == 1 and "there is no ledger at postgresql://" in result.output
+    assert not (tmp_path / "h").exists()
+    with postgres_connect(settings) as conn:
+        found = conn.execute(
+            "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s",
+            (postgres_schema(url),),
+        ).fetchone()
+    assert found is None, "no schema is created for a missing ledger"
