@@ -15,7 +15,11 @@ from dermledger.commands.context import (
 from dermledger.commands.options import Json
 from dermledger.commands.output import Col, emit, when
 
-app = typer.Typer(help="Enrol, revoke and list actors.", no_args_is_help=True)
+app = typer.Typer(
+    help="Enrol, revoke and list actors.\n\n"
+    "Example: dermledger --as ada actor add dr-lee --role specialist",
+    no_args_is_help=True,
+)
 
 
 @app.command("add")

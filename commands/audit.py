@@ -12,7 +12,11 @@ from dermledger.commands.options import AsOf, Json, Since, Until
 from dermledger.commands.output import Col, emit, when
 from dermledger.ledger.errors import PolicyViolation, VerificationError
 
-app = typer.Typer(help="Verify and export the signed log.", no_args_is_help=True)
+app = typer.Typer(
+    help="Verify and export the signed log, read its audit trail, check compliance.\n\n"
+    "Example: dermledger audit verify",
+    no_args_is_help=True,
+)
 
 
 @app.command("verify")

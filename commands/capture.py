@@ -13,13 +13,27 @@ from dermledger.commands.context import err, get, print_json, progress_bar, stat
 from dermledger.commands.options import Json
 from dermledger.commands.output import Col, cell, emit
 from dermledger.ledger.errors import DermLedgerError, InvalidInput
+from dermledger.policies import csv_rows
 from dermledger.study.imports import ImportRefused
 
 MAX_CSV_BYTES = 64 * 1024 * 1024
 
-patient_app = typer.Typer(help="Register patients by pseudonym.", no_args_is_help=True)
-duplicates_app = typer.Typer(help="Review suspected duplicates.", no_args_is_help=True)
-metadata_app = typer.Typer(help="Edit an image's metadata fields.", no_args_is_help=True)
+patient_app = typer.Typer(
+    help="Register patients by pseudonym and show their records.\n\n"
+    "Example: dermledger --as ada patient register P0001 --age 38 --sex female",
+    no_args_is_help=True,
+)
+duplicates_app = typer.Typer(
+    help="Review suspected duplicates: list them, then resolve each.\n\n"
+    "Example: dermledger duplicates list",
+    no_args_is_help=True,
+)
+metadata_app = typer.Typer(
+    help="Edit an image's metadata fields; the old value stays in the audit trail.\n\n"
+    "Example: dermledger --as ada metadata set IMG-1a2b3c4d5e6f7a8b anatom_site "
+    '"Head and neck:Head" --reason "site corrected"',
+    no_args_is_help=True,
+)
 
 Reason = Annotated[str, typer.Option("--reason", help="Why, for the audit trail (required).")]
 
@@ -145,15 +159,15 @@ def read_file(path: Path) -> bytes:
 def import_(
     ctx: typer.Context,
     folder: Annotated[Path, typer.Argument(help="Folder holding the image files.")],
-    metadata: Annotated[Path, typer.Option("--metadata", help="CSV: filename, patient_id, …")],
+    metadata: Annotated[
+        Path, typer.Option("--metadata", help="The CSV describing the files (columns above).")
+    ],
     json_: Json = False,
 ) -> None:
-    """Import a folder of captures described by a metadata CSV.
+    """Import a folder of captures described by a metadata CSV (policy import-csv).
 
     Every row and file is checked first; any problem is listed with its row number and
     nothing is written. Re-running an interrupted import completes it.
-
-    Example: dermledger --as ada import study/images --metadata study/metadata.csv
     """
     c = get(ctx)
     if not folder.is_dir():
@@ -183,6 +197,17 @@ def import_(
             f"Imported {report.captured} images ({report.already_present} already present), "
             f"{report.suspicions} duplicate suspicions"
         )
+
+
+def import_help() -> str:
+    """The import help, its CSV columns read from the policy that judges them."""
+    doc = (import_.__doc__ or "").strip().replace("\n    ", "\n")
+    return (
+        f"{doc}\n\nCSV columns (a header row, then one row per file):\n\n"
+        f"required: {', '.join(csv_rows.REQUIRED_COLUMNS)}\n\n"
+        f"optional: {', '.join(csv_rows.OPTIONAL_COLUMNS)}\n\n"
+        "Example: dermledger --as ada import study/images --metadata study/metadata.csv"
+    )
 
 
 def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -297,7 +322,7 @@ def reinstate(ctx: typer.Context, image: Annotated[str, typer.Argument()], reaso
 def register_commands(app: typer.Typer) -> None:
     app.add_typer(patient_app, name="patient")
     app.command()(capture)
-    app.command("import")(import_)
+    app.command("import", help=import_help())(import_)
     app.add_typer(metadata_app, name="metadata")
     app.add_typer(duplicates_app, name="duplicates")
     app.command()(exclude)

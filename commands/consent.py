@@ -13,7 +13,11 @@ from dermledger.commands.options import Json
 from dermledger.commands.output import cell, console
 from dermledger.ledger.errors import InvalidInput
 
-app = typer.Typer(help="Record, withdraw and erase consent.", no_args_is_help=True)
+app = typer.Typer(
+    help="Record, withdraw and erase consent.\n\n"
+    'Example: dermledger --as ada consent withdraw P0001 --reason "patient request"',
+    no_args_is_help=True,
+)
 Patient = Annotated[str, typer.Argument(help="The patient's pseudonym.")]
 Reason = Annotated[str, typer.Option("--reason", help="Why (required).")]
 

@@ -13,7 +13,11 @@ from dermledger.commands.output import Col, emit, when
 from dermledger.ledger.errors import VerificationError
 from dermledger.projections.release.verify import verify_release_dir
 
-app = typer.Typer(help="Create, verify, list and compare releases.", no_args_is_help=True)
+app = typer.Typer(
+    help="Create, verify, list and compare releases.\n\n"
+    "Example: dermledger release verify releases/v1",
+    no_args_is_help=True,
+)
 
 
 @app.command("create")

@@ -133,10 +133,17 @@ def test_every_command_has_help(cli) -> None:
                 yield from walk(sub, [*path, name])
 
     for path, command in walk(get_command(app), []):
-        assert hasattr(command, "commands") or "Example" in (command.help or ""), (
-            f"{' '.join(path)} has no help with an example"
-        )
+        last = (command.help or "").strip().split("\n\n")[-1]
+        assert last.lstrip().startswith("Example:"), f"{' '.join(path)}: help ends {last!r}"
         assert cli(*path, "--help").exit_code == 0
+
+
+def test_import_help_lists_the_csv_columns(cli) -> None:
+    from dermledger.policies.csv_rows import COLUMNS
+
+    shown = " ".join(cli("import", "--help").stdout.split())
+    for column in COLUMNS:
+        assert f" {column}," in shown or f" {column} " in shown, column
 
 
 MISSING_LEDGER_COMMANDS = (
