@@ -93,7 +93,7 @@ def panel_sentence(v: Verification) -> str:
     if v.consensus == "disputed":
         return (
             "Disputed: no category has a majority; a coordinator orders histology or a "
-            "further reader (dermledger order IMAGE --histology | --further-reader --reason ...)"
+            "further reader (order --histology or --further-reader)"
         )
     return f"Consensus pending: {len(v.readers)} of {PANEL_SIZE} votes in"
 
@@ -118,7 +118,8 @@ def order(
     c.ledger.confirmation.order_read(c.signer(), image, kind, reason)
     status(f"Ordered {kind} for {image}")
     if kind == "histology":
-        status("Awaited until a pathologist records it: dermledger dataset --awaiting histology")
+        worklist = c.hint("dataset", "--awaiting", "histology")
+        status(f"Awaited until a pathologist records it; the worklist: {worklist}")
 
 
 def stats(

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import typer
 from rich.console import Console
@@ -67,9 +69,29 @@ class Context:
             self._signer = self.ledger.actors.unlock(self.actor, passphrase_for(self.actor))
         return self._signer
 
+    def hint(self, *args: str, home: Path | None = None) -> str:
+        """A `dermledger` command line for a hint that works as printed: it names this
+        ledger's home and, on PostgreSQL, its --db URL (a password in the URL is left to
+        the shell as ${PGPASSWORD}, never printed)."""
+        parts = ["dermledger", "--home", shlex.quote(str(home or self.settings.home))]
+        if self.settings.db_url:
+            parts += ["--db", hint_url(self.settings.db_url)]
+        return " ".join([*parts, *args])
+
     def close(self) -> None:
         if self._ledger is not None:
             self._ledger.close()
+
+
+def hint_url(url: str) -> str:
+    """A database URL quoted for a shell, its password (if any) as ${PGPASSWORD}."""
+    parsed = urlsplit(url)
+    if parsed.password is None:
+        return shlex.quote(url)
+    user = parsed.username or ""
+    host = parsed.netloc.rsplit("@", 1)[-1]
+    masked = urlunsplit(parsed._replace(netloc=f"{user}:${{PGPASSWORD}}@{host}"))
+    return f'"{masked}"'
 
 
 def passphrase_for(actor: str, *, env: str = PASSPHRASE_ENV, confirm: bool = False) -> str:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from dermledger.commands.context import err, get, out, status
+from dermledger.commands.output import Col, render
 from dermledger.ledger.errors import Conflict, VerificationError
 from dermledger.synthetic.demo_study import run_demo
 
@@ -53,27 +53,38 @@ def demo(
             replace(c.settings, home=target), records=records, duplicates=duplicates,
             patients=patients, say=status, progress=progress,
         )  # fmt: skip
-    table = Table("step", "what happened", title="DermLedger demo")
-    for what, detail in result.steps:
-        table.add_row(what, detail)
-    out.print(table)
-    cohort = Table("cohort", "value", title="Cohort (included images)")
-    for key in ("records", "unique_images", "patients", "categories", "malignant",
-                "age_median", "age_range", "sex"):  # fmt: skip
-        cohort.add_row(key, str(result.cohort.get(key)))
-    stats = result.cohort.get("statistics") or {}
-    for key in ("stages", "consensus", "malignant_with_histology", "discordant"):
-        cohort.add_row(key, str(stats.get(key)))
-    agreement = stats.get("agreement") or {}
-    for key in ("fleiss_kappa", "krippendorff_alpha", "percent_agreement"):
-        value = agreement.get(key)
-        cohort.add_row(key, "n/a" if value is None else f"{value:.3f}")
-    out.print(cohort)
-    out.print(f"Demo home: {result.home}  (try: dermledger --home {result.home} audit verify)")
+    steps = [{"step": what, "detail": detail} for what, detail in result.steps]
+    render(steps, (Col("step", "step"), Col("what happened", "detail")), title="DermLedger demo")
+    render(cohort_rows(result.cohort), COHORT_COLUMNS, title="Cohort (included images)")
+    hint = c.hint("audit", "verify", home=Path(result.home))
+    out.print(f"Demo home: {result.home}  (try: {hint})", markup=False, highlight=False)
     if result.report is None or not result.report.ok:
         raise VerificationError("the demo ledger did not verify")
     if result.release_failures:
         raise VerificationError("a demo release did not verify")
+
+
+COHORT_COLUMNS = (Col("cohort", "measure"), Col("value", "value"))
+
+
+def cohort_rows(cohort: dict[str, Any]) -> list[dict[str, object]]:
+    """The cohort table's rows, each value as a person writes it."""
+    rows: list[dict[str, object]] = []
+    for key in ("records", "unique_images", "patients", "categories", "malignant",
+                "age_median", "age_range", "sex"):  # fmt: skip
+        value = cohort.get(key)
+        if key == "age_range" and isinstance(value, list | tuple) and len(value) == 2:
+            value = f"{value[0]} to {value[1]}"
+        rows.append({"measure": key.replace("_", " "), "value": value})
+    stats = cohort.get("statistics") or {}
+    for key in ("stages", "consensus", "malignant_with_histology", "discordant"):
+        rows.append({"measure": key.replace("_", " "), "value": stats.get(key)})
+    agreement = stats.get("agreement") or {}
+    for key in ("fleiss_kappa", "krippendorff_alpha", "percent_agreement"):
+        value = agreement.get(key)
+        shown = "n/a" if value is None else f"{value:.3f}"
+        rows.append({"measure": key.replace("_", " "), "value": shown})
+    return rows
 
 
 def register(app: typer.Typer) -> None:

@@ -194,3 +194,38 @@ def test_only_init_creates_a_ledger_on_postgresql(cli, tmp_path: Path) -> None:
             (postgres_schema(url),),
         ).fetchone()
     assert found is None, "no schema is created for a missing ledger"
+
+
+def test_hints_name_the_database_and_never_its_password() -> None:
+    from dermledger.commands.context import Context, hint_url
+    from dermledger.ledger.bootstrap import Settings
+
+    url = "postgresql://dl:s3cret@db.example:5433/study?schema=dl_x"
+    assert hint_url(url) == '"postgresql://dl:${PGPASSWORD}@db.example:5433/study?schema=dl_x"'
+    plain = Context(Settings(home=Path("/tmp/a b"), db_url="postgresql://dl@db/study"))
+    assert plain.hint("audit", "verify") == (
+        "dermledger --home '/tmp/a b' --db postgresql://dl@db/study audit verify"
+    )
+    assert Context(Settings(home=Path("/h"))).hint("stats") == "dermledger --home /h stats"
+
+
+@pytest.mark.postgres
+def test_the_demo_hint_works_as_printed_on_postgresql(cli, tmp_path: Path) -> None:
+    import re
+    import shlex
+
+    from tests.conftest import postgres_settings
+    from tests.support import drop_schema
+
+    settings = postgres_settings(tmp_path / "pg")
+    try:
+        demo = cli("--db", settings.db_url or "", "demo", "--demo-home", str(tmp_path / "demo"),
+                   "--records", "24", "--duplicates", "2", "--patients", "8")  # fmt: skip
+        assert demo.exit_code == 0, demo.output
+        hint = re.search(r"\(try: (dermledger .*)\)\s*$", demo.stdout)
+        assert hint and "--db" in hint.group(1)
+        followed = cli(*shlex.split(hint.group(1))[1:])
+        assert followed.exit_code == 0, followed.output
+        assert "OK: every hash, signature" in followed.output
+    finally:
+        drop_schema(settings)
