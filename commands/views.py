@@ -86,6 +86,10 @@ def proof(hashes: list[str] | None) -> str:
     return "not yet in a checkpoint" if hashes is None else f"{len(hashes)} hashes"
 
 
+def shown(key: str, value: object) -> str:
+    return when(value) if key == "captured_at" and isinstance(value, str) else cell(value)
+
+
 def deviation(d: dict[str, Any]) -> str:
     return f"{d['rule']}: measured {cell(d.get('measured'))}; reason: {cell(d.get('reason'))}"
 
@@ -110,7 +114,7 @@ def show(
     lines = [f"{record['image_id']} ({record['status']})"]
     lines += [f"{k}: {cell(v)}" for k, v in record["metadata"].items()]
     lines += [f"{k}: {cell(v)}" for k, v in record["capture"].items()]
-    lines += [f"{k}: {cell(v)}" for k, v in record.items() if k not in SHOWN_ELSEWHERE]
+    lines += [f"{k}: {shown(k, v)}" for k, v in record.items() if k not in SHOWN_ELSEWHERE]
     lines += [f"structure {k}: {cell(v)}" for k, v in record["structures"].items()]
     deviations = record["sop_deviations"]
     lines += [f"SOP deviation {deviation(d)}" for d in deviations] or ["SOP deviations: none"]

@@ -149,3 +149,15 @@ def test_a_seq_position_is_checked_without_reading_the_log(
     assert study.ledger.queries.position(Position.at_seq(newest)) == newest
     with pytest.raises(InvalidInput, match=f"after the newest event: .* to seq {newest}"):
         study.ledger.queries.position(Position.at_seq(newest + 1))
+
+
+def test_a_position_in_an_empty_log_is_one_sentence(settings) -> None:
+    from dermledger.study.ledger import DermLedger
+
+    ledger = DermLedger(settings)
+    try:
+        for seq in (0, 1):
+            with pytest.raises(InvalidInput, match=r"^the ledger has no events yet"):
+                ledger.queries.list_images(Position.at_seq(seq))
+    finally:
+        ledger.close()
