@@ -1,14 +1,16 @@
 """Where the ledger lives: the home folder and the database, from settings.
 
-Only this module turns a home folder and an optional `postgresql://` URL into the
-environment `eventsourcing` reads (PERSISTENCE_MODULE, SQLITE_DBNAME, POSTGRES_*).
-The CLI and the tests share it.
+Only this module turns a home folder and an optional `postgresql://` URL into what each
+library reads: the URL is parsed once into a `PostgresDatabase`, which renders
+eventsourcing's environment (PERSISTENCE_MODULE, POSTGRES_*), psycopg's arguments and
+SQLAlchemy's URL. The CLI and the tests share it.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
@@ -46,18 +48,18 @@ class Settings:
     def blobs_dir(self) -> Path:
         return self.home / "blobs"
 
+    @cached_property
+    def database(self) -> PostgresDatabase | None:
+        """The PostgreSQL database, parsed once from `db_url`; None for the SQLite file."""
+        return None if self.db_url is None else PostgresDatabase.parse(self.db_url)
+
     def describe(self) -> str:
         """Where the events are, without any password."""
-        if self.db_url is None:
-            return str(self.sqlite_path)
-        parsed = urlparse(self.db_url)
-        schema = postgres_schema(self.db_url)
-        where = f"postgresql://{parsed.hostname}:{parsed.port or 5432}{parsed.path}"
-        return where + (f" (schema {schema})" if schema else "")
+        return str(self.sqlite_path) if self.database is None else self.database.describe()
 
 
 def postgres_schema(url: str) -> str | None:
-    """The `schema` (or `options=-csearch_path=`) named in a PostgreSQL URL, if any."""
+    """The `schema` named in a PostgreSQL URL's query, if any."""
     query = parse_qs(urlparse(url).query)
     schema = (query.get("schema") or [None])[0]
     if schema is not None and not SCHEMA_PATTERN.match(schema):
@@ -65,49 +67,84 @@ def postgres_schema(url: str) -> str | None:
     return schema
 
 
+@dataclass(frozen=True)
+class PostgresDatabase:
+    """A `postgresql://` URL parsed once into typed parts, rendered for each library that
+    needs it: eventsourcing's environment, psycopg's arguments, SQLAlchemy's URL."""
+
+    host: str
+    port: int
+    dbname: str
+    user: str
+    password: str | None
+    schema: str | None
+
+    @classmethod
+    def parse(cls, url: str) -> PostgresDatabase:
+        parsed = urlparse(url)
+        if parsed.scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
+            raise InvalidInput(f"--db must be a postgresql:// URL, not {parsed.scheme}://")
+        return cls(
+            host=parsed.hostname or "127.0.0.1",
+            port=parsed.port or 5432,
+            dbname=parsed.path.lstrip("/") or "postgres",
+            user=unquote(parsed.username or "postgres"),
+            password=unquote(parsed.password) if parsed.password else None,
+            schema=postgres_schema(url),
+        )
+
+    def eventsourcing_env(self) -> dict[str, str]:
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": self.dbname,
+            "POSTGRES_HOST": self.host,
+            "POSTGRES_PORT": str(self.port),
+            "POSTGRES_USER": self.user,
+            "POSTGRES_PASSWORD": self.password or "",
+            "POSTGRES_LOCK_TIMEOUT": "30",
+            "POSTGRES_POOL_SIZE": "2",
+        }
+        if self.schema:
+            env["POSTGRES_SCHEMA"] = self.schema
+        return env
+
+    def psycopg_kwargs(self) -> dict[str, Any]:
+        return {"dbname": self.dbname, "host": self.host, "port": self.port,
+                "user": self.user, "password": self.password}  # fmt: skip
+
+    def sqlalchemy_url(self) -> Any:
+        from sqlalchemy import URL
+
+        return URL.create(
+            "postgresql+psycopg", username=self.user, password=self.password,
+            host=self.host, port=self.port, database=self.dbname,
+        )  # fmt: skip
+
+    def describe(self) -> str:
+        """Where the events are, without any password."""
+        where = f"postgresql://{self.host}:{self.port}/{self.dbname}"
+        return where + (f" (schema {self.schema})" if self.schema else "")
+
+
 def eventsourcing_env(settings: Settings) -> dict[str, str]:
     """The eventsourcing environment for these settings."""
     common = {"ORIGINATOR_ID_TYPE": "text"}
-    if settings.db_url is None:
+    if settings.database is None:
         return {
             **common,
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": str(settings.sqlite_path),
             "SQLITE_LOCK_TIMEOUT": "30",
         }
-    parsed = urlparse(settings.db_url)
-    if parsed.scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
-        raise InvalidInput(f"--db must be a postgresql:// URL, not {parsed.scheme}://")
-    env = {
-        **common,
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
-        "POSTGRES_DBNAME": parsed.path.lstrip("/") or "postgres",
-        "POSTGRES_HOST": parsed.hostname or "127.0.0.1",
-        "POSTGRES_PORT": str(parsed.port or 5432),
-        "POSTGRES_USER": unquote(parsed.username or "postgres"),
-        "POSTGRES_PASSWORD": unquote(parsed.password or ""),
-        "POSTGRES_LOCK_TIMEOUT": "30",
-        "POSTGRES_POOL_SIZE": "2",
-    }
-    schema = postgres_schema(settings.db_url)
-    if schema:
-        env["POSTGRES_SCHEMA"] = schema
-    return env
+    return common | settings.database.eventsourcing_env()
 
 
 def postgres_connect(settings: Settings) -> Any:
     """An autocommit psycopg connection to the settings' PostgreSQL database."""
     import psycopg
 
-    env = eventsourcing_env(settings)
-    return psycopg.connect(
-        dbname=env["POSTGRES_DBNAME"],
-        host=env["POSTGRES_HOST"],
-        port=int(env["POSTGRES_PORT"]),
-        user=env["POSTGRES_USER"],
-        password=env["POSTGRES_PASSWORD"] or None,
-        autocommit=True,
-    )
+    assert settings.database is not None
+    return psycopg.connect(**settings.database.psycopg_kwargs(), autocommit=True)
 
 
 def ledger_exists(settings: Settings) -> bool:
@@ -123,10 +160,7 @@ def ledger_exists(settings: Settings) -> bool:
 
 def ensure_postgres_schema(settings: Settings) -> None:
     """Create the URL's schema if it names one (eventsourcing expects it to exist)."""
-    if settings.db_url is None:
-        return
-    schema = postgres_schema(settings.db_url)
-    if not schema:
+    if settings.database is None or not settings.database.schema:
         return
     with postgres_connect(settings) as conn:
-        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.database.schema}"')

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from dermledger.ledger.bootstrap import eventsourcing_env, postgres_connect
+from dermledger.ledger.bootstrap import postgres_connect
 from dermledger.ledger.envelope import Envelope
 from dermledger.ledger.errors import Conflict, InvalidInput
 from dermledger.ledger.keystore import check_actor_name
@@ -76,13 +76,13 @@ class ActorService:
     def _founding_lock(self) -> Iterator[None]:
         """Serialise founders: a file lock in the home for SQLite (the database lives
         there), a session advisory lock on the server for PostgreSQL."""
-        if self.kernel.settings.db_url is None:
+        database = self.kernel.settings.database
+        if database is None:
             with (self.kernel.settings.home / ".found.lock").open("a") as handle:
                 fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
                 yield
             return
-        env = eventsourcing_env(self.kernel.settings)
-        name = f"dermledger found {env.get('POSTGRES_SCHEMA', 'public')}".encode()
+        name = f"dermledger found {database.schema or 'public'}".encode()
         key = int.from_bytes(hashlib.sha256(name).digest()[:8], "big", signed=True)
         with postgres_connect(self.kernel.settings) as conn:
             conn.execute("SELECT pg_advisory_lock(%s)", (key,))  # released with the session

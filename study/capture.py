@@ -15,10 +15,10 @@ from typing import Any
 
 from dermledger.ledger.blobs import BlobStore
 from dermledger.ledger.envelope import Envelope
-from dermledger.ledger.errors import Conflict, NotFound, PolicyViolation
+from dermledger.ledger.errors import Conflict, NotFound
 from dermledger.ledger.signing import Signer
 from dermledger.ledger.store import read_topic_after
-from dermledger.policies import duplicates, metadata_schema, sop
+from dermledger.policies import consent, duplicates, metadata_schema, sop
 from dermledger.projections.dedup_index import DedupIndex, IndexedImage
 from dermledger.study.imaging import ImageFacts, inspect_image
 from dermledger.study.kernel import Kernel, Proposal
@@ -182,11 +182,9 @@ class CaptureService:
         )
         if patient is None:
             raise NotFound(f"patient {patient_id} is not registered")
-        if not patient.consent:
-            raise PolicyViolation(
-                f"patient {patient_id} has no consent in force; record consent first",
-                policy="consent",
-            )
+        consent.check_capture(
+            consent.ConsentFacts(patient_id, True, patient.consent, patient.erased)
+        ).enforce()
         decision.enforce()
         found = duplicates.classify(
             sha256=facts.sha256,

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from eventsourcing.persistence import ApplicationRecorder
+
 from dermledger.ledger.bootstrap import Settings
 from dermledger.study.actors import ActorService
 from dermledger.study.audit import AuditService
@@ -44,6 +46,11 @@ class DermLedger:
         self.confirmation = ConfirmationService(self.kernel, self.records)
         self.queries = QueryService(self.kernel, self.records)
         self.releases = ReleaseService(self.kernel, self.queries)
+
+    @property
+    def recorder(self) -> ApplicationRecorder:
+        """The event store's recorder: what read models (projections) read the log from."""
+        return self.kernel.recorder
 
     def close(self) -> None:
         self.kernel.close()

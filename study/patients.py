@@ -15,7 +15,7 @@ from typing import Any
 from dermledger.ledger.envelope import Envelope
 from dermledger.ledger.errors import Conflict, InvalidInput, NotFound
 from dermledger.ledger.signing import Signer
-from dermledger.policies import metadata_schema
+from dermledger.policies import consent, metadata_schema
 from dermledger.policies.reasons import require_reason
 from dermledger.study.kernel import Kernel, Proposal
 from dermledger.study.personal_data import open_personal, seal_personal
@@ -105,11 +105,7 @@ class PatientService:
         digest = hashlib.sha256(document).hexdigest()
 
         def decide() -> list[Proposal]:
-            patient = self.records.get_patient(patient_id)
-            if patient.erased:
-                raise Conflict(f"patient {patient_id} was erased")
-            if patient.consent:
-                raise Conflict(f"patient {patient_id} already has consent in force")
+            consent.check_record(self._consent_facts(patient_id)).enforce()
             return [self.kernel.proposal(patient_stream(patient_id), "ConsentRecorded",
                                   {"patient_id": patient_id, "scope": scope,
                                    "document_sha256": digest})]  # fmt: skip
@@ -121,8 +117,7 @@ class PatientService:
         require_reason(reason, "withdraw consent")
 
         def decide() -> list[Proposal]:
-            if not self.records.get_patient(patient_id).consent:
-                raise Conflict(f"patient {patient_id} has no consent in force to withdraw")
+            consent.check_withdraw(self._consent_facts(patient_id)).enforce()
             return [self.kernel.proposal(patient_stream(patient_id), "ConsentWithdrawn",
                                   {"patient_id": patient_id, "reason": reason})]  # fmt: skip
 
@@ -134,14 +129,17 @@ class PatientService:
         require_reason(reason, "erase a patient")
 
         def decide() -> list[Proposal]:
-            if self.records.get_patient(patient_id).erased:
-                raise Conflict(f"patient {patient_id} is already erased")
+            consent.check_erase(self._consent_facts(patient_id)).enforce()
             return [self.kernel.proposal(patient_stream(patient_id), "PatientErased",
                                   {"patient_id": patient_id, "reason": reason})]  # fmt: skip
 
         envelope = self.kernel.append(signer, decide)[0]
         self.kernel.patient_keys.destroy(patient_id)
         return envelope
+
+    def _consent_facts(self, patient_id: str) -> consent.ConsentFacts:
+        patient = self.records.get_patient(patient_id)
+        return consent.ConsentFacts(patient_id, True, patient.consent, patient.erased)
 
     def reveal_personal(self, signer: Signer, patient_id: str, reason: str) -> dict[str, str]:
         """Decrypt a patient's personal data for a coordinator; the access is recorded first."""

@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from dermledger.ledger.bootstrap import Settings, eventsourcing_env, postgres_schema
+from dermledger.ledger.bootstrap import Settings, postgres_connect
 from dermledger.ledger.signing import Signer
 from dermledger.study.ledger import DermLedger
 
@@ -52,17 +52,9 @@ class RawDB:
             self.id_col = "rowid"
             self.ph = "?"
         else:
-            import psycopg
-
-            env = eventsourcing_env(settings)
-            self.conn = psycopg.connect(
-                dbname=env["POSTGRES_DBNAME"],
-                host=env["POSTGRES_HOST"],
-                port=int(env["POSTGRES_PORT"]),
-                user=env["POSTGRES_USER"],
-                autocommit=True,
-            )
-            self.table = f'"{postgres_schema(settings.db_url)}".dermledger_events'
+            self.conn = postgres_connect(settings)
+            assert settings.database is not None
+            self.table = f'"{settings.database.schema}".dermledger_events'
             self.id_col = "notification_id"
             self.ph = "%s"
 
@@ -90,18 +82,9 @@ class RawDB:
 
 
 def drop_schema(settings: Settings) -> None:
-    import psycopg
-
-    env = eventsourcing_env(settings)
-    schema = postgres_schema(settings.db_url or "")
-    with psycopg.connect(
-        dbname=env["POSTGRES_DBNAME"],
-        host=env["POSTGRES_HOST"],
-        port=int(env["POSTGRES_PORT"]),
-        user=env["POSTGRES_USER"],
-        autocommit=True,
-    ) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    assert settings.database is not None
+    with postgres_connect(settings) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{settings.database.schema}" CASCADE')
 
 
 def register_with_consent(handle: LedgerHandle, patient_id: str, fields: dict[str, str]) -> None:

@@ -20,7 +20,9 @@ from sqlalchemy import select, update
 from dermledger.ledger.bootstrap import Settings
 from dermledger.ledger.errors import Conflict, InvalidInput
 from dermledger.projections import readmodel_tables as tables
-from dermledger.projections.readmodel import READMODEL_FILE, ReadModel, pack_state, unpack_state
+from dermledger.projections.readmodel import ReadModel
+from dermledger.projections.readmodel_rows import pack_state, unpack_state
+from dermledger.projections.readmodel_sql import READMODEL_FILE
 from dermledger.study.ledger import DermLedger
 from dermledger.synthetic.images import draw_image, encode_jpeg
 from tests.support import LedgerHandle, RawDB, open_handle, register_with_consent
