@@ -89,6 +89,6 @@ ACTOR_COLUMNS = (
     Col("roles", "roles"),
     Col("key id", "key_id", ident=True),
     Col("status", "status"),
-    Col("enrolled at", lambda a: when(a["enrolled_at"])),
+    Col("enrolled at", lambda a: when(a["enrolled_at"]), ident=True),
     Col("by", "enrolled_by", ident=True),
 )

@@ -108,12 +108,12 @@ def trail(
 
 TRAIL_COLUMNS = (
     Col("seq", "seq", ident=True),
-    Col("when", lambda r: when(r["recorded_at"])),
+    Col("when", lambda r: when(r["recorded_at"]), ident=True),
     Col("who", "actor", ident=True),
     Col("meaning", "meaning"),
     Col("event", "type", ident=True),
     Col("image", lambda r: r["image_id"] or r["stream"], ident=True),
-    Col("field", "field"),
+    Col("field", "field", ident=True),
     Col("old", "old_value"),
     Col("new", "new_value"),
     Col("why", "reason"),

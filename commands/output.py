@@ -24,7 +24,7 @@ Getter = Callable[[Any], object]
 @dataclass(frozen=True)
 class Col:
     """One column: its header, how to read its value from a row (a key or a function),
-    and whether it holds an identifier (kept whole on one line, never truncated)."""
+    and whether it holds an identifier or a time (kept whole on one line, never cut)."""
 
     header: str
     get: str | Getter
@@ -82,11 +82,11 @@ def emit(
 
 def minimum_width(spec: Col, values: list[str]) -> int:
     """The narrowest a column may be: an identifier's full length; free text may wrap at
-    spaces, and fold a very long word."""
+    spaces, and fold a word longer than 12 characters."""
     if spec.ident:
         return max([len(spec.header), *map(len, values)])
     words = [len(w) for v in values for w in v.split()]
-    return min(max([len(spec.header), *words]), 16)
+    return min(max([len(spec.header), *words]), 12)
 
 
 def render(rows: list[Any], columns: Sequence[Col], *, title: str | None = None) -> None:

@@ -112,7 +112,7 @@ RELEASE_COLUMNS = (
     Col("images", "images"),
     Col("root", "root", ident=True),
     Col("published by", "published_by", ident=True),
-    Col("at", lambda r: when(r["recorded_at"])),
+    Col("at", lambda r: when(r["recorded_at"]), ident=True),
 )
 
 

@@ -67,7 +67,7 @@ def dataset(
 HISTORY_COLUMNS = (
     Col("seq", "seq", ident=True),
     Col("event", "type", ident=True),
-    Col("recorded at", lambda e: when(e["recorded_at"])),
+    Col("recorded at", lambda e: when(e["recorded_at"]), ident=True),
     Col("signed by", "actor", ident=True),
     Col("meaning", lambda e: e["meaning"] or e["role"]),
     Col("details", lambda e: details(e["payload"])),
