@@ -252,3 +252,18 @@ def test_capture_takes_several_files_with_one_result_line_each(home: Path) -> No
     edit = ok(as_("metadata", "set", lines[0].split()[-1], "clin_size_long_diam_mm", "4.5",
                   "--reason", "remeasured"))  # fmt: skip
     assert edit.output.endswith("clin_size_long_diam_mm: - -> 4.5\n")
+
+
+def test_audit_trail_at_160_columns_is_a_table_with_whole_times(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    image = capture(home, 13)
+    ok(as_("annotate", image, "--diagnosis", NEVUS, who="ann"))
+    ok(as_("metadata", "set", image, "anatom_site", "Head and neck:Head", "--reason", "typo"))
+    monkeypatch.setenv("COLUMNS", "160")
+    trail = ok(run("audit", "trail", image)).stdout
+    assert "┃ meaning" in trail and "MetadataEdited" in trail
+    rows = [line for line in trail.splitlines() if image in line]
+    assert len(rows) == 3
+    for row in rows:
+        assert re.search(r"│ \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC │", row), row
