@@ -105,6 +105,7 @@ def passphrase_for(actor: str, *, env: str = PASSPHRASE_ENV, confirm: bool = Fal
 
 
 def no_ledger_sentence(settings: Settings) -> str:
+    """Why a command other than init refuses: where it looked, and what to do."""
     return (
         f"there is no ledger at {settings.describe()}; check --home and --db, or create one "
         "with dermledger init"

@@ -79,6 +79,7 @@ RELEASE_TITLE = "Release {name}: the published cohort (as its datasheet.md print
 
 
 def pairs(rows: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
+    """(key, value) rows as the output helper's row dicts."""
     return [{"key": key, "value": value} for key, value in rows]
 
 

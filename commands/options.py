@@ -44,10 +44,12 @@ def parse_position(value: str) -> Position:
 
 
 def _since(value: str) -> str:
+    """`--since` as a canonical UTC time (its own flag named in the error)."""
     return parse_moment(value, "--since")
 
 
 def _until(value: str) -> str:
+    """`--until` as a canonical UTC time (its own flag named in the error)."""
     return parse_moment(value, "--until")
 
 

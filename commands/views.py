@@ -13,6 +13,8 @@ from dermledger.commands.output import Col, cell, console, emit, render, when
 
 
 class Awaiting(StrEnum):
+    """What `dataset --awaiting` can filter on (a worklist per step still to be done)."""
+
     histology = "histology"
 
 
@@ -33,6 +35,7 @@ AWAITING_COLUMNS = (
 
 
 def release_note(gate: str | None) -> str:
+    """The release column in words: what the next release would do with the image."""
     return "would be released" if gate is None else f"fails {gate}"
 
 
@@ -78,19 +81,23 @@ SHOWN_ELSEWHERE = {"image_id", "metadata", "capture", "structures", "sop_deviati
 
 
 def details(payload: dict[str, Any]) -> str:
+    """An event's payload on one line, without what the other columns already say."""
     hidden = ("image_id", "signer_role", "signature_meaning")
     return "; ".join(f"{k} {cell(v)}" for k, v in payload.items() if k not in hidden)
 
 
 def proof(hashes: list[str] | None) -> str:
+    """How long the inclusion proof is, or that no checkpoint covers the event yet."""
     return "not yet in a checkpoint" if hashes is None else f"{len(hashes)} hashes"
 
 
 def shown(key: str, value: object) -> str:
+    """A field of the record as people read it (a time to the second, in UTC)."""
     return when(value) if key == "captured_at" and isinstance(value, str) else cell(value)
 
 
 def deviation(d: dict[str, Any]) -> str:
+    """An accepted SOP deviation: the rule, what was measured, and why it was accepted."""
     return f"{d['rule']}: measured {cell(d.get('measured'))}; reason: {cell(d.get('reason'))}"
 
 
