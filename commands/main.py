@@ -30,7 +30,8 @@ from dermledger.commands.errors import DermLedgerGroup
 app = typer.Typer(
     name="dermledger",
     cls=DermLedgerGroup,
-    help="Signed, event-sourced record of a clinically verified dermoscopic image study.",
+    help="Signed, event-sourced record of a clinically verified dermoscopic image study.\n\n"
+    "Example: dermledger --home study init --founder ada",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

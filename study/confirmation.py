@@ -143,6 +143,10 @@ class ConfirmationService:
 
         return self.kernel.append(signer, decide)[0]
 
+    def verification(self, image_id: str) -> confirmation.Verification:
+        """The image's confirmation state now: what a judgement just changed."""
+        return self.records.get_image(image_id).verification()
+
     def _open_image(self, image_id: str, *, allow_excluded: bool = False) -> ImageState:
         image = self.records.get_image(image_id)
         if image.excluded and not allow_excluded:
