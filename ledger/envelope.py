@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from dermledger.ledger.canonical import canonical_json, canonical_str, jcs_sha256
 from dermledger.ledger.errors import VerificationError
-from dermledger.ledger.signing import Signer, verify_digest
+from dermledger.ledger.signing import DigestSigner, verify_digest
 
 EXPORT_ORDER = (
     "seq",
@@ -123,7 +123,7 @@ def seal(
     stream_version: int,
     event_type: str,
     recorded_at: str,
-    signer: Signer,
+    signer: DigestSigner,
     payload: dict[str, Any],
     prev_hash: str | None,
 ) -> Envelope:
