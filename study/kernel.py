@@ -145,9 +145,7 @@ class Kernel(Application[str]):
 
     # ---------------------------------------------------------------- writes
 
-    def append(
-        self, signer: DigestSigner, decide: Callable[[], list[Proposal]]
-    ) -> list[Envelope]:
+    def append(self, signer: DigestSigner, decide: Callable[[], list[Proposal]]) -> list[Envelope]:
         """Decide, sign and save atomically; retry on a concurrent append.
 
         `decide` reads whatever state it needs and runs the policies; it raises a

@@ -6,6 +6,7 @@ per service, each given only what it uses.
     ledger.capture.capture(...), ledger.imports.import_folder(...),
     ledger.curation.resolve_duplicate(...), ledger.confirmation.vote(...),
     ledger.queries.list_images(...), ledger.releases.create_release(...),
+    ledger.reading.queue(...), ledger.reading.prepare_vote(...),
     ledger.audit.verify(...)
 """
 
@@ -26,6 +27,7 @@ from dermledger.study.imports import ImportService
 from dermledger.study.kernel import Kernel
 from dermledger.study.patients import PatientService
 from dermledger.study.queries import QueryService
+from dermledger.study.reading import ReadingService
 from dermledger.study.records import Records
 from dermledger.study.releases import ReleaseService
 
@@ -46,6 +48,7 @@ class DermLedger:
         self.confirmation = ConfirmationService(self.kernel, self.records)
         self.queries = QueryService(self.kernel, self.records)
         self.releases = ReleaseService(self.kernel, self.queries)
+        self.reading = ReadingService(self.kernel, self.records, self.queries, self.confirmation)
 
     @property
     def recorder(self) -> ApplicationRecorder:
