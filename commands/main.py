@@ -21,6 +21,7 @@ from dermledger.commands import (
     ledger_cmds,
     readmodel,
     release,
+    serve,
     views,
 )
 from dermledger.commands.context import Context, settings_from
@@ -72,6 +73,7 @@ demo.register(app)
 capture.register_commands(app)
 views.register(app)
 confirmation.register(app)
+serve.register(app)
 app.add_typer(actor.app, name="actor")
 app.add_typer(audit.app, name="audit")
 app.add_typer(release.app, name="release")

@@ -1,4 +1,8 @@
-"""Read-only views: the dataset listing and one image's record and history."""
+"""Read-only views: the dataset listing and one image's record and history.
+
+With `--as` naming a reader (a specialist without an oversight role) both views are
+blinded by the reading service, as the reading station is: no label, structures,
+vote, consensus or histology of an image before that reader's own vote."""
 
 from __future__ import annotations
 
@@ -16,7 +20,8 @@ def dataset(ctx: typer.Context, as_of: AsOf = None, json_: Json = False) -> None
 
     Example: dermledger dataset --as-of 2026-11-23T12:00:00Z --json
     """
-    rows = get(ctx).ledger.queries.list_images(as_of)
+    c = get(ctx)
+    rows = c.ledger.reading.list_images(c.actor, as_of)
     if json_:
         print_json(rows)
         return
@@ -25,8 +30,8 @@ def dataset(ctx: typer.Context, as_of: AsOf = None, json_: Json = False) -> None
         m, v = r["metadata"], r["verification"]
         table.add_row(
             r["image_id"], m.get("patient_id", ""), m.get("lesion_id", ""),
-            str(m.get("anatom_site", "")), v["verification_stage"] or "-",
-            v["category"] or "-", r["status"],
+            str(m.get("anatom_site", "")), v.get("verification_stage") or "-",
+            v.get("category") or "-", r["status"],
         )  # fmt: skip
     out.print(table)
     out.print(f"{len(rows)} images")
@@ -43,7 +48,8 @@ def show(
 
     Example: dermledger show IMG-1a2b3c4d5e6f7a8b --as-of 1200
     """
-    record = get(ctx).ledger.queries.show_image(image, as_of)
+    c = get(ctx)
+    record = c.ledger.reading.show_image(c.actor, image, as_of)
     if json_:
         print_json(record)
         return
