@@ -73,7 +73,9 @@ class StationMiddleware(BaseHTTPMiddleware):
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         elapsed = (time.perf_counter() - started) * 1000
-        log.info("%s %s %d %.1fms", request.method, request.url.path, response.status_code, elapsed)
+        # The path as sent (still percent-encoded: no line breaks), never the query string.
+        path = request.scope.get("raw_path", b"").decode("ascii", "backslashreplace")
+        log.info("%s %s %d %.1fms", request.method, path, response.status_code, elapsed)
         return response
 
 
@@ -102,6 +104,8 @@ async def on_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, InvalidInput | Conflict):
         return _error(request, 400 if isinstance(exc, InvalidInput) else 409, str(exc))
     if isinstance(exc, HTTPException):
+        if exc.status_code == 404:
+            return _error(request, 404, "Not found")
         if exc.status_code == 401 and not request.url.path.startswith("/api/"):
             return RedirectResponse("/signin", 303)
         return _error(request, exc.status_code, str(exc.detail))
