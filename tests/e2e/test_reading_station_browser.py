@@ -1,0 +1,137 @@
+"""Three specialists read blinded in three real browsers (headless Chromium).
+
+Each makes their own non-extractable Ed25519 key in their own browser context, is
+enrolled by a coordinator through the CLI, signs in with a signed challenge, draws
+their queue order, and votes on every image, signing in the page. One image is split
+three ways and becomes disputed; a coordinator orders histology and a pathologist
+records it. The log then verifies with `audit verify` and the independent checker,
+and no byte a reader received before voting named another judgement.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dermledger.policies import blinding
+from tests.e2e.station import Study, build_study, cli, serving
+from tests.independent_checker import check_export
+
+playwright = pytest.importorskip("playwright.sync_api")
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium")
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "reading.png"
+
+ANNOTATIONS = ["Lentigo simplex", "Angiokeratoma", "Large cell acanthoma"]
+VOTES = {  # per reader, per image: distinct labels, so every byte search is exact
+    "rdr1": ["Mongolian spot", "Nevus of Ota", "Ink-spot lentigo"],
+    "rdr2": ["Nevus of Ito", "Solar lentigo", "Lichen planus like keratosis"],
+    "rdr3": ["Melanoacanthoma", "Dermatofibroma, Cellular", "Pigmented benign keratosis"],
+}
+HISTOLOGY = ("Glomus tumor", "PATH-SECRET-7")
+STRUCTURE = "streaks"  # the annotator's structure name, never shown before a vote
+
+
+def forbidden_for(reader: str) -> list[str]:
+    others = [label for name, labels in VOTES.items() if name != reader for label in labels]
+    return [*ANNOTATIONS, *others, *HISTOLOGY, STRUCTURE]
+
+
+class Reader:
+    """One specialist at their own browser (a separate context: own IndexedDB, cookies)."""
+
+    def __init__(self, browser: Any, url: str, name: str) -> None:
+        self.name, self.url = name, url
+        self.context = browser.new_context()
+        self.page = self.context.new_page()
+        self.received: list[tuple[str, bytes]] = []
+        self.page.on("response", self._keep)
+
+    def _keep(self, response: Any) -> None:
+        try:
+            self.received.append((response.url, response.body()))
+        except Exception:  # redirects carry no body
+            self.received.append((response.url, b""))
+
+    def make_key(self) -> str:
+        self.page.goto(f"{self.url}/enrol")
+        self.page.fill("#enrol-name", self.name)
+        self.page.click("#enrol-form button")
+        self.page.wait_for_selector("#enrol-result:not([hidden])")
+        return self.page.text_content("#public-key") or ""
+
+    def sign_in_and_draw(self) -> list[str]:
+        self.page.goto(f"{self.url}/signin")
+        self.page.fill("#signin-name", self.name)
+        self.page.click("#signin-form button")
+        self.page.wait_for_url("**/queue")
+        self.page.click("#draw-seed")
+        self.page.wait_for_selector("ol.queue")
+        return [a.text_content() or "" for a in self.page.query_selector_all("ol.queue a")]
+
+    def vote(self, image_id: str, label: str, screenshot: Path | None = None) -> None:
+        self.page.goto(f"{self.url}/read/{image_id}")  # waits for "load": the image too
+        assert self.page.eval_on_selector("#image", "img => img.naturalWidth") > 0
+        self.page.fill("#diagnosis", label)
+        self.page.click("#vote-form button")
+        self.page.wait_for_selector("#confirm:not([hidden])")
+        assert (self.page.text_content("#c-diagnosis") or "").endswith(label)
+        if screenshot is not None:
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            self.page.screenshot(path=str(screenshot), full_page=True)
+        self.page.click("#sign-vote")
+        self.page.wait_for_selector("#status:has-text('Vote recorded')")
+
+    def leaks(self) -> list[str]:
+        """Every forbidden string in any response, but the static script, style and the
+        label vocabulary (the same bytes for every reader, no judgement in them)."""
+        found = []
+        for url, body in self.received:
+            if "/static/" in url or "/vocabulary/" in url:
+                continue
+            found += [f"{s} in {url}" for s in forbidden_for(self.name) if s.encode() in body]
+        return found
+
+
+def enrol(study: Study, name: str, public_key: str) -> None:
+    done = cli(study.settings.home, "--as", "ada", "actor", "add", name,
+               "--role", "specialist", "--public-key", public_key)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+
+def test_three_readers_vote_blinded_in_their_browsers(tmp_path: Path) -> None:
+    study = build_study(tmp_path / "home", ANNOTATIONS)
+    index = {image: n for n, image in enumerate(study.images)}
+    with serving(study.settings.home) as server, playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
+        try:
+            for number, name in enumerate(VOTES):
+                reader = Reader(browser, server.url, name)
+                enrol(study, name, reader.make_key())
+                order = reader.sign_in_and_draw()
+                seed = study.handle.ledger.reading.seed(name)
+                assert seed is not None and order == blinding.queue_order(seed, study.images)
+                for position, image in enumerate(order):
+                    shot = SCREENSHOT if number == 1 and position == 0 else None
+                    reader.vote(image, VOTES[name][index[image]], screenshot=shot)
+                assert reader.leaks() == []
+                reader.context.close()
+        finally:
+            browser.close()
+    ledger, ada = study.handle.ledger, study.handle["ada"]
+    stages = [ledger.records.get_image(i).verification() for i in study.images]
+    assert [(v.consensus, v.consensus_category) for v in stages] == [
+        ("reached", "NV"), ("disputed", None), ("reached", "BKL"),
+    ]  # fmt: skip
+    ledger.confirmation.order_read(ada, study.images[1], "histology", "split three ways")
+    ledger.confirmation.record_histology(study.handle["pat"], study.images[1], *HISTOLOGY)
+    assert ledger.records.get_image(study.images[1]).verification().stage == "histology"
+    home = study.settings.home
+    assert cli(home, "audit", "verify").returncode == 0
+    export = tmp_path / "log.jsonl"
+    assert cli(home, "audit", "export", "--out", str(export)).returncode == 0
+    assert check_export(export) == []
+    ledger.close()
