@@ -58,6 +58,7 @@ def cli_env(home: Path) -> dict[str, str]:
         DERMLEDGER_HOME=str(home),
         DERMLEDGER_PASSPHRASE=PASSPHRASE,
         DERMLEDGER_KDF_LOG2_N="10",
+        COLUMNS="2000",  # tables unwrapped, so a search of the output sees every value
     )
     env.pop("DERMLEDGER_DB", None)
     env.pop("DERMLEDGER_ACTOR", None)
