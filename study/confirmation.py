@@ -35,9 +35,17 @@ class ConfirmationService:
         self.kernel = kernel
         self.records = records
 
-    def annotate(self, signer: Signer, image_id: str, diagnosis: str, items: list[str]) -> Envelope:
+    def annotate(
+        self, signer: DigestSigner, image_id: str, diagnosis: str, items: list[str]
+    ) -> Envelope:
         """The initial clinical annotation, with dermoscopic structures."""
         self.kernel.permit(signer, "AnnotationRecorded")
+        return self.kernel.append(signer, self.annotation_decision(image_id, diagnosis, items))[0]
+
+    def annotation_decision(
+        self, image_id: str, diagnosis: str, items: list[str]
+    ) -> Callable[[], list[Proposal]]:
+        """The decision behind an annotation, for `append` here or a browser to sign."""
         label, category = _label(diagnosis)
         found = structures.parse_structures(items)
 
@@ -52,7 +60,7 @@ class ConfirmationService:
                 })
             ]  # fmt: skip
 
-        return self.kernel.append(signer, decide)[0]
+        return decide
 
     def vote(
         self,
@@ -79,9 +87,7 @@ class ConfirmationService:
     ) -> Callable[[], list[Proposal]]:
         """The decision behind a vote, for `append` here or for a reader's browser to
         sign (`via` says which: cli or web). It records what the reader was shown."""
-        acting = self.kernel.get_actor(voter)
-        request = AppendRequest(voter, acting.roles, acting.revoked, "ConsensusVoteCast")
-        check_append(request).enforce()
+        self.check_role(voter, "ConsensusVoteCast")
         label, category = _label(diagnosis)
         supersede = supersede_reason is not None
         if supersede:
@@ -112,9 +118,15 @@ class ConfirmationService:
 
         return decide
 
+    def check_role(self, actor: str, event_type: str) -> None:
+        """Refuse early if the actor's roles cannot append this (the kernel checks again,
+        with the key, when it appends)."""
+        acting = self.kernel.get_actor(actor)
+        check_append(AppendRequest(actor, acting.roles, acting.revoked, event_type)).enforce()
+
     def record_histology(
         self,
-        signer: Signer,
+        signer: DigestSigner,
         image_id: str,
         diagnosis: str,
         report_ref: str,
@@ -122,6 +134,13 @@ class ConfirmationService:
     ) -> Envelope:
         """A pathology result: it becomes the label."""
         self.kernel.permit(signer, "HistologyRecorded")
+        decide = self.histology_decision(image_id, diagnosis, report_ref, report_date)
+        return self.kernel.append(signer, decide)[0]
+
+    def histology_decision(
+        self, image_id: str, diagnosis: str, report_ref: str, report_date: str | None = None
+    ) -> Callable[[], list[Proposal]]:
+        """The decision behind a histology result, for `append` here or a browser to sign."""
         label, category = _label(diagnosis)
         if not report_ref.strip():
             raise InvalidInput("a histology result needs a report reference")
@@ -143,7 +162,7 @@ class ConfirmationService:
                 })
             ]  # fmt: skip
 
-        return self.kernel.append(signer, decide)[0]
+        return decide
 
     def order_read(self, signer: Signer, image_id: str, kind: str, reason: str) -> Envelope:
         """A coordinator's decision for a disputed image: histology or a further reader."""

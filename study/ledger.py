@@ -30,6 +30,8 @@ from dermledger.study.queries import QueryService
 from dermledger.study.reading import ReadingService
 from dermledger.study.records import Records
 from dermledger.study.releases import ReleaseService
+from dermledger.study.remote_signing import RemoteSigning
+from dermledger.study.worklists import WorklistService
 
 
 class DermLedger:
@@ -48,7 +50,11 @@ class DermLedger:
         self.confirmation = ConfirmationService(self.kernel, self.records)
         self.queries = QueryService(self.kernel, self.records)
         self.releases = ReleaseService(self.kernel, self.queries)
-        self.reading = ReadingService(self.kernel, self.records, self.queries, self.confirmation)
+        self.remote_signing = RemoteSigning(self.kernel)
+        self.reading = ReadingService(
+            self.kernel, self.records, self.queries, self.confirmation, self.remote_signing
+        )
+        self.worklists = WorklistService(self.records, self.confirmation, self.remote_signing)
 
     @property
     def recorder(self) -> ApplicationRecorder:

@@ -63,12 +63,13 @@ class ReadingService:
         records: Records,
         queries: QueryService,
         confirmation_service: ConfirmationService,
+        remote: RemoteSigning,
     ) -> None:
         self.kernel = kernel
         self.records = records
         self.queries = queries
         self.confirmation = confirmation_service
-        self.remote = RemoteSigning(kernel)
+        self.remote = remote
 
     # ------------------------------------------------------------------ blinding
 
@@ -145,7 +146,7 @@ class ReadingService:
         allows, the judgements. NotFound unless the image is theirs to read."""
         image = self._readable(actor, image_id)
         seen = self.visibility(actor, image)
-        fields = self._clinical_fields(image)
+        fields = self.clinical_fields(image)
         view: dict[str, Any] = {
             "image_id": image_id,
             "clinical": fields,
@@ -203,7 +204,7 @@ class ReadingService:
                 raise NotFound("not found")
         return image
 
-    def _clinical_fields(self, image: ImageState) -> dict[str, Any]:
+    def clinical_fields(self, image: ImageState) -> dict[str, Any]:
         """Age, sex, site, size and skin type: from the image, else the patient record."""
         try:
             patient = self.records.get_patient(image.patient_id).fields

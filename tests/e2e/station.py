@@ -31,14 +31,15 @@ class Study:
     settings: Settings
 
 
-def build_study(home: Path, annotations: list[str]) -> Study:
+def build_study(home: Path, annotations: list[str], *, unannotated: int = 0) -> Study:
     """A founded ledger (coordinator ada, annotator ann, pathologist pat) with one
-    annotated image per label in `annotations`."""
+    annotated image per label in `annotations`, then `unannotated` images more."""
     settings = Settings(home=home, kdf_log2_n=10)
     handle = open_handle(settings, team={"ann": ["annotator"], "pat": ["pathologist"]})
     register_with_consent(handle, "P1", {"age": "47", "sex": "female"})
     images = []
-    for number, label in enumerate(annotations):
+    labels: list[str | None] = [*annotations, *[None] * unannotated]
+    for number, label in enumerate(labels):
         image_id = handle.ledger.capture.capture(
             handle["ada"],
             encode_jpeg(draw_image(100 + number)),
@@ -46,7 +47,10 @@ def build_study(home: Path, annotations: list[str]) -> Study:
             lesion_id=f"L{number}",
             metadata=META | {"anatom_site": "Cheek", "clin_size_long_diam_mm": 4 + number},
         ).image_id
-        handle.ledger.confirmation.annotate(handle["ann"], image_id, label, ["streaks=irregular"])
+        if label is not None:
+            handle.ledger.confirmation.annotate(
+                handle["ann"], image_id, label, ["streaks=irregular"]
+            )
         images.append(image_id)
     return Study(handle, images, settings)
 

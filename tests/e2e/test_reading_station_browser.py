@@ -3,9 +3,11 @@
 Each makes their own non-extractable Ed25519 key in their own browser context, is
 enrolled by a coordinator through the CLI, signs in with a signed challenge, draws
 their queue order, and votes on every image, signing in the page. One image is split
-three ways and becomes disputed; a coordinator orders histology and a pathologist
-records it. The log then verifies with `audit verify` and the independent checker,
-and no byte a reader received before voting named another judgement.
+three ways and becomes disputed; a coordinator orders histology (with a reason that
+tries to run a script) and sees it waiting on their overview; a pathologist records
+it in their browser; an annotator annotates a new image in theirs. The log then
+verifies with `audit verify` and the independent checker, and no byte a reader
+received before voting named another judgement.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def forbidden_for(reader: str) -> list[str]:
 
 
 class Reader:
-    """One specialist at their own browser (a separate context: own IndexedDB, cookies)."""
+    """One person at their own browser (a separate context: own IndexedDB, cookies)."""
 
     def __init__(self, browser: Any, url: str, name: str) -> None:
         self.name, self.url = name, url
@@ -63,11 +65,14 @@ class Reader:
         self.page.wait_for_selector("#enrol-result:not([hidden])")
         return self.page.text_content("#public-key") or ""
 
-    def sign_in_and_draw(self) -> list[str]:
+    def sign_in(self, lands_on: str) -> None:
         self.page.goto(f"{self.url}/signin")
         self.page.fill("#signin-name", self.name)
         self.page.click("#signin-form button")
-        self.page.wait_for_url("**/queue")
+        self.page.wait_for_url(f"**{lands_on}")
+
+    def sign_in_and_draw(self) -> list[str]:
+        self.sign_in("/queue")
         self.page.click("#draw-seed")
         self.page.wait_for_selector("ol.queue")
         return [a.text_content() or "" for a in self.page.query_selector_all("ol.queue a")]
@@ -83,7 +88,7 @@ class Reader:
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             self.page.screenshot(path=str(screenshot), full_page=True)
         self.page.click("#sign-vote")
-        self.page.wait_for_selector("#status:has-text('Vote recorded')")
+        self.page.wait_for_selector("#status:has-text('Recorded, signed as')")
 
     def leaks(self) -> list[str]:
         """Every forbidden string in any response, but the static script, style and the
@@ -95,15 +100,54 @@ class Reader:
             found += [f"{s} in {url}" for s in forbidden_for(self.name) if s.encode() in body]
         return found
 
+    def judge(self, first_of: str, label: str, **fields: str) -> None:
+        """Open the first image of a work list, fill the form, review and sign."""
+        self.page.goto(f"{self.url}{first_of}")
+        self.page.click("ol.queue a")
+        self.page.fill("#diagnosis", label)
+        for selector, value in fields.items():
+            if selector.startswith("select"):
+                self.page.select_option(selector, value)
+            else:
+                self.page.fill(selector, value)
+        self.page.click("#judge-form button[type=submit]")
+        self.page.wait_for_selector("#confirm:not([hidden])")
+        self.page.click("#sign-judgement")
+        self.page.wait_for_selector("#status:has-text('Recorded, signed as')")
 
-def enrol(study: Study, name: str, public_key: str) -> None:
+
+def enrol(study: Study, name: str, public_key: str, role: str = "specialist") -> None:
     done = cli(study.settings.home, "--as", "ada", "actor", "add", name,
-               "--role", "specialist", "--public-key", public_key)  # fmt: skip
+               "--role", role, "--public-key", public_key)  # fmt: skip
     assert done.returncode == 0, done.stderr
 
 
+def other_roles(browser: Any, url: str, study: Study) -> None:
+    """The coordinator orders histology and sees it waiting (the reason's markup shown
+    as text); the pathologist records it; an annotator annotates the new image."""
+    reason = "<script>alert('x')</script> split three ways"
+    home = study.settings.home
+    done = cli(home, "--as", "ada", "order", study.images[1], "--histology", "--reason", reason)
+    assert done.returncode == 0, done.stderr
+    people = {}
+    for name, role in (("cor", "coordinator"), ("pth", "pathologist"), ("an2", "annotator")):
+        people[name] = Reader(browser, url, name)
+        enrol(study, name, people[name].make_key(), role)
+    dialogs: list[str] = []
+    people["cor"].page.on("dialog", lambda d: dialogs.append(d.message))
+    people["cor"].sign_in("/overview")
+    waiting = people["cor"].page.text_content("#histology_waiting") or ""
+    assert study.images[1] in waiting and reason in waiting and not dialogs
+    people["pth"].sign_in("/histology")
+    people["pth"].judge("/histology", HISTOLOGY[0], **{"#report-ref": HISTOLOGY[1]})
+    people["an2"].sign_in("/annotate")
+    people["an2"].judge(
+        "/annotate", "Blue nevus", **{"select[data-structure=pigment_network]": "typical"}
+    )
+
+
 def test_three_readers_vote_blinded_in_their_browsers(tmp_path: Path) -> None:
-    study = build_study(tmp_path / "home", ANNOTATIONS)
+    study = build_study(tmp_path / "home", ANNOTATIONS, unannotated=1)
     index = {image: n for n, image in enumerate(study.images)}
     with serving(study.settings.home) as server, playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
@@ -113,22 +157,24 @@ def test_three_readers_vote_blinded_in_their_browsers(tmp_path: Path) -> None:
                 enrol(study, name, reader.make_key())
                 order = reader.sign_in_and_draw()
                 seed = study.handle.ledger.reading.seed(name)
-                assert seed is not None and order == blinding.queue_order(seed, study.images)
+                assert seed is not None
+                assert order == blinding.queue_order(seed, study.images[:3])
                 for position, image in enumerate(order):
                     shot = SCREENSHOT if number == 1 and position == 0 else None
                     reader.vote(image, VOTES[name][index[image]], screenshot=shot)
                 assert reader.leaks() == []
                 reader.context.close()
+            ledger = study.handle.ledger
+            stages = [ledger.records.get_image(i).verification() for i in study.images[:3]]
+            assert [(v.consensus, v.consensus_category) for v in stages] == [
+                ("reached", "NV"), ("disputed", None), ("reached", "BKL"),
+            ]  # fmt: skip
+            other_roles(browser, server.url, study)
         finally:
             browser.close()
-    ledger, ada = study.handle.ledger, study.handle["ada"]
-    stages = [ledger.records.get_image(i).verification() for i in study.images]
-    assert [(v.consensus, v.consensus_category) for v in stages] == [
-        ("reached", "NV"), ("disputed", None), ("reached", "BKL"),
-    ]  # fmt: skip
-    ledger.confirmation.order_read(ada, study.images[1], "histology", "split three ways")
-    ledger.confirmation.record_histology(study.handle["pat"], study.images[1], *HISTOLOGY)
     assert ledger.records.get_image(study.images[1]).verification().stage == "histology"
+    annotated = ledger.records.get_image(study.images[3])
+    assert annotated.structures == {"pigment_network": "typical"}
     home = study.settings.home
     assert cli(home, "audit", "verify").returncode == 0
     export = tmp_path / "log.jsonl"

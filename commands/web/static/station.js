@@ -190,45 +190,81 @@ async function fillLabels() {
   }
 }
 
-async function readPage() {
-  viewer();
-  const form = $("vote-form");
-  if (!form) return;
-  fillLabels();
-  const imageId = document.querySelector(".reading").dataset.image;
+// Prepare on submit, show what will be signed, sign on the person's click. `body()`
+// gives the request; `keys` are the payload members that must be what was asked for.
+function reviewThenSign(form, prepareUrl, body, keys, signButton, cancelButton) {
   let prepared = null;
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     try {
-      prepared = await api("/api/vote/prepare", { image_id: imageId, diagnosis: $("diagnosis").value });
-      $("c-image").textContent = prepared.summary.image_id;
-      $("c-diagnosis").textContent = prepared.summary.diagnosis;
-      $("c-meaning").textContent = prepared.summary.meaning;
+      prepared = await api(prepareUrl, body());
+      const summary = prepared.summary;
+      $("c-image").textContent = summary.image_id;
+      $("c-diagnosis").textContent = summary.diagnosis;
+      if ($("c-details")) {
+        $("c-details").textContent = summary.report_ref ||
+          Object.entries(summary.structures || {}).map(([k, v]) => `${k}=${v}`).join(", ") || "none";
+      }
+      $("c-meaning").textContent = summary.meaning;
       $("c-hash").textContent = prepared.hash;
       $("c-fields").textContent = JSON.stringify(prepared.fields, null, 2);
       $("confirm").hidden = false;
-      $("sign-vote").focus();
+      signButton.focus();
       say("");
     } catch (e) {
       say(e.message);
     }
   });
-  $("cancel-vote").addEventListener("click", () => { $("confirm").hidden = true; prepared = null; });
-  $("sign-vote").addEventListener("click", async () => {
+  cancelButton.addEventListener("click", () => { $("confirm").hidden = true; prepared = null; });
+  signButton.addEventListener("click", async () => {
     if (!prepared) return;
-    const expect = { image_id: imageId, diagnosis: prepared.summary.diagnosis };
+    const expect = {};
+    for (const key of keys) expect[key] = prepared.fields.payload[key];
+    expect.image_id = document.querySelector(".reading").dataset.image;
     try {
       await signAndComplete(prepared, expect);
       form.hidden = true;
       $("confirm").hidden = true;
-      say(`Vote recorded, signed as ${prepared.summary.meaning}.`);
+      say(`Recorded, signed as ${prepared.summary.meaning}.`);
     } catch (e) {
       say(e.message);
     }
   });
 }
 
-const PAGES = { enrol: enrolPage, signin: signinPage, queue: queuePage, read: readPage };
+async function readPage() {
+  viewer();
+  const form = $("vote-form");
+  if (!form) return;
+  fillLabels();
+  const imageId = document.querySelector(".reading").dataset.image;
+  const body = () => ({ image_id: imageId, diagnosis: $("diagnosis").value });
+  reviewThenSign(form, "/api/vote/prepare", body, ["diagnosis"], $("sign-vote"), $("cancel-vote"));
+}
+
+async function judgePage() {
+  viewer();
+  fillLabels();
+  const reading = document.querySelector(".reading");
+  const imageId = reading.dataset.image;
+  const annotation = reading.dataset.kind === "annotation";
+  const body = () => {
+    const request = { image_id: imageId, diagnosis: $("diagnosis").value };
+    if (annotation) {
+      request.structures = [...document.querySelectorAll("select[data-structure]")]
+        .filter((s) => s.value).map((s) => `${s.dataset.structure}=${s.value}`);
+    } else {
+      request.report_ref = $("report-ref").value;
+      request.report_date = $("report-date").value || null;
+    }
+    return request;
+  };
+  const url = annotation ? "/api/annotation/prepare" : "/api/histology/prepare";
+  const keys = annotation ? ["diagnosis", "structures"] : ["diagnosis", "report_ref", "report_date"];
+  reviewThenSign($("judge-form"), url, body, keys, $("sign-judgement"), $("cancel-judgement"));
+}
+
+const PAGES = { enrol: enrolPage, signin: signinPage, queue: queuePage, read: readPage, judge: judgePage };
 
 (async () => {
   const signout = $("signout");
@@ -240,7 +276,7 @@ const PAGES = { enrol: enrolPage, signin: signinPage, queue: queuePage, read: re
   }
   if (!(await cryptoWorks())) {
     $("no-crypto").hidden = false;
-    document.querySelectorAll("form button, #draw-seed, #sign-vote").forEach((b) => { b.disabled = true; });
+    document.querySelectorAll("form button, #draw-seed, #sign-vote, #sign-judgement").forEach((b) => { b.disabled = true; });
     return;
   }
   const page = PAGES[document.body.dataset.page];
