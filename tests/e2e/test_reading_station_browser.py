@@ -13,6 +13,7 @@ received before voting named another judgement.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,15 @@ class Reader:
         self.page.wait_for_selector("ol.queue")
         return [a.text_content() or "" for a in self.page.query_selector_all("ol.queue a")]
 
-    def vote(self, image_id: str, label: str, screenshot: Path | None = None) -> None:
+    def vote(
+        self,
+        image_id: str,
+        label: str,
+        screenshot: Path | None = None,
+        meanwhile: Callable[[], object] | None = None,
+    ) -> None:
+        """Vote on one image; `meanwhile` runs after the page shows what it will sign
+        and before the reader signs (another writer moving the image's stream)."""
         self.page.goto(f"{self.url}/read/{image_id}")  # waits for "load": the image too
         assert self.page.eval_on_selector("#image", "img => img.naturalWidth") > 0
         self.page.fill("#diagnosis", label)
@@ -87,6 +96,8 @@ class Reader:
         if screenshot is not None:
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             self.page.screenshot(path=str(screenshot), full_page=True)
+        if meanwhile is not None:
+            meanwhile()
         self.page.click("#sign-vote")
         self.page.wait_for_selector("#status:has-text('Recorded, signed as')")
 
@@ -122,6 +133,14 @@ def enrol(study: Study, name: str, public_key: str, role: str = "specialist") ->
     assert done.returncode == 0, done.stderr
 
 
+def edit_size(study: Study, image_id: str) -> Callable[[], object]:
+    """A coordinator's metadata edit on the image: the vote must be sealed again."""
+    ada = study.handle["ada"]
+    return lambda: study.handle.ledger.curation.edit_metadata(
+        ada, image_id, "clin_size_long_diam_mm", "9", "measured again"
+    )
+
+
 def other_roles(browser: Any, url: str, study: Study) -> None:
     """The coordinator orders histology and sees it waiting (the reason's markup shown
     as text); the pathologist records it; an annotator annotates the new image."""
@@ -149,6 +168,7 @@ def other_roles(browser: Any, url: str, study: Study) -> None:
 def test_three_readers_vote_blinded_in_their_browsers(tmp_path: Path) -> None:
     study = build_study(tmp_path / "home", ANNOTATIONS, unannotated=1)
     index = {image: n for n, image in enumerate(study.images)}
+    edited: list[str] = []
     with serving(study.settings.home) as server, playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
         try:
@@ -161,8 +181,12 @@ def test_three_readers_vote_blinded_in_their_browsers(tmp_path: Path) -> None:
                 assert order == blinding.queue_order(seed, study.images[:3])
                 for position, image in enumerate(order):
                     shot = SCREENSHOT if number == 1 and position == 0 else None
-                    reader.vote(image, VOTES[name][index[image]], screenshot=shot)
+                    edit = edit_size(study, image) if number == 0 and position == 0 else None
+                    reader.vote(image, VOTES[name][index[image]], shot, edit)
                 assert reader.leaks() == []
+                if number == 0:  # the page was asked to re-sign, and did without a click
+                    edited.append(order[0])
+                    assert any(b'"resign"' in body for _, body in reader.received)
                 reader.context.close()
             ledger = study.handle.ledger
             stages = [ledger.records.get_image(i).verification() for i in study.images[:3]]
@@ -173,6 +197,10 @@ def test_three_readers_vote_blinded_in_their_browsers(tmp_path: Path) -> None:
         finally:
             browser.close()
     assert ledger.records.get_image(study.images[1]).verification().stage == "histology"
+    stream = ledger.kernel.stream(edited[0])
+    edit = next(e for e in stream if e.type == "MetadataEdited")
+    vote = next(e for e in stream if e.type == "ConsensusVoteCast" and e.actor == "rdr1")
+    assert vote.prev_hash == edit.hash  # sealed again on the edit, and signed again
     annotated = ledger.records.get_image(study.images[3])
     assert annotated.structures == {"pigment_network": "typical"}
     home = study.settings.home
