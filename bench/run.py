@@ -34,6 +34,8 @@ MODULES = (
     "bench_import",
     "bench_release",
     "bench_rebuild",
+    "bench_page",
+    "bench_witness",
 )
 
 err = Console(stderr=True)

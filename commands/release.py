@@ -11,6 +11,7 @@ from rich.table import Table
 from dermledger.commands.context import err, get, out, print_json, status
 from dermledger.commands.options import AsOf, Json
 from dermledger.ledger.errors import VerificationError
+from dermledger.projections.release.messages import say
 from dermledger.projections.release.verify import verify_release_dir
 
 app = typer.Typer(help="Create, verify, list and compare releases.", no_args_is_help=True)
@@ -79,12 +80,12 @@ def verify(
         for failure in failures:
             err.print(f"  FAIL {failure}", markup=False, highlight=False)
     if failures:
-        raise VerificationError(f"release {manifest.get('name')} fails {len(failures)} check(s)")
+        raise VerificationError(say("fails", name=manifest.get("name"), count=len(failures)))
     status(
-        f"OK: release {manifest['name']} ({len(manifest['files'])} files, tree_size "
-        f"{manifest['checkpoint']['tree_size']}) verifies"
+        say("ok", name=manifest["name"], files=len(manifest["files"]),
+            tree_size=manifest["checkpoint"]["tree_size"])
         + (" against the ledger" if ledger else "")
-    )
+    )  # fmt: skip
 
 
 @app.command("list")

@@ -32,6 +32,8 @@ def _decide(reason: str | None) -> Decision:
 
 def check_record(facts: ConsentFacts) -> Decision:
     """Consent is recorded only for a registered, not erased patient without consent."""
+    if not facts.registered:
+        return _decide(f"patient {facts.patient_id} is not registered")
     if facts.erased:
         return _decide(f"patient {facts.patient_id} was erased")
     if facts.in_force:
@@ -54,7 +56,9 @@ def check_erase(facts: ConsentFacts) -> Decision:
 
 
 def check_capture(facts: ConsentFacts) -> Decision:
-    """No capture without consent in force."""
+    """No capture without a registered patient with consent in force."""
+    if not facts.registered:
+        return _decide(f"patient {facts.patient_id} is not registered")
     if not facts.in_force:
         return _decide(
             f"patient {facts.patient_id} has no consent in force; record consent first"

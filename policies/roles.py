@@ -87,9 +87,10 @@ def check_append(request: AppendRequest) -> Decision:
 
 def check_roles(roles: Iterable[str]) -> str | None:
     """A reason if any role name is unknown, else None."""
-    unknown = sorted(set(roles) - set(ROLES))
+    given = set(roles)  # read once: `roles` may be a one-shot iterable
+    unknown = sorted(given - set(ROLES))
     if unknown:
         return f"unknown role {', '.join(unknown)}; roles are {', '.join(ROLES)}"
-    if not list(roles):
+    if not given:
         return "an actor needs at least one role"
     return None

@@ -17,7 +17,7 @@ POLICY_VERSION = "1"
 ACCEPTED_FORMATS = ("JPEG", "PNG")
 MIN_WIDTH, MIN_HEIGHT = 320, 240
 # Variance of the Laplacian on the 8-bit grayscale image; sharp dermoscopy sits far above,
-# a defocused or motion-blurred capture far below (see tests/unit/test_sop.py).
+# a defocused or motion-blurred capture far below (see tests/unit/test_policy_sop.py).
 MIN_FOCUS = 30.0
 
 

@@ -45,7 +45,7 @@ def dataset_values(image_id: str, state: ImageState, last_seq: int) -> tuple[Any
         meta.get("patient_id", state.patient_id),
         *_meta_values({**_NO_META, **meta}),
         *_labelled(state.facts()),
-        # The status rule of ledger.capture_service.image_summary, which this layer may
+        # The status rule of study.queries.image_summary, which this layer may
         # not import (it would pull in the service); the tests hold the two equal.
         "excluded"
         if state.excluded

@@ -82,10 +82,8 @@ class StudyView:
 def replay(entries: Iterable[LogEntry], *, upto: int | None = None) -> StudyView:
     """Fold the log up to seq `upto` (the whole log if None)."""
     view = StudyView()
-    for entry in entries:
-        if upto is not None and entry.seq > upto:
-            break
-        view.apply(entry.seq, entry.envelope())
+    for seq, env in iter_envelopes(entries, upto):
+        view.apply(seq, env)
     return view
 
 
@@ -101,6 +99,8 @@ def position_at_time(entries: Iterable[LogEntry], moment: str) -> int:
 
 
 def iter_envelopes(entries: Iterable[LogEntry], upto: int | None) -> Iterator[tuple[int, Envelope]]:
+    """(seq, envelope) of the log up to seq `upto` (all of it if None): the one loop that
+    stops a replay at a position."""
     for entry in entries:
         if upto is not None and entry.seq > upto:
             return

@@ -16,7 +16,7 @@ from dermledger.ledger.envelope import Envelope
 from dermledger.ledger.merkle import MerkleTree, hash_leaf
 from dermledger.ledger.store import LogEntry
 from dermledger.policies import confirmation, structures
-from dermledger.projections.study_view import StudyView
+from dermledger.projections.study_view import StudyView, iter_envelopes
 from dermledger.study.state import ImageState
 
 JUDGEMENTS = ("AnnotationRecorded", "ConsensusVoteCast", "HistologyRecorded")
@@ -51,18 +51,15 @@ class Replay:
         replayed = cls(StudyView(), MerkleTree(), 0, bytearray(), [], {}, {})
         view, tree, hashes, types = replayed.view, replayed.tree, replayed.hashes, replayed.types
         shared = Strings()
-        for entry in entries:
-            if upto is not None and entry.seq > upto:
-                break
-            env = entry.envelope()
-            view.apply(entry.seq, env)
+        for seq, env in iter_envelopes(entries, upto):
+            view.apply(seq, env)
             raw = bytes.fromhex(env.hash)
             hashes += raw
             tree.append(hash_leaf(raw))
             types.append(shared(env.type))
-            replayed.position = entry.seq
-            if progress and not entry.seq % PROGRESS_EVERY:
-                progress(entry.seq)
+            replayed.position = seq
+            if progress and not seq % PROGRESS_EVERY:
+                progress(seq)
             image = view.images.get(env.stream_id)
             if image is None:
                 if env.type == "PatientRegistered":
@@ -70,13 +67,13 @@ class Replay:
                     patient.fields = shared.values(patient.fields)
                 continue
             image.events.clear()  # folded; the envelope itself is not needed again
-            replayed.image_seqs.setdefault(env.stream_id, []).append(entry.seq)
+            replayed.image_seqs.setdefault(env.stream_id, []).append(seq)
             if env.type == "ImageCaptured":
                 image.captured = {k: shared(image.captured[k]) for k in CAPTURE_KEPT}
                 image.metadata = shared.values(image.metadata)
             elif env.type in JUDGEMENTS:
-                replayed.judgements[entry.seq] = tuple(
-                    map(shared, judgement_cells(image.image_id, entry.seq, env))
+                replayed.judgements[seq] = tuple(
+                    map(shared, judgement_cells(image.image_id, seq, env))
                 )
                 share_labels(image, env.type, shared)
         return replayed

@@ -19,8 +19,14 @@ from dermledger.ledger.canonical import jcs_sha256
 from dermledger.ledger.errors import VerificationError
 from dermledger.ledger.merkle import hash_leaf, verify_inclusion
 from dermledger.ledger.signing import key_id_of, verify_digest
+from dermledger.projections.release.messages import say
 
-FORMAT = "dermledger-release/1"
+# Format 2 adds metadata.csv's `file_name` column (images/<image_id>.<ext>), so that
+# Hugging Face datasets' imagefolder loader reads a release as it is. Releases of format 1
+# stay verifiable: nothing else of the layout changed.
+FORMAT_1 = "dermledger-release/1"
+FORMAT = "dermledger-release/2"
+FORMATS = (FORMAT_1, FORMAT)
 MANIFEST = "manifest.json"
 
 
@@ -40,11 +46,11 @@ def load_manifest(folder: Path) -> dict[str, Any]:
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise VerificationError(f"{folder} has no {MANIFEST}") from None
+        raise VerificationError(say("no_manifest", folder=folder)) from None
     except ValueError:
-        raise VerificationError(f"{MANIFEST} is not valid JSON") from None
-    if manifest.get("format") != FORMAT:
-        raise VerificationError(f"{MANIFEST} is not in the {FORMAT} format")
+        raise VerificationError(say("manifest_not_json")) from None
+    if not isinstance(manifest, dict) or manifest.get("format") not in FORMATS:
+        raise VerificationError(say("manifest_format", format=", ".join(FORMATS)))
     return manifest
 
 
@@ -56,13 +62,13 @@ def verify_release_dir(folder: Path) -> tuple[dict[str, Any], list[str]]:
     try:
         public = bytes.fromhex(signer["public_key"])
         if key_id_of(public) != signer.get("key_id"):
-            failures.append("manifest: the signer's key_id is not the hash of its public key")
+            failures.append(say("key_id"))
         verify_digest(public_raw=public, digest=manifest_digest(manifest),
                       signature_b64=manifest.get("signature", ""))  # fmt: skip
     except (KeyError, ValueError):
-        failures.append("manifest: the signer's public key is missing or malformed")
+        failures.append(say("public_key"))
     except VerificationError:
-        failures.append("manifest: the signature does not verify (the manifest was altered)")
+        failures.append(say("signature"))
     listed = {}
     for entry in manifest.get("files", []):
         listed[entry["path"]] = entry
@@ -72,16 +78,16 @@ def verify_release_dir(folder: Path) -> tuple[dict[str, Any], list[str]]:
         if p.is_file() and p.name != MANIFEST
     }
     for path in sorted(set(listed) - present):
-        failures.append(f"{path}: listed in the manifest but missing")
+        failures.append(say("missing", path=path))
     for path in sorted(present - set(listed)):
-        failures.append(f"{path}: present but not listed in the manifest")
+        failures.append(say("extra", path=path))
     for path in sorted(set(listed) & present):
         entry, actual = listed[path], folder / path
         if actual.stat().st_size != entry["bytes"] or file_sha256(actual) != entry["sha256"]:
-            failures.append(f"{path}: its bytes do not match the manifest's SHA-256")
+            failures.append(say("bytes", path=path))
     paths = [e["path"] for e in manifest.get("files", [])]
     if paths != sorted(paths):
-        failures.append("manifest: files are not sorted by path")
+        failures.append(say("unsorted"))
     failures += _check_provenance(folder, manifest)
     return manifest, failures
 
@@ -98,10 +104,19 @@ def _check_provenance(folder: Path, manifest: dict[str, Any]) -> list[str]:
         failures += _check_proof_lines(lines, size, root, proven)
     metadata = folder / "metadata.csv"
     if metadata.exists():
+        released: set[str] = set()
+        misplaced: list[str] = []
         with metadata.open(encoding="utf-8", newline="") as rows:
-            released = {row.get("image_id", "") for row in csv.DictReader(rows)}
+            for row in csv.DictReader(rows):
+                released.add(row.get("image_id", ""))
+                if manifest.get("format") != FORMAT_1 and (
+                    row.get("file_name") != f"images/{row.get('filename')}"
+                ):
+                    misplaced.append(row.get("image_id", ""))
         for image_id in sorted(released - proven):
-            failures.append(f"metadata.csv: {image_id} has no verified provenance")
+            failures.append(say("unproven", image_id=image_id))
+        for image_id in sorted(misplaced):
+            failures.append(say("file_name", image_id=image_id))
     return failures
 
 
@@ -123,10 +138,7 @@ def _check_proof_lines(lines: Iterable[str], size: Any, root: str, proven: set[s
                 )
             proven.add(image_id)
         except VerificationError:
-            failures.append(
-                f"provenance.jsonl line {number}: an inclusion proof does not verify "
-                "against the manifest's checkpoint"
-            )
+            failures.append(say("proof", line=number))
         except (KeyError, ValueError, TypeError):
-            failures.append(f"provenance.jsonl line {number}: malformed")
+            failures.append(say("malformed", line=number))
     return failures

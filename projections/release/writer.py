@@ -35,6 +35,7 @@ from dermledger.projections.release.files import (
     files_outside,
     place_blob,
 )
+from dermledger.projections.release.page import write_report
 from dermledger.projections.release.replay import Replay
 from dermledger.projections.release.verify import FORMAT, MANIFEST, file_sha256
 from dermledger.projections.statistics import study_statistics
@@ -109,7 +110,8 @@ def write_release(
                 size = place_blob(blobs, sha, images_dir / filename)
                 image_files.append((f"images/{filename}", sha, size))
                 row = {"image_id": image_id, "filename": filename, **published,
-                       "category": v.category, "verification_stage": v.stage}  # fmt: skip
+                       "category": v.category, "verification_stage": v.stage,
+                       "file_name": f"images/{filename}"}  # fmt: skip
                 metadata.writerow({k: cell(row.get(k)) for k in RELEASE_COLUMNS})
                 superseded = {eid for eid, vote in image.votes if vote.superseded}
                 seqs = replayed.image_seqs[image_id]
@@ -137,6 +139,7 @@ def write_release(
     }
     as_of = {"seq": position, "recorded_at": view.recorded_at}
     write_docs(folder, name, released, image_files, written, view, left_out, as_of)
+    write_report(folder)  # report.html, listed in `files` like every other file
     known = written | {path: (sha, size) for path, sha, size in image_files}
     files = []
     for path in sorted(
