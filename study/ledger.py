@@ -18,6 +18,7 @@ from datetime import datetime
 from eventsourcing.persistence import ApplicationRecorder
 
 from dermledger.ledger.bootstrap import Settings
+from dermledger.projections.live_images import LiveImages
 from dermledger.study.actors import ActorService
 from dermledger.study.audit import AuditService
 from dermledger.study.capture import CaptureService
@@ -51,10 +52,14 @@ class DermLedger:
         self.queries = QueryService(self.kernel, self.records)
         self.releases = ReleaseService(self.kernel, self.queries)
         self.remote_signing = RemoteSigning(self.kernel)
+        self.live_images = LiveImages(self.kernel.recorder)
         self.reading = ReadingService(
-            self.kernel, self.records, self.queries, self.confirmation, self.remote_signing
+            self.kernel, self.records, self.queries, self.confirmation,
+            self.remote_signing, self.live_images,
+        )  # fmt: skip
+        self.worklists = WorklistService(
+            self.records, self.confirmation, self.remote_signing, self.live_images
         )
-        self.worklists = WorklistService(self.records, self.confirmation, self.remote_signing)
 
     @property
     def recorder(self) -> ApplicationRecorder:

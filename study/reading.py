@@ -16,6 +16,7 @@ from dermledger.ledger.blobs import BlobStore
 from dermledger.ledger.errors import Conflict, DermLedgerError, NotFound
 from dermledger.policies import blinding, confirmation
 from dermledger.policies.blinding import Visibility
+from dermledger.projections.live_images import LiveImages
 from dermledger.study.confirmation import ConfirmationService
 from dermledger.study.kernel import Kernel, Proposal
 from dermledger.study.queries import QueryService
@@ -64,8 +65,10 @@ class ReadingService:
         queries: QueryService,
         confirmation_service: ConfirmationService,
         remote: RemoteSigning,
+        live: LiveImages,
     ) -> None:
         self.kernel = kernel
+        self.live = live
         self.records = records
         self.queries = queries
         self.confirmation = confirmation_service
@@ -130,14 +133,16 @@ class ReadingService:
         """Images this specialist may vote on now, in the order drawn from their seed."""
         seed = self.seed(actor)
         waiting, read = [], 0
-        for image_id in self.records.image_ids():
-            image = self.records.get_image(image_id)
-            if image.excluded:
+        for item in self.live.current().values():
+            if item.excluded:
                 continue
-            if any(v.actor == actor for v in image.facts().active_votes):
+            if actor in item.voters:
                 read += 1
-            elif confirmation.check_vote(image.facts(), actor, supersede=False).allowed:
-                waiting.append(image_id)
+            elif (
+                item.open_to_new_reader
+                and confirmation.check_vote(item.facts, actor, supersede=False).allowed
+            ):
+                waiting.append(item.image_id)
         ordered = blinding.queue_order(seed, waiting) if seed else []
         return Queue(seed, ordered, read)
 

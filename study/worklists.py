@@ -12,6 +12,7 @@ from typing import Any
 
 from dermledger.ledger.errors import NotFound
 from dermledger.policies import confirmation
+from dermledger.projections.live_images import ImageFacts, LiveImages
 from dermledger.study.confirmation import ConfirmationService
 from dermledger.study.records import Records
 from dermledger.study.remote_signing import Prepared, RemoteSigning
@@ -22,25 +23,30 @@ class WorklistService:
     """Work queues by role, and browser-signed annotations and histology."""
 
     def __init__(
-        self, records: Records, confirmation_service: ConfirmationService, remote: RemoteSigning
+        self,
+        records: Records,
+        confirmation_service: ConfirmationService,
+        remote: RemoteSigning,
+        live: LiveImages,
     ) -> None:
         self.records = records
         self.confirmation = confirmation_service
         self.remote = remote
+        self.live = live
 
-    def _included(self) -> list[ImageState]:
-        images = (self.records.get_image(i) for i in self.records.image_ids())
-        return [image for image in images if not image.excluded]
+    def _included(self) -> list[ImageFacts]:
+        return [item for item in self.live.current().values() if not item.excluded]
 
     def awaiting_annotation(self) -> list[str]:
-        return [i.image_id for i in self._included() if i.annotation is None]
+        return [i.image_id for i in self._included() if i.facts.annotation is None]
 
     def awaiting_histology(self) -> list[str]:
         """Ordered by a coordinator, or malignant without it: not yet recorded."""
         return [
             i.image_id
             for i in self._included()
-            if i.histology is None and (i.histology_ordered or i.verification().needs_histology)
+            if i.facts.histology is None
+            and (i.facts.histology_ordered or confirmation.derive(i.facts).needs_histology)
         ]
 
     def overview(self) -> dict[str, list[dict[str, Any]]]:
@@ -48,11 +54,13 @@ class WorklistService:
         lists: dict[str, list[dict[str, Any]]] = {
             "unannotated": [], "fewer_votes": [], "disputed": [], "histology_waiting": [],
         }  # fmt: skip
-        for image in self._included():
-            facts = image.facts()
+        for item in self._included():
+            facts = item.facts
             votes = len(facts.active_votes)
             status = confirmation.consensus_of(facts.active_votes)[0]
-            row = {"image_id": image.image_id, "votes": votes, "reasons": _order_reasons(image)}
+            row: dict[str, Any] = {"image_id": item.image_id, "votes": votes, "reasons": []}
+            if facts.further_readers_ordered or facts.histology_ordered:
+                row["reasons"] = _order_reasons(self.records.get_image(item.image_id))
             if facts.annotation is None:
                 lists["unannotated"].append(row)
             elif votes < confirmation.PANEL_SIZE + facts.further_readers_ordered:
