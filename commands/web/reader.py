@@ -15,6 +15,7 @@ from dermledger.commands.web.guard import json_body, ledger_of, render, signed_i
 from dermledger.policies.categories import diagnosis_labels
 from dermledger.study.remote_signing import Prepared
 
+QUEUE_SHOWN = 50  # the next images in the reader's order; the rest follow as they read
 MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "TIFF": "image/tiff"}
 
 
@@ -52,7 +53,7 @@ def prepared_json(prepared: Prepared) -> dict[str, Any]:
 async def queue_page(request: Request) -> Response:
     me = signed_in(request, "specialist")
     queue = ledger_of(request).reading.queue(me.name)
-    return render(request, "queue.html", {"page": "queue", "queue": queue})
+    return render(request, "queue.html", {"page": "queue", "queue": queue, "shown": QUEUE_SHOWN})
 
 
 async def read_page(request: Request) -> Response:
