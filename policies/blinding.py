@@ -75,7 +75,12 @@ def visibility(facts: ReaderFacts) -> Visibility:
     return FULL if facts.panel_complete else OWN_VOTE
 
 
+def order_key(seed: str, image_id: str) -> str:
+    """An image's place in a reader's order: SHA-256 of the seed and the image id."""
+    return hashlib.sha256(f"{seed}\n{image_id}".encode()).hexdigest()
+
+
 def queue_order(seed: str, image_ids: Iterable[str]) -> list[str]:
-    """The reader's order: images sorted by SHA-256 of seed and id (stable as images
-    are added, reproducible from the recorded seed)."""
-    return sorted(image_ids, key=lambda i: hashlib.sha256(f"{seed}\n{i}".encode()).hexdigest())
+    """The reader's order: images sorted by `order_key` (stable as images are added,
+    reproducible from the recorded seed)."""
+    return sorted(image_ids, key=lambda i: order_key(seed, i))

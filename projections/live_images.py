@@ -10,6 +10,7 @@ decision still reads its image's stream inside the kernel's transaction.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from dataclasses import dataclass
 
 from eventsourcing.persistence import ApplicationRecorder
@@ -17,6 +18,8 @@ from eventsourcing.persistence import ApplicationRecorder
 from dermledger.ledger.store import PAGE_SIZE, LogEntry
 from dermledger.policies import confirmation
 from dermledger.study.state import ImageState, apply_image_event
+
+CHANGES_KEPT = 4096  # catch-ups remembered for the readers' queues to follow
 
 
 @dataclass(frozen=True)
@@ -39,14 +42,32 @@ class LiveImages:
         self._facts: dict[str, ImageFacts] = {}
         self._position: int | None = None
         self._lock = threading.Lock()
+        self.generation = 0  # grows each time an image changes
+        self._changes: deque[tuple[int, frozenset[str]]] = deque(maxlen=CHANGES_KEPT)
 
     def current(self) -> dict[str, ImageFacts]:
         """Every image's facts now, in capture order."""
+        return self.snapshot()[1]
+
+    def snapshot(self) -> tuple[int, dict[str, ImageFacts]]:
+        """(generation, every image's facts) now."""
         with self._lock:
             touched = self._catch_up()
             for image_id in touched:
                 self._facts[image_id] = _facts_of(self._states[image_id])
-            return self._facts
+            if touched:
+                self.generation += 1
+                self._changes.append((self.generation, frozenset(touched)))
+            return self.generation, self._facts
+
+    def touched_since(self, generation: int) -> set[str] | None:
+        """The images changed after `generation` (None: too long ago to say)."""
+        with self._lock:
+            if generation == self.generation:
+                return set()
+            if not self._changes or self._changes[0][0] > generation + 1:
+                return None
+            return {i for g, ids in self._changes if g > generation for i in ids}
 
     def _catch_up(self) -> set[str]:
         touched: set[str] = set()

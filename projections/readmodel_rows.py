@@ -139,5 +139,3 @@ def unpack_state(image_id: str, text: str) -> ImageState:
         further_readers_ordered=further,
         histology_ordered=ordered,
     )
-
-

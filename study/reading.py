@@ -17,6 +17,7 @@ from dermledger.ledger.errors import Conflict, DermLedgerError, NotFound
 from dermledger.policies import blinding, confirmation
 from dermledger.policies.blinding import Visibility
 from dermledger.projections.live_images import LiveImages
+from dermledger.projections.reader_queues import ReaderQueues
 from dermledger.study.confirmation import ConfirmationService
 from dermledger.study.kernel import Kernel, Proposal
 from dermledger.study.queries import QueryService
@@ -68,7 +69,7 @@ class ReadingService:
         live: LiveImages,
     ) -> None:
         self.kernel = kernel
-        self.live = live
+        self.queues = ReaderQueues(live)
         self.records = records
         self.queries = queries
         self.confirmation = confirmation_service
@@ -132,19 +133,10 @@ class ReadingService:
     def queue(self, actor: str) -> Queue:
         """Images this specialist may vote on now, in the order drawn from their seed."""
         seed = self.seed(actor)
-        waiting, read = [], 0
-        for item in self.live.current().values():
-            if item.excluded:
-                continue
-            if actor in item.voters:
-                read += 1
-            elif (
-                item.open_to_new_reader
-                and confirmation.check_vote(item.facts, actor, supersede=False).allowed
-            ):
-                waiting.append(item.image_id)
-        ordered = blinding.queue_order(seed, waiting) if seed else []
-        return Queue(seed, ordered, read)
+        if seed is None:
+            return Queue(None, [], 0)
+        waiting, read = self.queues.queue(actor, seed)
+        return Queue(seed, waiting, read)
 
     def reader_view(self, actor: str, image_id: str) -> dict[str, Any]:
         """What a reader is shown of one image: the clinical fields and, as the policy
