@@ -141,7 +141,12 @@ def measure(home: Path, requests: int) -> dict[str, list[float]]:
     )  # fmt: skip
     try:
         assert proc.stderr is not None
-        url = re.search(r"(http://\S+?)/?$", proc.stderr.readline().strip()).group(1)  # type: ignore[union-attr]
+        url = ""
+        while not url:
+            line = proc.stderr.readline()
+            assert line, "dermledger serve stopped"
+            found = re.search(r"(http://\S+?)/?$", line.strip())
+            url = found.group(1) if found else ""
         subprocess.Popen(["cat"], stdin=proc.stderr, stdout=subprocess.DEVNULL)  # drain the log
         reader = Reader(url, home)
         reader.sign_in_and_draw()

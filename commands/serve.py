@@ -27,6 +27,8 @@ def serve(
     """
     ledger = get(ctx).ledger
     ledger.kernel.ledger_id()  # refuse early without a ledger
+    status("Reading the log for the work lists …")
+    ledger.live_images.current()  # caught up before the first reader, not during their page
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     # Inherited by accepted connections: a response's headers and body go out at once

@@ -81,7 +81,10 @@ class LiveImages:
                     entry = LogEntry(0, n.id, stream, n.originator_version, n.topic, n.state)
                     state = apply_image_event(self._states.get(stream), entry.envelope())
                     if state is not None:
-                        state.events.clear()  # lists need no history: keep memory flat
+                        # Lists need the confirmation facts only: no history, no capture
+                        # record, so 100,000 images stay in tens of megabytes.
+                        state.events.clear()
+                        state.captured, state.metadata = {}, {}
                         self._states[stream] = state
                         touched.add(stream)
             if page:

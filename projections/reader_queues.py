@@ -36,8 +36,9 @@ class ReaderQueues:
         self._queues: dict[str, _Queue] = {}
         self._lock = threading.Lock()
 
-    def queue(self, actor: str, seed: str) -> tuple[list[str], int]:
-        """(the images waiting for `actor`'s vote in their order, how many they read)."""
+    def queue(self, actor: str, seed: str, limit: int | None = None) -> tuple[list[str], int, int]:
+        """(the first `limit` images waiting for `actor`'s vote in their order, how many
+        wait, how many they read)."""
         with self._lock:
             generation, facts = self.live.snapshot()
             queue = self._queues.get(actor)
@@ -52,7 +53,8 @@ class ReaderQueues:
                 for image_id in touched:
                     _place(queue, actor, image_id, facts.get(image_id))
             queue.generation = generation
-            return [image_id for _, image_id in queue.order], len(queue.read)
+            head = queue.order if limit is None else queue.order[:limit]
+            return [image_id for _, image_id in head], len(queue.order), len(queue.read)
 
     def _keep(self, actor: str, queue: _Queue) -> None:
         self._queues.pop(actor, None)

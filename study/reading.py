@@ -48,12 +48,13 @@ class Queue:
     """A specialist's images awaiting their vote, in their own order, and progress."""
 
     seed: str | None
-    waiting: list[str]
+    waiting: list[str]  # the first of them when a limit was asked
+    waiting_count: int
     read: int
 
     @property
     def total(self) -> int:
-        return self.read + len(self.waiting)
+        return self.read + self.waiting_count
 
 
 class ReadingService:
@@ -130,13 +131,13 @@ class ReadingService:
 
         return self.remote.prepare(actor, decide)
 
-    def queue(self, actor: str) -> Queue:
-        """Images this specialist may vote on now, in the order drawn from their seed."""
+    def queue(self, actor: str, limit: int | None = None) -> Queue:
+        """Images this specialist may vote on now, in the order drawn from their seed
+        (the first `limit` of them, with the count of all)."""
         seed = self.seed(actor)
         if seed is None:
-            return Queue(None, [], 0)
-        waiting, read = self.queues.queue(actor, seed)
-        return Queue(seed, waiting, read)
+            return Queue(None, [], 0, 0)
+        return Queue(seed, *self.queues.queue(actor, seed, limit))
 
     def reader_view(self, actor: str, image_id: str) -> dict[str, Any]:
         """What a reader is shown of one image: the clinical fields and, as the policy

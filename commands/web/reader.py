@@ -52,7 +52,7 @@ def prepared_json(prepared: Prepared) -> dict[str, Any]:
 
 async def queue_page(request: Request) -> Response:
     me = signed_in(request, "specialist")
-    queue = ledger_of(request).reading.queue(me.name)
+    queue = ledger_of(request).reading.queue(me.name, limit=QUEUE_SHOWN)
     return render(request, "queue.html", {"page": "queue", "queue": queue, "shown": QUEUE_SHOWN})
 
 
@@ -60,7 +60,7 @@ async def read_page(request: Request) -> Response:
     me = signed_in(request, "specialist")
     reading = ledger_of(request).reading
     view = reading.reader_view(me.name, request.path_params["image_id"])
-    queue = reading.queue(me.name)
+    queue = reading.queue(me.name, limit=2)
     rest = [i for i in queue.waiting if i != view["image_id"]]
     return render(
         request,
