@@ -114,7 +114,7 @@ async function enrolPage() {
       const hex = toHex(await crypto.subtle.exportKey("raw", pair.publicKey));
       $("public-key").textContent = hex;
       $("enrol-command").textContent =
-        `dermledger actor add ${name} --role specialist --public-key ${hex}`;
+        `dermledger actor add ${name} --role ${$("enrol-role").value} --public-key ${hex}`;
       $("enrol-result").hidden = false;
       say("Key made and kept in this browser.");
     } catch (e) {
