@@ -209,3 +209,26 @@ def test_three_readers_vote_blinded_in_their_browsers(tmp_path: Path) -> None:
     assert cli(home, "audit", "export", "--out", str(export)).returncode == 0
     assert check_export(export) == []
     ledger.close()
+
+
+def test_a_browser_without_webcrypto_ed25519_says_so_and_signs_nothing(tmp_path: Path) -> None:
+    study = build_study(tmp_path / "home", [])
+    with serving(study.settings.home) as server, playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
+        try:
+            context = browser.new_context()
+            context.add_init_script(  # a browser whose WebCrypto knows no Ed25519
+                "const real = crypto.subtle.generateKey.bind(crypto.subtle);"
+                "crypto.subtle.generateKey = (a, ...rest) => a && a.name === 'Ed25519'"
+                " ? Promise.reject(new DOMException('unsupported', 'NotSupportedError'))"
+                " : real(a, ...rest);"
+            )
+            page = context.new_page()
+            for url in ("/enrol", "/signin"):
+                page.goto(f"{server.url}{url}")
+                page.wait_for_selector("#no-crypto:not([hidden])")
+                assert "cannot make or use Ed25519 keys" in (page.text_content("#no-crypto") or "")
+                assert page.is_disabled("form button")
+        finally:
+            browser.close()
+    study.handle.ledger.close()
