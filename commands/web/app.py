@@ -33,6 +33,7 @@ from dermledger.ledger.errors import (
     InvalidInput,
     NotFound,
     PolicyViolation,
+    VerificationError,
 )
 from dermledger.study.ledger import DermLedger
 
@@ -99,6 +100,8 @@ async def on_error(request: Request, exc: Exception) -> Response:
         return _error(request, 404, "Not found")
     if isinstance(exc, BadSignature):
         return _error(request, 400, "the signature does not verify")
+    if isinstance(exc, VerificationError):  # a stored image that does not match its hash
+        return _error(request, 500, "the stored file does not match its recorded hash")
     if isinstance(exc, PolicyViolation):
         return _error(request, 403, f"refused by the {exc.policy or 'study'} policy")
     if isinstance(exc, InvalidInput | Conflict):

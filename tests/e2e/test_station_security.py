@@ -16,6 +16,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from dermledger.ledger.blobs import BlobStore
 from dermledger.ledger.canonical import jcs_sha256
 from dermledger.ledger.signing import raw_public_key
 from tests.e2e.station import Server, Study, build_study, serving
@@ -130,10 +131,9 @@ def test_a_revoked_reader_is_out_at_once_and_unknown_ids_say_nothing(
     study, server = station
     rex = Client(server, study, "rex")
     rex.enrol()
+    first = httpx.get(f"{server.url}/signin").headers["set-cookie"].lower()
+    assert "httponly" in first and "samesite=strict" in first
     rex.sign_in()
-    cookie = rex.http.cookies.jar
-    header = next(c for c in cookie)
-    assert header.has_nonstandard_attr("HttpOnly")
     rex.draw_seed()
     for url in (
         "/read/IMG-00000000deadbeef",
@@ -142,6 +142,12 @@ def test_a_revoked_reader_is_out_at_once_and_unknown_ids_say_nothing(
     ):
         response = rex.page(url)
         assert response.status_code == 404 and response.text == "Not found"
+    image = study.handle.ledger.records.get_image(study.images[0])
+    assert rex.page(f"/images/{image.image_id}/file").status_code == 200
+    blob = BlobStore(study.settings.blobs_dir).path(image.captured["blob_sha256"])
+    blob.write_bytes(blob.read_bytes()[:-1] + b"\x00")  # a damaged file is never served
+    damaged = rex.page(f"/images/{image.image_id}/file")
+    assert damaged.status_code == 500 and "does not match" in damaged.text
     prepared = rex.prepare_vote(study.images[0], SOLAR)
     study.handle.ledger.actors.revoke(study.handle["ada"], "rex", "left the study")
     before = log_size(study)
