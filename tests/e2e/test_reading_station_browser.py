@@ -38,6 +38,18 @@ HISTOLOGY = ("Glomus tumor", "PATH-SECRET-7")
 STRUCTURE = "streaks"  # the annotator's structure name, never shown before a vote
 
 
+# The private key as IndexedDB holds it: marked non-extractable, and export refused.
+KEY_STAYS = """async (name) => {
+  const db = await new Promise((ok) => { const r = indexedDB.open("dermledger-keys", 1);
+                                         r.onsuccess = () => ok(r.result); });
+  const pair = await new Promise((ok) => { const r = db.transaction("keys").objectStore("keys")
+                                           .get(name); r.onsuccess = () => ok(r.result); });
+  if (pair.privateKey.extractable) return "extractable";
+  try { await crypto.subtle.exportKey("pkcs8", pair.privateKey); return "exported"; }
+  catch (e) { return "non-extractable"; }
+}"""
+
+
 def forbidden_for(reader: str) -> list[str]:
     others = [label for name, labels in VOTES.items() if name != reader for label in labels]
     return [*ANNOTATIONS, *others, *HISTOLOGY, STRUCTURE]
@@ -64,6 +76,7 @@ class Reader:
         self.page.fill("#enrol-name", self.name)
         self.page.click("#enrol-form button")
         self.page.wait_for_selector("#enrol-result:not([hidden])")
+        assert self.page.evaluate(KEY_STAYS, self.name) == "non-extractable"
         return self.page.text_content("#public-key") or ""
 
     def sign_in(self, lands_on: str) -> None:
