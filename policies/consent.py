@@ -60,5 +60,7 @@ def check_capture(facts: ConsentFacts) -> Decision:
     if not facts.registered:
         return _decide(f"patient {facts.patient_id} is not registered")
     if not facts.in_force:
-        return _decide(f"patient {facts.patient_id} has no consent in force; record consent first")
+        return _decide(
+            f"patient {facts.patient_id} has no consent in force; record consent first"
+        )
     return _decide(None)

@@ -382,7 +382,9 @@ class NearDuplicateIndex[K: Hashable]:
                 if rad >= 0
             )
             too_many = probes > MAX_PROBES
-            self._plans[radius] = None if too_many else ProbePlan(self._widths, self._bases, radius)
+            self._plans[radius] = (
+                None if too_many else ProbePlan(self._widths, self._bases, radius)
+            )
         return self._plans[radius]
 
     def _tables_pay(self, work: int) -> bool:

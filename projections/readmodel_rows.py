@@ -139,3 +139,5 @@ def unpack_state(image_id: str, text: str) -> ImageState:
         further_readers_ordered=further,
         histology_ordered=ordered,
     )
+
+
