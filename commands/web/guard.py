@@ -19,6 +19,12 @@ from dermledger.study.authority import ActorRecord
 from dermledger.study.ledger import DermLedger
 
 MAX_BODY = 64 * 1024
+# How the clinical fields are named on a page (their ISIC names stay in data and events).
+FIELD_LABELS = {
+    "age": "age", "sex": "sex", "anatom_site": "site", "clin_size_long_diam_mm": "size (mm)",
+    "fitzpatrick_skin_type": "Fitzpatrick type", "image_type": "image type",
+    "dermoscopic_type": "dermoscopy",
+}  # fmt: skip
 
 
 def ledger_of(request: Request) -> DermLedger:
@@ -75,5 +81,5 @@ def text_field(data: dict[str, Any], name: str, *, limit: int = 512) -> str:
 def render(request: Request, template: str, context: dict[str, Any]) -> Response:
     """A page, with the CSRF token and the signed-in actor every page shows."""
     session = session_of(request)
-    full = {"csrf": session.csrf, "me": session.actor, **context}
+    full = {"csrf": session.csrf, "me": session.actor, "labels": FIELD_LABELS, **context}
     return request.app.state.templates.TemplateResponse(request, template, full)  # type: ignore[no-any-return]
