@@ -21,6 +21,7 @@ from dermledger.commands import (
     ledger_cmds,
     readmodel,
     release,
+    serve,
     views,
     witness,
 )
@@ -74,6 +75,7 @@ demo.register(app)
 capture.register_commands(app)
 views.register(app)
 confirmation.register(app)
+serve.register(app)
 app.add_typer(actor.app, name="actor")
 app.add_typer(audit.app, name="audit")
 app.add_typer(release.app, name="release")

@@ -1,4 +1,8 @@
-"""Read-only views: the dataset listing and one image's record and history."""
+"""Read-only views: the dataset listing and one image's record and history.
+
+With `--as` naming a reader (a specialist without an oversight role) both views are
+blinded by the reading service, as the reading station is: no label, structures,
+vote, consensus or histology of an image before that reader's own vote."""
 
 from __future__ import annotations
 
@@ -26,16 +30,20 @@ DATASET_COLUMNS = (
     Col("category", "category"),
     Col("status", "status"),
     Col("consent", "consent"),
-    Col("release", lambda r: release_note(r["release_gate_failed"])),
+    Col("release", lambda r: release_note(r)),
 )
 AWAITING_COLUMNS = (
     *DATASET_COLUMNS[:5],
-    Col("why", lambda r: "ordered" if r["histology_ordered"] else "malignant label"),
+    Col("why", lambda r: "ordered" if r.get("histology_ordered") else "malignant label"),
 )
 
 
-def release_note(gate: str | None) -> str:
-    """The release column in words: what the next release would do with the image."""
+def release_note(row: dict[str, Any]) -> str:
+    """The release column in words: what the next release would do with the image (or
+    that a reader's blinding withholds it)."""
+    if "release_gate_failed" not in row:
+        return "withheld"
+    gate = row["release_gate_failed"]
     return "would be released" if gate is None else f"fails {gate}"
 
 
@@ -59,8 +67,9 @@ def dataset(
 
     Example: dermledger dataset --awaiting histology --json
     """
-    rows = get(ctx).ledger.queries.list_images(
-        as_of, awaiting_histology=awaiting is Awaiting.histology
+    c = get(ctx)
+    rows = c.ledger.reading.list_images(
+        c.actor, as_of, awaiting_histology=awaiting is Awaiting.histology
     )
     columns = AWAITING_COLUMNS if awaiting else DATASET_COLUMNS
     noun = "images awaiting histology" if awaiting else "images"
@@ -113,7 +122,8 @@ def show(
 
     Example: dermledger show IMG-1a2b3c4d5e6f7a8b --as-of 1200
     """
-    record = get(ctx).ledger.queries.show_image(image, as_of)
+    c = get(ctx)
+    record = c.ledger.reading.show_image(c.actor, image, as_of)
     if json_:
         print_json(record)
         return
