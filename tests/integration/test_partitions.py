@@ -18,6 +18,7 @@ from dermledger.ledger.errors import Conflict, PolicyViolation
 from dermledger.policies.partitions import Scheme
 from dermledger.projections.release.partition_file import check_disjoint
 from dermledger.projections.release.verify import file_sha256, manifest_digest, verify_release_dir
+from dermledger.study.position import Position
 from dermledger.synthetic.images import draw_image, encode_jpeg
 from tests.support import LedgerHandle, register_with_consent
 
@@ -114,7 +115,7 @@ def test_reading_the_test_set_needs_a_purpose_and_is_recorded(
     ]  # fmt: skip
     with pytest.raises(Conflict):  # no partitions at seq 1
         study.ledger.releases.create_release(
-            study["ada"], "early", tmp_path / "early", as_of="1", partition="train"
+            study["ada"], "early", tmp_path / "early", as_of=Position.at_seq(1), partition="train"
         )
 
 
@@ -134,7 +135,7 @@ def test_partition_releases_verify_are_disjoint_and_rebuild_identically(
     seq = manifests[1]["as_of"]["seq"]
     again = tmp_path / "again"
     study.ledger.releases.create_release(
-        study["ada"], "test-v1", again, as_of=str(seq), publish=False, partition="test",
+        study["ada"], "test-v1", again, as_of=Position.at_seq(seq), publish=False, partition="test",
         purpose="rebuild check",
     )  # fmt: skip
     for path in sorted(p for p in test.rglob("*") if p.is_file()):
