@@ -6,13 +6,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
-from dermledger.commands.context import get, out, print_json, status
+from dermledger.commands.context import get, print_json, status
 from dermledger.commands.options import Json
+from dermledger.commands.output import Col, emit, when
 from dermledger.policies.partitions import Scheme, parse_ratios
 
-app = typer.Typer(help="Assign patients to partitions and read them.", no_args_is_help=True)
+app = typer.Typer(
+    help="Assign patients to train, validation and test partitions, and read them.\n\n"
+    "Example: dermledger --as ada partition assign --seed 7 --ratios 70:15:15",
+    no_args_is_help=True,
+)
 Partition = Annotated[str, typer.Argument(help="train, validation or test.")]
 Purpose = Annotated[
     str | None,
@@ -70,14 +74,16 @@ def list_(ctx: typer.Context, json_: Json = False) -> None:
     Example: dermledger partition list --json
     """
     summary = get(ctx).ledger.partitions.summary()
-    if json_:
-        print_json(summary)
-        return
-    table = Table("partition", "patients", "images")
-    for name, n in summary["partitions"].items():
-        table.add_row(name, str(n["patients"]), str(n["images"]))
-    out.print(table)
-    status(f"scheme: {summary['scheme']}; unassigned patients: {summary['unassigned_patients']}")
+    rows = [{"partition": k, **v} for k, v in summary["partitions"].items()]
+    footer = f"unassigned patients: {summary['unassigned_patients']}"
+    emit(summary, LIST_COLUMNS, json_=json_, rows=rows, footer=footer)
+
+
+LIST_COLUMNS = (
+    Col("partition", "partition", ident=True),
+    Col("patients", "patients"),
+    Col("images", "images"),
+)
 
 
 @app.command("show")
@@ -92,12 +98,9 @@ def show(
     c = get(ctx)
     signer = c.signer() if partition == "test" else None
     listing = c.ledger.partitions.read_partition(signer, partition, purpose)
-    if json_:
-        print_json(listing)
-        return
-    for image in listing["images"]:
-        out.print(image)
-    status(f"{partition}: {len(listing['patients'])} patients, {len(listing['images'])} images")
+    footer = f"{partition}: {len(listing['patients'])} patients, {len(listing['images'])} images"
+    rows = [{"image": image} for image in listing["images"]]
+    emit(listing, (Col("image", "image", ident=True),), json_=json_, rows=rows, footer=footer)
 
 
 @app.command("history")
@@ -106,14 +109,7 @@ def history(ctx: typer.Context, json_: Json = False) -> None:
 
     Example: dermledger partition history --json
     """
-    rows = get(ctx).ledger.partitions.history()
-    if json_:
-        print_json(rows)
-        return
-    table = Table("when", "who", "event", "detail")
-    for r in rows:
-        table.add_row(r["recorded_at"], r["actor"], r["type"], _detail(r))
-    out.print(table)
+    emit(get(ctx).ledger.partitions.history(), HISTORY_COLUMNS, json_=json_)
 
 
 def _detail(row: dict[str, Any]) -> str:
@@ -122,12 +118,23 @@ def _detail(row: dict[str, Any]) -> str:
     return f"{row['patient_id']}: {row['from_partition']} -> {row['to']} ({row['reason']})"
 
 
+HISTORY_COLUMNS = (
+    Col("when", lambda r: when(r["recorded_at"]), ident=True),
+    Col("who", "actor", ident=True),
+    Col("event", "type", ident=True),
+    Col("detail", _detail),
+)
+
+
 def print_accesses(rows: list[dict[str, Any]], json_: bool) -> None:
     """The readings of the test set, for `audit trail --partition test`."""
-    if json_:
-        print_json(rows)
-        return
-    table = Table("when", "who", "what", "release", "purpose")
-    for r in rows:
-        table.add_row(r["recorded_at"], r["actor"], r["what"], r["release"] or "", r["purpose"])
-    out.print(table)
+    emit(rows, ACCESS_COLUMNS, json_=json_)
+
+
+ACCESS_COLUMNS = (
+    Col("when", lambda r: when(r["recorded_at"]), ident=True),
+    Col("who", "actor", ident=True),
+    Col("what", "what", ident=True),
+    Col("release or image", lambda r: r.get("release") or r.get("subject"), ident=True),
+    Col("purpose", "purpose"),
+)

@@ -6,13 +6,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from dermledger.commands.context import get, out, print_json, status
+from dermledger.commands.context import get, print_json, status
 from dermledger.commands.options import Json
+from dermledger.commands.output import Col, emit, when
 from dermledger.ledger.errors import InvalidInput
 
-app = typer.Typer(help="Public reference collections and their overlap.", no_args_is_help=True)
+app = typer.Typer(
+    help="Public reference collections and the captures that overlap them.\n\n"
+    "Example: dermledger --as ada reference add public-example reference-example.csv",
+    no_args_is_help=True,
+)
 
 
 @app.command("add")
@@ -55,12 +59,13 @@ def list_(ctx: typer.Context, json_: Json = False) -> None:
 
     Example: dermledger reference list --json
     """
-    rows = get(ctx).ledger.references.list_collections()
-    if json_:
-        print_json(rows)
-        return
-    table = Table("name", "images", "captures flagged", "file sha256", "recorded at")
-    for r in rows:
-        table.add_row(r["name"], str(r["entries"]), str(r["images_flagged"]),
-                      r["file_sha256"][:16] + "…", r["recorded_at"])  # fmt: skip
-    out.print(table)
+    emit(get(ctx).ledger.references.list_collections(), COLUMNS, json_=json_)
+
+
+COLUMNS = (
+    Col("name", "name", ident=True),
+    Col("images", "entries"),
+    Col("captures flagged", "images_flagged"),
+    Col("file sha256", "file_sha256", ident=True),
+    Col("recorded at", lambda r: when(r["recorded_at"]), ident=True),
+)

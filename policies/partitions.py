@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from dermledger.ledger.errors import InvalidInput
+from dermledger.policies import free_text, reasons
 from dermledger.policies.base import Decision
 
 POLICY_NAME = "patient-partitions"
@@ -120,10 +121,8 @@ def check_reassignment(patient_id: str, current: str | None, to: str, reason: st
         why: str | None = f"patient {patient_id} has no partition yet; run partition assign"
     elif current == to:
         why = f"patient {patient_id} is already in {to}"
-    elif not reason.strip():
-        why = "a reason is required to reassign a patient to another partition"
     else:
-        why = None
+        return reasons.check_reason(reason, "reassign a patient to another partition")
     return Decision.of(POLICY_NAME, POLICY_VERSION, why)
 
 
@@ -133,6 +132,10 @@ def check_access(partition: str, purpose: str | None) -> Decision:
     if not refused.allowed:
         return refused
     missing = partition == SEQUESTERED and not (purpose or "").strip()
+    if purpose and not missing:
+        text = free_text.check("purpose", purpose)
+        if not text.allowed:
+            return text
     return Decision.of(
         POLICY_NAME,
         POLICY_VERSION,

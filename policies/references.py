@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from dermledger.ledger.errors import InvalidInput
-from dermledger.policies import duplicates
+from dermledger.policies import duplicates, free_text
 
 POLICY_NAME = "reference-overlap"
 POLICY_VERSION = "1"
@@ -32,6 +32,15 @@ class Overlap:
     distance: int
 
 
+NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def check_name(name: str) -> None:
+    """InvalidInput unless the collection name is 1-64 letters, digits, '.', '_', '-'."""
+    if not NAME.match(name):
+        raise InvalidInput(f"reference name {name!r} must be 1-64 letters, digits, '.', '_', '-'")
+
+
 def parse_entries(rows: Iterable[Mapping[str, str]]) -> list[dict[str, str]]:
     """Rows with id, phash and dhash (16 lowercase hex digits each), sorted by id;
     InvalidInput naming the first bad row."""
@@ -43,6 +52,9 @@ def parse_entries(rows: Iterable[Mapping[str, str]]) -> list[dict[str, str]]:
             raise InvalidInput(
                 f"reference row {number} needs id, and phash and dhash as 16 hex digits"
             )
+        free = free_text.check("reference id", ident)
+        if not free.allowed:
+            raise InvalidInput(f"reference row {number}: {free.reason}")
         if ident in seen:
             raise InvalidInput(f"reference row {number} repeats id {ident}")
         seen.add(ident)

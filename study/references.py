@@ -59,6 +59,7 @@ class ReferenceService:
         """Record the collection from CSV bytes (id,phash,dhash) and flag the captures
         that near-duplicate it; returns counts."""
         self.kernel.permit(signer, "ReferenceCollectionAdded")
+        policy.check_name(name)
         try:
             entries = policy.parse_entries(csv.DictReader(io.StringIO(data.decode("utf-8"))))
         except UnicodeDecodeError:

@@ -70,6 +70,8 @@ def test_refusals_say_why() -> None:
     assert "no partition yet" in p.check_reassignment("P1", None, "test", "why").reason
     assert "already in test" in p.check_reassignment("P1", "test", "test", "why").reason
     assert p.check_reassignment("P1", "train", "test", "sibling").allowed
+    assert "control or escape" in p.check_access("test", "eval \x1b[2J").reason
+    assert "spreadsheet formula" in p.check_reassignment("P1", "train", "test", "=cmd").reason
     assert "late additions" in p.check_scheme(SCHEME, p.Scheme(4, (70, 15, 15))).reason
     assert "only by category" in p.check_scheme(p.Scheme(3, (70, 15, 15), "site"), None).reason
     assert p.Scheme.from_payload(SCHEME.as_payload()) == SCHEME
