@@ -3,8 +3,8 @@
 Why a module of its own: this table is what the rest of the system reads (the release
 columns, the import CSV, the datasheet's ranges) while validation lives in
 `metadata_schema`, which re-exports the names callers use, so they import from there.
-The vocabularies are ISIC's own enums from the pinned `isic-metadata` package, so a
-choice offered here is always one ISIC accepts.
+The vocabularies of ISIC's fields are its own enums from the pinned `isic-metadata`
+package, so a choice offered here for one of them is always one ISIC accepts.
 """
 
 from __future__ import annotations
