@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
 
 from dermledger.commands.context import get, passphrase_for, print_json, progress_bar, status
 from dermledger.commands.options import Json
+from dermledger.ledger.cosigning import cosigned_at
+from dermledger.ledger.errors import PolicyViolation
+from dermledger.ledger.witness_client import DEFAULT_TIMEOUT
+from dermledger.study.witnesses import CosignReport
 
 
 def init(
@@ -40,26 +46,81 @@ def init(
     status(f"Founding coordinator {founder}, key {envelope.key_id[:16]}…")
 
 
+LOG_PASSPHRASE_ENV = "DERMLEDGER_LOG_PASSPHRASE"
+Timeout = Annotated[
+    float,
+    typer.Option("--timeout", min=0.1, max=120, help="Seconds to wait for each witness."),
+]
+
+
+def log_passphrase(actor: str) -> str:
+    """The log key's passphrase: DERMLEDGER_LOG_PASSPHRASE, else the acting actor's."""
+    return os.environ.get(LOG_PASSPHRASE_ENV) or passphrase_for(actor)
+
+
 def checkpoint(
     ctx: typer.Context,
+    timeout: Timeout = DEFAULT_TIMEOUT,
+    init_log_key: Annotated[
+        bool, typer.Option("--init-log-key", help="Only make and enrol the log's key.")
+    ] = False,
+    rotate_log_key: Annotated[
+        bool, typer.Option("--rotate-log-key", help="Only replace the log's key (an event).")
+    ] = False,
     json_: Json = False,
 ) -> None:
-    """Sign the Merkle tree head of the whole log and append it as a checkpoint.
+    """Sign the Merkle tree head of the whole log, append it, and have witnesses cosign it.
 
-    A copy is kept in <home>/checkpoints/ as a witness for `audit verify`.
+    The head is a C2SP checkpoint note signed by the log's own key (made and enrolled at
+    the first checkpoint, sealed in <home>/keys/log/ with DERMLEDGER_LOG_PASSPHRASE or the
+    acting actor's passphrase). Every witness (`witness add`) is asked to cosign; their
+    cosignatures are recorded as an event. Exit 1 when the witness quorum is not met (the
+    checkpoint is still appended). A copy is kept in <home>/checkpoints/ for `audit verify`.
 
     Example: dermledger --as ada checkpoint
     """
     c = get(ctx)
     signer = c.signer()
+    if init_log_key or rotate_log_key:
+        vkey = c.ledger.audit.enrol_log_key(
+            signer, log_passphrase(signer.actor), rotate=rotate_log_key
+        )
+        if json_:
+            print_json({"vkey": vkey, "origin": vkey.split("+", 1)[0]})
+        else:
+            status("Enrolled the log's checkpoint key; give witnesses its origin and key:")
+            print(vkey)
+        return
     total = c.ledger.kernel.recorder.max_notification_id() or 0
     with progress_bar("Hashing the log", total, quiet=c.quiet) as advance:
-        envelope = c.ledger.audit.sign_checkpoint(signer, advance)
+        envelope = c.ledger.audit.sign_checkpoint(
+            signer, advance, log_passphrase=log_passphrase(signer.actor)
+        )
     payload = envelope.payload
+    report = c.ledger.witnesses.cosign(signer, envelope, timeout=timeout)
     if json_:
-        print_json({k: payload[k] for k in ("ledger_id", "tree_size", "root", "timestamp")})
+        keys = ("ledger_id", "tree_size", "root", "timestamp", "origin", "note")
+        print_json({k: payload[k] for k in keys} | {"witnesses": report.as_dict()})
+    else:
+        print(f"checkpoint tree_size={payload['tree_size']} root={payload['root']}")
+        print_cosign_report(report)
+    if not report.quorum_met:
+        raise PolicyViolation(report.reason + " (the checkpoint itself is appended)")
+
+
+def print_cosign_report(report: CosignReport) -> None:
+    """Who cosigned and who did not, one line each, then the quorum."""
+    if not report.witnesses:
         return
-    print(f"checkpoint tree_size={payload['tree_size']} root={payload['root']}")
+    for name, line in sorted(report.cosigned.items()):
+        moment = cosigned_at(line)
+        when = datetime.fromtimestamp(moment, UTC).isoformat() if moment is not None else "?"
+        print(f"  cosigned by {name} at {when}")
+    for name, reason in sorted(report.missing.items()):
+        print(f"  no cosignature from {name}: {reason}")
+    verdict = "met" if report.quorum_met else "NOT met"
+    print(f"quorum {verdict}: {len(report.cosigned)} of {report.witnesses} witnesses "
+          f"cosigned, {report.needed} needed")  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:

@@ -28,6 +28,7 @@ from dermledger.study.patients import PatientService
 from dermledger.study.queries import QueryService
 from dermledger.study.records import Records
 from dermledger.study.releases import ReleaseService
+from dermledger.study.witnesses import WitnessService
 
 
 class DermLedger:
@@ -39,6 +40,7 @@ class DermLedger:
         self.records = Records(self.kernel)
         self.actors = ActorService(self.kernel)
         self.audit = AuditService(self.kernel)
+        self.witnesses = WitnessService(self.kernel)
         self.patients = PatientService(self.kernel, self.records)
         self.capture = CaptureService(self.kernel)
         self.imports = ImportService(self.kernel, self.records, self.capture)

@@ -1,0 +1,116 @@
+"""The ledger with two real witnesses: enrol, checkpoint, cosign, audit, and the attacks
+of issue 13 (rollback, cut back, forged cosignatures, a witness down), on SQLite and
+PostgreSQL. The witnesses are `dermledger witness serve` processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dermledger.ledger.bootstrap import Settings
+from tests.integration.witness_support import (
+    Ledger,
+    WitnessProcess,
+    copy_store,
+    delete_after,
+    make_witness,
+    restore_store,
+    running,
+)
+
+
+@pytest.fixture
+def witnessed(
+    settings: Settings, tmp_path: Path
+) -> Iterator[tuple[Ledger, WitnessProcess, WitnessProcess]]:
+    """A founded ledger whose log key two running witnesses trust, both enrolled."""
+    ledger = Ledger(settings)
+    origin, log_vkey = ledger.found()
+    w1, w2 = make_witness(tmp_path, "ethics"), make_witness(tmp_path, "pathlab")
+    with running(w1, w2):
+        for w in (w1, w2):
+            w.trust(origin, log_vkey)
+            ledger.ok("witness", "add", w.name, w.url, w.vkey)
+        yield ledger, w1, w2
+
+
+def test_checkpoint_is_cosigned_by_both_and_recorded(witnessed) -> None:
+    ledger, w1, w2 = witnessed
+    ledger.enrol("ann")
+    first = ledger.json("checkpoint")
+    assert sorted(first["witnesses"]["cosigned"]) == ["ethics", "pathlab"]
+    assert first["witnesses"]["quorum_met"] and first["note"].startswith(first["origin"])
+    ledger.enrol("bob")
+    second = ledger("checkpoint")  # proves from the size each witness last cosigned
+    assert second.exit_code == 0, second.output
+    assert "cosigned by ethics" in second.stdout and "quorum met: 2 of 2" in second.stdout
+    listing = ledger.json("witness", "list")
+    sizes = {w["name"]: w["last_cosigned_size"] for w in listing["witnesses"]}
+    assert sizes == {"ethics": first["tree_size"] + 3, "pathlab": first["tree_size"] + 3}
+    verified = ledger.json("audit", "verify")
+    assert verified["ok"] and verified["witnesses"]["checkpoints"][-1]["quorum_met"]
+    for w in (w1, w2):
+        checked = ledger.json("witness", "check", w.url)
+        assert checked["status"] == "consistent" and checked["ok"]
+
+
+def test_rollback_and_a_different_history_is_refused_and_named(
+    witnessed, tmp_path: Path
+) -> None:
+    ledger, w1, w2 = witnessed
+    ledger.enrol("ann")
+    ledger.ok("checkpoint")
+    backup = copy_store(ledger, tmp_path / "backup")
+    ledger.enrol("bob")
+    ledger.ok("checkpoint")
+    restore_store(ledger, backup)
+    ledger.enrol("eve")  # another history from the same past
+    forked = ledger("checkpoint")
+    assert forked.exit_code == 1
+    assert "no cosignature from ethics" in forked.stdout
+    assert "no cosignature from pathlab" in forked.stdout
+    assert "the witness quorum is not met: 0 of 2 witnesses cosigned, 2 needed" in forked.output
+    assert ledger.json("audit", "verify")["events"] == backup.position + 4  # still appended
+    for w in (w1, w2):
+        checked = ledger(
+            "witness", "check", w.url
+        )
+        assert checked.exit_code == 1
+        assert "rolled back" in checked.output or "forked" in checked.output
+
+
+def test_newest_events_deleted_after_a_witnessed_checkpoint(witnessed, tmp_path: Path) -> None:
+    ledger, w1, w2 = witnessed
+    ledger.enrol("ann")
+    ledger.ok("checkpoint")
+    before = ledger.events()
+    policy = tmp_path / "auditor.policy"
+    ledger.ok("witness", "policy", "--out", str(policy))
+    delete_after(ledger.settings, before - 4)  # the checkpoint, cosignatures and more
+    for checkpoints in (ledger.settings.home / "checkpoints",):  # the attacker's tidy-up
+        for f in checkpoints.iterdir():
+            f.unlink()
+    checked = ledger("witness", "check", w1.url)
+    assert checked.exit_code == 1 and "cut back (rolled back)" in checked.output
+    audited = ledger("audit", "verify", "--policy", str(policy))
+    assert audited.exit_code == 1
+    assert "cosigned a checkpoint of" in audited.output and "cut back" in audited.output
+
+
+def test_a_witness_down_is_a_gap_and_the_quorum_decides(witnessed) -> None:
+    ledger, w1, w2 = witnessed
+    ledger.ok("witness", "quorum", "1")
+    w2.stop()
+    ledger.enrol("ann")
+    one = ledger("checkpoint", "--timeout", "2")
+    assert one.exit_code == 0, one.output
+    assert "cosigned by ethics" in one.stdout
+    assert "no cosignature from pathlab: it is unreachable" in one.stdout
+    assert "quorum met: 1 of 2 witnesses cosigned, 1 needed" in one.stdout
+    ledger.ok("witness", "quorum", "2")
+    two = ledger("checkpoint", "--timeout", "2")
+    assert two.exit_code == 1
+    assert "the witness quorum is not met: 1 of 2 witnesses cosigned, 2 needed" in two.output
+    assert ledger.json("audit", "verify")["ok"]  # a gap is not a broken log
