@@ -47,7 +47,7 @@ class DermLedger:
         self.curation = CurationService(self.kernel, self.records)
         self.confirmation = ConfirmationService(self.kernel, self.records)
         self.queries = QueryService(self.kernel, self.records)
-        self.releases = ReleaseService(self.kernel, self.queries)
+        self.releases = ReleaseService(self.kernel, self.queries, self.audit, self.witnesses)
 
     @property
     def recorder(self) -> ApplicationRecorder:

@@ -56,9 +56,7 @@ def test_checkpoint_is_cosigned_by_both_and_recorded(witnessed) -> None:
         assert checked["status"] == "consistent" and checked["ok"]
 
 
-def test_rollback_and_a_different_history_is_refused_and_named(
-    witnessed, tmp_path: Path
-) -> None:
+def test_rollback_and_a_different_history_is_refused_and_named(witnessed, tmp_path: Path) -> None:
     ledger, w1, w2 = witnessed
     ledger.enrol("ann")
     ledger.ok("checkpoint")
@@ -72,17 +70,15 @@ def test_rollback_and_a_different_history_is_refused_and_named(
     assert "no cosignature from ethics" in forked.stdout
     assert "no cosignature from pathlab" in forked.stdout
     assert "the witness quorum is not met: 0 of 2 witnesses cosigned, 2 needed" in forked.output
-    assert ledger.json("audit", "verify")["events"] == backup.position + 3  # eve, the checkpoint, its gaps
+    assert ledger.json("audit", "verify")["events"] == backup.position + 3  # eve, checkpoint, gaps
     for w in (w1, w2):
-        checked = ledger(
-            "witness", "check", w.url
-        )
+        checked = ledger("witness", "check", w.url)
         assert checked.exit_code == 1
         assert "rolled back" in checked.output or "forked" in checked.output
 
 
 def test_newest_events_deleted_after_a_witnessed_checkpoint(witnessed, tmp_path: Path) -> None:
-    ledger, w1, w2 = witnessed
+    ledger, w1, _ = witnessed
     ledger.enrol("ann")
     ledger.ok("checkpoint")
     before = ledger.events()
@@ -100,7 +96,7 @@ def test_newest_events_deleted_after_a_witnessed_checkpoint(witnessed, tmp_path:
 
 
 def test_a_witness_down_is_a_gap_and_the_quorum_decides(witnessed) -> None:
-    ledger, w1, w2 = witnessed
+    ledger, _, w2 = witnessed
     ledger.ok("witness", "quorum", "1")
     w2.stop()
     ledger.enrol("ann")

@@ -109,10 +109,15 @@ class Ledger:
         self.runner = CliRunner()
 
     def env(self) -> dict[str, str | None]:
-        return {"DERMLEDGER_HOME": str(self.settings.home), "DERMLEDGER_PASSPHRASE": LEDGER_PASS,
-                "DERMLEDGER_KDF_LOG2_N": "10", "DERMLEDGER_ACTOR": "ada",
-                "DERMLEDGER_NEW_PASSPHRASE": LEDGER_PASS,
-                "DERMLEDGER_LOG_PASSPHRASE": None, "DERMLEDGER_DB": self.settings.db_url}
+        return {
+            "DERMLEDGER_HOME": str(self.settings.home),
+            "DERMLEDGER_PASSPHRASE": LEDGER_PASS,
+            "DERMLEDGER_KDF_LOG2_N": "10",
+            "DERMLEDGER_ACTOR": "ada",
+            "DERMLEDGER_NEW_PASSPHRASE": LEDGER_PASS,
+            "DERMLEDGER_LOG_PASSPHRASE": None,
+            "DERMLEDGER_DB": self.settings.db_url,
+        }
 
     def __call__(self, *args: str) -> Result:
         return self.runner.invoke(app, ["--quiet", *args], env=self.env())
