@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,6 +14,7 @@ from dermledger.commands.context import get, passphrase_for, print_json, progres
 from dermledger.commands.options import Json
 from dermledger.ledger.cosigning import cosigned_at
 from dermledger.ledger.errors import PolicyViolation
+from dermledger.ledger.tlogproof import EXTENSION
 from dermledger.ledger.witness_client import DEFAULT_TIMEOUT
 from dermledger.study.witnesses import CosignReport
 
@@ -123,6 +126,42 @@ def print_cosign_report(report: CosignReport) -> None:
           f"cosigned, {report.needed} needed")  # fmt: skip
 
 
+def proof(
+    ctx: typer.Context,
+    image: Annotated[str, typer.Argument(help="The image id (or any stream id).")],
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for one <seq>.tlog-proof file per event."),
+    ] = None,
+    json_: Json = False,
+) -> None:
+    """C2SP tlog-proofs of each of an image's events, verifiable offline.
+
+    Each proof carries the event (as `audit export` writes it), its inclusion proof and the
+    checkpoint note signed by the log key and cosigned by the witnesses: a verifier needs
+    only the log's and the witnesses' keys. Events after the newest checkpoint are listed
+    as not yet covered (run `dermledger checkpoint`).
+
+    Example: dermledger proof 3f2a... --out proofs/
+    """
+    proofs, uncovered = get(ctx).ledger.witnesses.proofs(image)
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for p in proofs:
+            (out_dir / f"{p['seq']}{EXTENSION}").write_bytes(p["proof"])
+    if json_:
+        print_json({"proofs": [{k: v for k, v in p.items() if k != "proof"}
+                               | {"file": f"{p['seq']}{EXTENSION}"} for p in proofs],
+                    "uncovered": uncovered})  # fmt: skip
+    elif out_dir is None:
+        sys.stdout.write("\n".join(p["proof"].decode("utf-8") for p in proofs))
+    for seq in uncovered:
+        status(f"event seq {seq} is not covered by a checkpoint yet")
+    if out_dir is not None:
+        status(f"Wrote {len(proofs)} proof(s) to {out_dir}")
+
+
 def register(app: typer.Typer) -> None:
     app.command()(init)
     app.command()(checkpoint)
+    app.command()(proof)

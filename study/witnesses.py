@@ -31,6 +31,7 @@ from dermledger.ledger.errors import Conflict, InvalidInput, NotFound
 from dermledger.ledger.merkle import MerkleTree, hash_leaf
 from dermledger.ledger.notes import MalformedNote
 from dermledger.ledger.signing import Signer
+from dermledger.ledger.tlogproof import event_proof
 from dermledger.ledger.witness_client import (
     DEFAULT_TIMEOUT,
     Cosigned,
@@ -255,6 +256,34 @@ class WitnessService:
                 return None, f"it refused ({result.status}): {result.message}"
             return None, f"it is unreachable: {result.reason}"
         return None, "it kept reporting a different size (409)"
+
+    # -------------------------------------------------------------------- proofs
+
+    def proofs(self, stream_id: str) -> tuple[list[dict[str, Any]], list[int]]:
+        """A C2SP tlog-proof for each event of a stream (an image), against the newest
+        checkpoint note whose cosignatures meet the quorum (else the newest note); and
+        the seqs of its events no checkpoint covers yet."""
+        state = self.state()
+        met = [c for c in state.checkpoints if quorum_policy.check_ledger_quorum(
+            state.quorum, list(state.witnesses), c.cosignatures).allowed]  # fmt: skip
+        record = (met or state.checkpoints or [None])[-1]
+        if record is None:
+            raise NotFound("the log has no checkpoint note yet; run dermledger checkpoint")
+        wanted = {e.event_id for e in self.kernel.stream(stream_id)}
+        if not wanted:
+            raise NotFound(f"there is no image or stream {stream_id}")
+        tree, found = MerkleTree(), []
+        for entry in self.kernel.log():
+            env = entry.envelope()
+            if entry.seq <= record.size:
+                tree.append(hash_leaf(bytes.fromhex(env.hash)))
+            if env.event_id in wanted:
+                found.append((entry.seq, env))
+        note = record.cosigned_note()
+        proofs = [{"seq": seq, "type": env.type, "hash": env.hash, "tree_size": record.size,
+                   "proof": event_proof(env, seq, tree.inclusion_proof(seq - 1), note)}
+                  for seq, env in found if seq <= record.size]  # fmt: skip
+        return proofs, [seq for seq, _ in found if seq > record.size]
 
     # --------------------------------------------------------------------- check
 

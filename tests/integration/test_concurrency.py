@@ -498,9 +498,7 @@ def stale_writer(plan: dict[str, Any], barrier: Any, opening: Any) -> dict[str, 
         held_save(ledger, lambda: (step(), step()))
         if plan["op"] == "enrol":
             call = lambda: [  # noqa: E731
-                ledger.actors.enrol(
-                    me, "late-hire", ["annotator"], public_key=plan["keys"][0]
-                )
+                ledger.actors.enrol(me, "late-hire", ["annotator"], public_key=plan["keys"][0])
             ]
         else:
             call = lambda: (  # noqa: E731

@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 from dermledger.ledger.bootstrap import Settings
+from dermledger.ledger.notes import Cosigner
+from dermledger.ledger.tlog import Checkpoint, sign_checkpoint
+from dermledger.study.kernel import LEDGER_STREAM, Proposal
 from tests.integration.witness_support import (
     Ledger,
     WitnessProcess,
@@ -19,6 +22,7 @@ from tests.integration.witness_support import (
     restore_store,
     running,
 )
+from tests.support import PASSPHRASE, LedgerHandle
 
 
 @pytest.fixture
@@ -110,3 +114,37 @@ def test_a_witness_down_is_a_gap_and_the_quorum_decides(witnessed) -> None:
     assert two.exit_code == 1
     assert "the witness quorum is not met: 1 of 2 witnesses cosigned, 2 needed" in two.output
     assert ledger.json("audit", "verify")["ok"]  # a gap is not a broken log
+
+
+FORGERIES = ["unknown key", "other origin", "other root", "one byte changed"]
+
+
+@pytest.mark.parametrize("forgery", FORGERIES)
+def test_a_forged_recorded_cosignature_is_named_by_audit_verify(
+    team: LedgerHandle, forgery: str
+) -> None:
+    """A coordinator who records a cosignature the witness never made is caught."""
+    ethics = Cosigner.generate("ethics.example/w")
+    ledger = team.ledger
+    ledger.witnesses.add(team["ada"], "ethics", "http://127.0.0.1:9", ethics.verifier.vkey)
+    envelope = ledger.audit.sign_checkpoint(team["ada"], log_passphrase=PASSPHRASE)
+    p = envelope.payload
+    body = Checkpoint.parse(p["note"].split("\n\n")[0] + "\n")
+    signer, signed = ethics, body
+    if forgery == "unknown key":
+        signer = Cosigner.generate("ethics.example/w")
+    elif forgery == "other origin":
+        signed = Checkpoint("dermledger.example/other", body.size, body.root)
+    elif forgery == "other root":
+        signed = Checkpoint(body.origin, body.size, bytes(32))
+    line = sign_checkpoint(signed, [signer]).decode().split("\n\n")[1]
+    if forgery == "one byte changed":
+        line = line[:-10] + ("A" if line[-10] != "A" else "B") + line[-9:]
+    forged = {"origin": p["origin"], "tree_size": p["tree_size"], "root": p["root"],
+              "cosignatures": [{"witness": "ethics", "line": line}], "missing": []}  # fmt: skip
+    ledger.kernel.append(
+        team["ada"], lambda: [Proposal(LEDGER_STREAM, "CheckpointCosigned", forged)]
+    )
+    report = ledger.audit.verify()
+    assert report.failure is not None and report.failure.event_type == "CheckpointCosigned"
+    assert "the cosignature of ethics on the checkpoint of size" in report.failure.problem

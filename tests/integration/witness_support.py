@@ -104,17 +104,18 @@ def running(*witnesses: WitnessProcess) -> Iterator[tuple[WitnessProcess, ...]]:
 class Ledger:
     """A ledger driven through the real CLI, in this process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, passphrase: str = LEDGER_PASS) -> None:
         self.settings = settings
+        self.passphrase = passphrase
         self.runner = CliRunner()
 
     def env(self) -> dict[str, str | None]:
         return {
             "DERMLEDGER_HOME": str(self.settings.home),
-            "DERMLEDGER_PASSPHRASE": LEDGER_PASS,
+            "DERMLEDGER_PASSPHRASE": self.passphrase,
             "DERMLEDGER_KDF_LOG2_N": "10",
             "DERMLEDGER_ACTOR": "ada",
-            "DERMLEDGER_NEW_PASSPHRASE": LEDGER_PASS,
+            "DERMLEDGER_NEW_PASSPHRASE": self.passphrase,
             "DERMLEDGER_LOG_PASSPHRASE": None,
             "DERMLEDGER_DB": self.settings.db_url,
         }
