@@ -11,6 +11,7 @@ most the timeout and is reported, never fatal: the quorum decides.
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,7 @@ from dermledger.policies.witness_quorum import PolicyWitness, TlogPolicy
 from dermledger.study.kernel import LEDGER_STREAM, Kernel, Proposal
 from dermledger.study.witness_audit import witness_views
 
+WITNESS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MAX_CONFLICTS = 3  # 409s followed per witness and checkpoint before giving up
 
 
@@ -82,6 +84,11 @@ class WitnessService:
 
     def add(self, signer: Signer, name: str, url: str, vkey: str) -> Envelope:
         """Enrol a witness by name, submission URL and cosignature/v1 verifier key."""
+        if not WITNESS_NAME.fullmatch(name):
+            raise InvalidInput(
+                f"witness name {name[:80]!r} is not allowed: use 1-64 letters, digits, '.', "
+                "'_' or '-', starting with a letter or digit"
+            )
         try:
             key = cosigner_key(vkey)
         except MalformedNote as exc:

@@ -148,3 +148,57 @@ def test_a_forged_recorded_cosignature_is_named_by_audit_verify(
     report = ledger.audit.verify()
     assert report.failure is not None and report.failure.event_type == "CheckpointCosigned"
     assert "the cosignature of ethics on the checkpoint of size" in report.failure.problem
+
+
+def test_bad_input_is_one_sentence_exit_1_and_writes_nothing(tmp_path: Path) -> None:
+    ledger = Ledger(Settings(home=tmp_path / "home", kdf_log2_n=10))
+    origin, log_vkey = ledger.found()
+    key = Cosigner.generate("ethics.example/w").verifier.vkey
+    ledger.ok("witness", "add", "ethics", "http://127.0.0.1:9/w", key)
+    before = ledger.events()
+    nopolicy = tmp_path / "none.policy"
+    nopolicy.write_text(f"witness x {Cosigner.generate('x.example/w').verifier.vkey}\nquorum x\n")
+    cases = {
+        ("witness", "add", "b", "ftp://x", key): "must start with http:// or https://",
+        ("witness", "add", "b", "http://x", "nonsense"): "the witness key is not valid",
+        ("witness", "add", "b", "http://x", log_vkey): "is not a witness (cosignature/v1) key",
+        ("witness", "add", "ethics", "http://x", key): "ethics is already a witness",
+        ("witness", "add", "Bad Name", "http://x", key): "witness name 'Bad Name'",
+        ("witness", "quorum", "2"): "between 0 and the 1 witnesses enrolled",
+        ("witness", "remove", "nobody", "--reason", "x"): "nobody is not a witness",
+        ("witness", "policy", "--import", str(nopolicy)): "gives no URL for witness x",
+        ("witness", "check", "http://127.0.0.1:9/other"): "no witness of this ledger has the URL",
+        ("checkpoint", "--init-log-key"): "the log already has a checkpoint key",
+        ("audit", "verify", "--policy", str(tmp_path / "missing")): "cannot read the policy",
+    }
+    for args, sentence in cases.items():
+        result = ledger(*args)
+        assert result.exit_code == 1, (args, result.output)
+        assert sentence in result.output, (args, result.output)
+        assert len(result.output.strip().splitlines()) == 1, result.output
+    assert ledger.events() == before
+    listing = ledger.json("witness", "list")
+    assert listing["origin"] == origin and listing["log_vkey"] == log_vkey
+    assert [w["name"] for w in listing["witnesses"]] == ["ethics"] and listing["quorum"] == 1
+
+
+def test_policy_export_import_and_log_key_rotation(tmp_path: Path) -> None:
+    source = Ledger(Settings(home=tmp_path / "a", kdf_log2_n=10))
+    source.found()
+    keys = [Cosigner.generate(f"w{i}.example/w").verifier.vkey for i in range(3)]
+    for i, key in enumerate(keys):
+        source.ok("witness", "add", f"w{i}", f"http://127.0.0.1:9/w{i}", key)
+    source.ok("witness", "quorum", "2")
+    exported = tmp_path / "ledger.policy"
+    source.ok("witness", "policy", "--out", str(exported))
+    assert "group ledger-quorum 2 w0 w1 w2" in exported.read_text()
+    target = Ledger(Settings(home=tmp_path / "b", kdf_log2_n=10))
+    target.found()
+    target.ok("witness", "policy", "--import", str(exported))
+    imported = target.json("witness", "list")
+    assert [w["vkey"] for w in imported["witnesses"]] == keys and imported["quorum"] == 2
+    old = target.json("witness", "list")["log_vkey"]
+    rotated = target.json("checkpoint", "--rotate-log-key")["vkey"]
+    assert rotated != old and rotated.split("+")[0] == old.split("+")[0]  # same origin
+    target("checkpoint", "--timeout", "0.5")  # witnesses down: appended, quorum fails
+    assert target.json("audit", "verify")["ok"]  # the new note verifies with the new key
