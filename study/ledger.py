@@ -55,4 +55,5 @@ class DermLedger:
         return self.kernel.recorder
 
     def close(self) -> None:
+        self.witnesses.close()
         self.kernel.close()

@@ -16,6 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+
 from dermledger.ledger.cosigning import (
     CHECKPOINT_COSIGNED,
     WITNESS_ADDED,
@@ -76,6 +78,18 @@ class WitnessService:
 
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
+        self._http: httpx.Client | None = None  # one pool: making a client loads TLS roots
+
+    def http(self) -> httpx.Client:
+        """The HTTP client every witness call shares (thread-safe, keep-alive)."""
+        if self._http is None:
+            self._http = httpx.Client(timeout=DEFAULT_TIMEOUT)
+        return self._http
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
 
     def state(self) -> WitnessLedger:
         return WitnessLedger.fold((0, e) for e in self.kernel.stream(LEDGER_STREAM))
@@ -208,10 +222,11 @@ class WitnessService:
             tree = self.log_tree(size)
             note = payload["note"].encode("utf-8")
             entries = sorted(state.witnesses.values(), key=lambda w: w.name)
+            http = self.http()
             with ThreadPoolExecutor(max_workers=len(entries)) as pool:
                 answers = list(pool.map(
                     lambda w: self._ask(w, state.last_cosigned.get(w.name, 0), note, tree,
-                                        timeout), entries))  # fmt: skip
+                                        timeout, http), entries))  # fmt: skip
             for entry, (line, reason) in zip(entries, answers, strict=True):
                 if line is not None:
                     report.cosigned[entry.name] = line
@@ -236,7 +251,12 @@ class WitnessService:
 
     @staticmethod
     def _ask(
-        entry: WitnessEntry, old: int, note: bytes, tree: MerkleTree, timeout: float
+        entry: WitnessEntry,
+        old: int,
+        note: bytes,
+        tree: MerkleTree,
+        timeout: float,
+        http: httpx.Client,
     ) -> tuple[str | None, str]:
         """(cosignature line, "") from one witness, or (None, why not)."""
         size, verifier = tree.size, entry.verifier
@@ -248,7 +268,7 @@ class WitnessService:
                     "the log was rolled back or forked behind a witnessed checkpoint"
                 )
             proof = tree.consistency_proof(old, size) if 0 < old < size else []
-            result = add_checkpoint(entry.url, old, proof, note, timeout)
+            result = add_checkpoint(entry.url, old, proof, note, timeout, client=http)
             if isinstance(result, SizeConflict):
                 old = result.size
                 continue
