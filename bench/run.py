@@ -29,6 +29,7 @@ POSTGRES_ENV = "DERMLEDGER_TEST_POSTGRES_URL"
 # The benchmark modules, in table order: bench/<name>.py exposing `run(args) -> list[Row]`.
 # A name whose file is absent, or which exposes no `run`, is skipped with a note on stderr.
 MODULES = (
+    "bench_ed25519",
     "bench_ledger",
     "bench_near_duplicates",
     "bench_import",

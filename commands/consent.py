@@ -54,8 +54,12 @@ def erase(ctx: typer.Context, patient: Patient, reason: Reason) -> None:
     Example: dermledger --as ada consent erase P0001 --reason "GDPR art. 17 request"
     """
     c = get(ctx)
+    interrupted = c.ledger.patients.erasure_pending(patient)
     c.ledger.patients.erase_patient(c.signer(), patient, reason)
-    status(f"Erased the personal data of {patient}; its key is destroyed")
+    if interrupted:
+        status(f"Completed the interrupted erasure of {patient}: its key is now destroyed")
+    else:
+        status(f"Erased the personal data of {patient}; its key is destroyed")
 
 
 @patient_app.command("show")

@@ -106,7 +106,7 @@ def verify(
     if witnesses is not None:
         failures += witnesses.failures
     if ledger:
-        failures += get(ctx).ledger.releases.check_release_against_ledger(manifest)
+        failures += get(ctx).ledger.releases.check_release_against_ledger(manifest, folder)
     if json_:
         print_json({"release": manifest.get("name"), "ok": not failures, "failures": failures,
                     "witnesses": None if witnesses is None else witnesses.__dict__})  # fmt: skip
