@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -12,6 +12,7 @@ from dermledger.commands.context import get, out, print_json, progress_bar, stat
 from dermledger.commands.options import AsOf, Json
 from dermledger.commands.witness import read_text_file
 from dermledger.ledger.errors import PolicyViolation, VerificationError
+from dermledger.ledger.verify import Report
 from dermledger.policies.witness_quorum import parse_policy
 from dermledger.study.witness_audit import WitnessSummary
 
@@ -51,7 +52,26 @@ def verify(
     total = c.ledger.kernel.recorder.max_notification_id() or 0
     with progress_bar("Verifying", total, quiet=c.quiet) as advance:
         report, witnessing = c.ledger.audit.verify_all(advance, workers=workers, policy=trusted)
-    summary = {
+    summary = report_summary(report) | {"witnesses": witnessing.as_dict()}
+    summary["ok"] = report.ok and witnessing.ok
+    if json_:
+        print_json(summary)
+    else:
+        print(
+            f"{report.events} events in {report.streams} streams, {report.actors} actors, "
+            f"{report.checkpoints} checkpoints; root {report.root}"
+        )
+        print_witnessing(witnessing)
+    if report.failure is not None:
+        raise VerificationError(report.failure.sentence())
+    if not witnessing.ok:
+        raise VerificationError(witnessing.failures[0])
+    status("OK: every hash, signature, chain, permission and checkpoint verifies")
+
+
+def report_summary(report: Report) -> dict[str, Any]:
+    """`audit verify --json`: what the pass saw and the first failure, if any."""
+    return {
         "ok": report.ok,
         "ledger_id": report.ledger_id,
         "events": report.events,
@@ -68,21 +88,7 @@ def verify(
             "type": report.failure.event_type,
             "problem": report.failure.problem,
         },
-        "witnesses": witnessing.as_dict(),
     }
-    if json_:
-        print_json(summary)
-    else:
-        print(
-            f"{report.events} events in {report.streams} streams, {report.actors} actors, "
-            f"{report.checkpoints} checkpoints; root {report.root}"
-        )
-        print_witnessing(witnessing)
-    if report.failure is not None:
-        raise VerificationError(report.failure.sentence())
-    if not witnessing.ok:
-        raise VerificationError(witnessing.failures[0])
-    status("OK: every hash, signature, chain, permission and checkpoint verifies")
 
 
 def print_witnessing(summary: WitnessSummary) -> None:

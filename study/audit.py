@@ -83,15 +83,22 @@ class AuditService:
         )  # fmt: skip
 
     def _log_signer(
-        self, state: WitnessLedger, passphrase: str | None, made: list[tuple[Ed25519Signer, str]]
+        self,
+        state: WitnessLedger,
+        passphrase: str | None,
+        made: list[tuple[Ed25519Signer, str]],
+        unlocked: dict[str, Ed25519Signer],
     ) -> tuple[Ed25519Signer | None, list[Proposal]]:
-        """The key that signs this checkpoint's note, and its enrolment if it is new."""
+        """The key that signs this checkpoint's note, and its enrolment if it is new
+        (`made` and `unlocked` keep keys across a retried decision: scrypt is slow)."""
         if passphrase is None:
             if state.log_vkey is not None:
                 raise InvalidInput("the log has a checkpoint key: its passphrase is needed")
             return None, []
         if state.log_vkey is not None:
-            return self.log_keys.load(state.log_vkey, passphrase), []
+            if state.log_vkey not in unlocked:
+                unlocked[state.log_vkey] = self.log_keys.load(state.log_vkey, passphrase)
+            return unlocked[state.log_vkey], []
         origin = origin_for(self.kernel.ledger_id())
         if not made:
             made.append(self.log_keys.create(origin, passphrase))
@@ -122,13 +129,7 @@ class AuditService:
         keys: dict[str, Ed25519Signer] = {}
 
         def decide() -> list[Proposal]:
-            state = self.witness_state()
-            if state.log_vkey is not None and state.log_vkey in keys:
-                log_signer, enrol = keys[state.log_vkey], []
-            else:
-                log_signer, enrol = self._log_signer(state, log_passphrase, made)
-                if log_signer is not None and not enrol:
-                    keys[log_signer.verifier.vkey] = log_signer
+            log_signer, enrol = self._log_signer(self.witness_state(), log_passphrase, made, keys)
             size, root = self.tree_head(progress)
             moment = format_timestamp(self.kernel.clock())
             checkpoint = Checkpoint(ledger_id, size, root.hex(), moment)
@@ -164,14 +165,16 @@ class AuditService:
                 ),
             ]
 
+        enrolled: set[str] = set()
         try:
-            envelope = self.kernel.append(signer, decide)[-1]
-        except BaseException:
-            for _, entry in made:
-                self.log_keys.discard(entry)
-            raise
+            appended = self.kernel.append(signer, decide)
+            enrolled = {e.payload["vkey"] for e in appended if e.type == LOG_KEY_ENROLLED}
+        finally:
+            for key, entry in made:  # a key made but not enrolled (refused, or raced)
+                if key.verifier.vkey not in enrolled:
+                    self.log_keys.discard(entry)
         self.kernel.witness.record(witnessed[0])
-        return envelope
+        return appended[-1]
 
     def verify(self, progress: Progress = None, *, workers: int | None = None) -> Report:
         """Verify the whole log and the home's witnessed checkpoint (see `verify_all`)."""

@@ -270,6 +270,11 @@ class WitnessService:
             proof = tree.consistency_proof(old, size) if 0 < old < size else []
             result = add_checkpoint(entry.url, old, proof, note, timeout, client=http)
             if isinstance(result, SizeConflict):
+                if result.size == old:  # its checkpoint of that size has another root
+                    return None, (
+                        f"it has cosigned another checkpoint of {old} events: the log was "
+                        "forked or rolled back behind a witnessed checkpoint"
+                    )
                 old = result.size
                 continue
             if isinstance(result, Cosigned):

@@ -73,6 +73,7 @@ def test_rollback_and_a_different_history_is_refused_and_named(witnessed, tmp_pa
     assert forked.exit_code == 1
     assert "no cosignature from ethics" in forked.stdout
     assert "no cosignature from pathlab" in forked.stdout
+    assert "behind a witnessed checkpoint" in forked.stdout  # each names the rollback
     assert "the witness quorum is not met: 0 of 2 witnesses cosigned, 2 needed" in forked.output
     assert ledger.json("audit", "verify")["events"] == backup.position + 3  # eve, checkpoint, gaps
     for w in (w1, w2):
