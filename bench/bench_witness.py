@@ -12,7 +12,8 @@ Peak memory is the witness process's (VmHWM), not this one's.
 Second measure, the ledger's side: `checkpoint` with two witness processes (the note
 signed by the log key, unlocked each time as the CLI does, sent with its consistency
 proof to both witnesses at once, replies checked, `CheckpointCosigned` appended) beside a
-plain signed checkpoint (no note, no witnesses) on the same SQLite ledger, alternating.
+plain signed checkpoint (no note, no witnesses) on a second SQLite ledger of the same size
+(a log with a key must sign notes), alternating checkpoint by checkpoint.
 """
 
 from __future__ import annotations
@@ -120,7 +121,8 @@ def measure(url: str, bodies: list[bytes]) -> tuple[float, float]:
 CHECKPOINTS = 20  # per side; each witnessed one is two fsync'ed witness commits + two appends
 LEDGER_PASS = "bench"
 BASELINE_CHECKPOINT = (
-    "a plain signed checkpoint (CheckpointSigned, no note, no witness) on the same ledger"
+    "a plain signed checkpoint (CheckpointSigned, no note, no witness) on a ledger of the "
+    "same size, alternating with ours"
 )
 
 
