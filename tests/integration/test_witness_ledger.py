@@ -4,6 +4,8 @@ PostgreSQL. The witnesses are `dermledger witness serve` processes on 127.0.0.1.
 
 from __future__ import annotations
 
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -203,3 +205,23 @@ def test_policy_export_import_and_log_key_rotation(tmp_path: Path) -> None:
     assert rotated != old and rotated.split("+")[0] == old.split("+")[0]  # same origin
     target("checkpoint", "--timeout", "0.5")  # witnesses down: appended, quorum fails
     assert target.json("audit", "verify")["ok"]  # the new note verifies with the new key
+
+
+def test_a_slow_witness_costs_at_most_the_timeout(witnessed) -> None:
+    """A witness that accepts the connection but never answers (its process stopped)."""
+    ledger, _, w2 = witnessed
+    ledger.ok("witness", "quorum", "1")
+    assert w2.process is not None
+    w2.process.send_signal(signal.SIGSTOP)
+    try:
+        ledger.enrol("ann")
+        started = time.monotonic()
+        slow = ledger("checkpoint", "--timeout", "1.5")
+        elapsed = time.monotonic() - started
+    finally:
+        w2.process.send_signal(signal.SIGCONT)
+    assert slow.exit_code == 0, slow.output
+    assert "no cosignature from pathlab: it is unreachable: ReadTimeout" in slow.stdout
+    assert "cosigned by ethics" in slow.stdout and elapsed < 10
+    again = ledger.json("checkpoint")  # back: it catches up from the size it last cosigned
+    assert sorted(again["witnesses"]["cosigned"]) == ["ethics", "pathlab"]
