@@ -12,10 +12,14 @@ import typer
 
 from dermledger.commands.context import get, passphrase_for, print_json, progress_bar, status
 from dermledger.commands.options import Json
-from dermledger.ledger.cosigning import cosigned_at
-from dermledger.ledger.errors import PolicyViolation
-from dermledger.ledger.tlogproof import EXTENSION
+from dermledger.commands.witness import read_text_file
+from dermledger.ledger.cosigning import cosigned_at, log_key
+from dermledger.ledger.errors import InvalidInput, PolicyViolation, VerificationError
+from dermledger.ledger.tlogproof import EXTENSION, parse_proof, verify_event_proof
 from dermledger.ledger.witness_client import DEFAULT_TIMEOUT
+from dermledger.policies.witness_quorum import parse_policy
+from dermledger.projections.release.messages import say
+from dermledger.projections.release.witnessing import check_release_witnesses
 from dermledger.study.witnesses import CosignReport
 
 
@@ -161,7 +165,40 @@ def proof(
         status(f"Wrote {len(proofs)} proof(s) to {out_dir}")
 
 
+def verify_proof(
+    proof_file: Annotated[Path, typer.Argument(help="A .tlog-proof file from `proof`.")],
+    policy: Annotated[
+        Path, typer.Option("--policy", help="tlog-policy with the log key and the witnesses.")
+    ],
+    json_: Json = False,
+) -> None:
+    """Check a tlog-proof offline, with nothing but a tlog-policy (no ledger needed): the
+    event hashes to the proven leaf, the log key signed the checkpoint, the witnesses'
+    cosignatures verify and meet the policy's quorum. Exit 1 naming what fails.
+
+    Example: dermledger verify-proof proofs/12.tlog-proof --policy ethics.policy
+    """
+    trusted = parse_policy(read_text_file(policy, "policy"))
+    if not trusted.logs:
+        raise InvalidInput("the policy needs a 'log' line with the log's key")
+    data = read_text_file(proof_file, "proof").encode("utf-8")
+    event, head = verify_event_proof(data, [log_key(v) for v, _ in trusted.logs])
+    note = parse_proof(data).note.decode("utf-8")
+    checkpoint = {"tree_size": head.size, "root": head.root.hex(), "note": note}
+    witnesses = check_release_witnesses({"checkpoint": checkpoint}, trusted)
+    result = {"seq": event["seq"], "type": event["type"], "stream_id": event["stream_id"],
+              "tree_size": head.size, "witnesses": witnesses.__dict__}  # fmt: skip
+    if json_:
+        print_json(result | {"ok": witnesses.state == "witnessed"})
+    else:
+        print(f"event seq {event['seq']} ({event['type']}) is in the log of {head.size} events")
+    if witnesses.failures:
+        raise VerificationError(witnesses.failures[0])
+    status(say("state_witnessed" if witnesses.state == "witnessed" else "state_unwitnessed"))
+
+
 def register(app: typer.Typer) -> None:
     app.command()(init)
     app.command()(checkpoint)
     app.command()(proof)
+    app.command("verify-proof")(verify_proof)

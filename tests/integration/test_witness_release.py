@@ -55,6 +55,11 @@ def test_witnessed_release_proofs_and_the_unwitnessed_refusal(
                                           "root": checkpoint.root.hex(),
                                           "note": parsed.note.decode()}}  # fmt: skip
             assert check_release_witnesses(as_manifest, trusted).state == "witnessed"
+        offline = ledger("verify-proof", str(files[0]), "--policy", str(policy))
+        assert offline.exit_code == 0 and say("state_witnessed") in offline.output
+        tampered = tmp_path / "tampered.tlog-proof"
+        tampered.write_bytes(files[0].read_bytes().replace(b"index ", b"index 1", 1))
+        assert ledger("verify-proof", str(tampered), "--policy", str(policy)).exit_code == 1
 
         w2.stop()
         verified(team, 2, NEVUS)
