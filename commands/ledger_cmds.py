@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from dermledger.commands.context import get, passphrase_for, print_json, progress_bar, status
+from dermledger.commands.context import get, out, passphrase_for, print_json, progress_bar, status
 from dermledger.commands.options import Json
 from dermledger.commands.witness import read_text_file
 from dermledger.ledger.cosigning import cosigned_at, log_key
@@ -35,10 +35,11 @@ def init(
     Example: DERMLEDGER_PASSPHRASE=... dermledger --home study init --founder ada
     """
     c = get(ctx)
-    if c.ledger.kernel.is_initialised():
+    ledger = c.create_ledger()  # the one command that may create a ledger
+    if ledger.kernel.is_initialised():
         # Refuse before asking for a passphrase or creating any key.
-        c.ledger.actors.found(founder, "unused")
-    ledger_id, envelope = c.ledger.actors.found(founder, passphrase_for(founder, confirm=True))
+        ledger.actors.found(founder, "unused")
+    ledger_id, envelope = ledger.actors.found(founder, passphrase_for(founder, confirm=True))
     result = {
         "ledger_id": ledger_id,
         "founder": founder,
@@ -50,7 +51,7 @@ def init(
         print_json(result)
         return
     status(f"Created ledger {ledger_id} in {c.settings.describe()}")
-    status(f"Founding coordinator {founder}, key {envelope.key_id[:16]}…")
+    status(f"Founding coordinator {founder}, key {envelope.key_id}")
 
 
 LOG_PASSPHRASE_ENV = "DERMLEDGER_LOG_PASSPHRASE"
@@ -96,7 +97,7 @@ def checkpoint(
             print_json({"vkey": vkey, "origin": vkey.split("+", 1)[0]})
         else:
             status("Enrolled the log's checkpoint key; give witnesses its origin and key:")
-            print(vkey)
+            out.print(vkey)
         return
     total = c.ledger.kernel.recorder.max_notification_id() or 0
     with progress_bar("Hashing the log", total, quiet=c.quiet) as advance:
@@ -109,7 +110,7 @@ def checkpoint(
         keys = ("ledger_id", "tree_size", "root", "timestamp", "origin", "note")
         print_json({k: payload[k] for k in keys} | {"witnesses": report.as_dict()})
     else:
-        print(f"checkpoint tree_size={payload['tree_size']} root={payload['root']}")
+        out.print(f"checkpoint tree_size={payload['tree_size']} root={payload['root']}")
         print_cosign_report(report)
     if not report.quorum_met:
         raise PolicyViolation(report.reason + " (the checkpoint itself is appended)")
@@ -122,11 +123,11 @@ def print_cosign_report(report: CosignReport) -> None:
     for name, line in sorted(report.cosigned.items()):
         moment = cosigned_at(line)
         when = datetime.fromtimestamp(moment, UTC).isoformat() if moment is not None else "?"
-        print(f"  cosigned by {name} at {when}")
+        out.print(f"  cosigned by {name} at {when}")
     for name, reason in sorted(report.missing.items()):
-        print(f"  no cosignature from {name}: {reason}")
+        out.print(f"  no cosignature from {name}: {reason}")
     verdict = "met" if report.quorum_met else "NOT met"
-    print(f"quorum {verdict}: {len(report.cosigned)} of {report.witnesses} witnesses "
+    out.print(f"quorum {verdict}: {len(report.cosigned)} of {report.witnesses} witnesses "
           f"cosigned, {report.needed} needed")  # fmt: skip
 
 
@@ -191,7 +192,7 @@ def verify_proof(
     if json_:
         print_json(result | {"ok": witnesses.state == "witnessed"})
     else:
-        print(f"event seq {event['seq']} ({event['type']}) is in the log of {head.size} events")
+        out.print(f"event seq {event['seq']} ({event['type']}) is in the log of {head.size} events")
     if witnesses.failures:
         raise VerificationError(witnesses.failures[0])
     status(say("state_witnessed" if witnesses.state == "witnessed" else "state_unwitnessed"))

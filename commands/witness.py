@@ -15,17 +15,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from dermledger.commands.context import get, out, print_json, settings_from, status
 from dermledger.commands.options import Json
+from dermledger.commands.output import Col, emit
 from dermledger.ledger.errors import InvalidInput, KeystoreError, VerificationError
 from dermledger.ledger.witness_client import DEFAULT_TIMEOUT
 from dermledger.ledger.witness_home import WitnessHome
 from dermledger.policies.witness_quorum import parse_policy
 
 app = typer.Typer(
-    help="Run a witness that cosigns ledgers' checkpoints (C2SP tlog-witness).",
+    help="Run a witness that cosigns ledgers' checkpoints (C2SP tlog-witness).\n\n"
+    "Example: dermledger witness logs --home ./w1",
     no_args_is_help=True,
 )
 
@@ -97,14 +98,15 @@ def logs(home: Home, json_: Json = False) -> None:
         }
         for s in WitnessHome(home.expanduser()).store().logs()
     ]
-    if json_:
-        print_json(rows)
-        return
-    table = Table("origin", "size", "cosigned at (POSIX)", "keys")
-    for r in rows:
-        table.add_row(str(r["origin"]), str(r["size"]), str(r["cosigned_at"] or "-"),
-                      "\n".join(r["vkeys"]))  # type: ignore[arg-type]  # fmt: skip
-    out.print(table)
+    emit(rows, LOG_COLUMNS, json_=json_)
+
+
+LOG_COLUMNS = (
+    Col("origin", "origin", ident=True),
+    Col("size", "size"),
+    Col("cosigned at (POSIX)", "cosigned_at"),
+    Col("keys", "vkeys", ident=True),
+)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -203,18 +205,20 @@ def list_(ctx: typer.Context, json_: Json = False) -> None:
     Example: dermledger witness list --json
     """
     listing = get(ctx).ledger.witnesses.listing()
-    if json_:
-        print_json(listing)
-        return
-    status(f"origin: {listing['origin'] or '(no log key yet: run dermledger checkpoint)'}")
+    title = f"origin {listing['origin'] or '(no log key yet: run dermledger checkpoint)'}"
     if listing["log_vkey"]:
-        status(f"log key: {listing['log_vkey']}")
-    table = Table("name", "url", "last cosigned size", "key")
-    for w in listing["witnesses"]:
-        size = w["last_cosigned_size"]
-        table.add_row(w["name"], w["url"], "-" if size is None else str(size), w["vkey"])
-    out.print(table)
-    status(f"quorum: {listing['quorum']} of {len(listing['witnesses'])}")
+        title += f"\nlog key {listing['log_vkey']}"
+    footer = f"quorum: {listing['quorum']} of {len(listing['witnesses'])}"
+    emit(listing, WITNESS_COLUMNS, json_=json_, rows=listing["witnesses"], title=title,
+         footer=footer)  # fmt: skip
+
+
+WITNESS_COLUMNS = (
+    Col("name", "name", ident=True),
+    Col("url", "url", ident=True),
+    Col("last cosigned size", "last_cosigned_size"),
+    Col("key", "vkey", ident=True),
+)
 
 
 @app.command("quorum")
@@ -282,7 +286,7 @@ def check(
     if json_:
         print_json(row)
     else:
-        print(f"{row['witness']}: {row['status']}: {row['detail']}")
+        out.print(f"{row['witness']}: {row['status']}: {row['detail']}")
     if not row["ok"]:
         raise VerificationError(row["detail"])
     if row["status"] == "unreachable":
