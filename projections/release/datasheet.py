@@ -150,6 +150,7 @@ def _markdown(
     gates: Sequence[GateCount],
     agreement: Mapping[str, Any],
     as_of: Mapping[str, Any],
+    witnessing: str | None = None,
 ) -> str:
     seq, recorded_at = as_of.get("seq"), as_of.get("recorded_at")
     position = [f"ledger position {seq}"] if seq is not None else []
@@ -180,6 +181,7 @@ def _markdown(
         "",
         *_gates_lines(gates),
         "",
+        *(["## Witnesses", "", witnessing, ""] if witnessing else []),
         "## Charts",
         "",
         f"![Images per diagnostic category]({CHART_FILES['categories']})",
@@ -204,15 +206,18 @@ def write_datasheet(
     gates: list[GateCount],
     agreement: dict[str, Any],
     as_of: dict[str, Any],
+    witnessing: str | None = None,
 ) -> list[str]:
     """Write datasheet.md and its PNG charts into `out_dir`; return their relative paths.
 
     `agreement` is `AgreementReport.as_dict()`; `as_of` is the manifest's
-    {"seq": ..., "recorded_at": ...}. The paths are returned sorted.
+    {"seq": ..., "recorded_at": ...}; `witnessing`, if given, is a statement about the
+    release's witnesses (one published without their quorum says so). Paths are sorted.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / DATASHEET).write_bytes(_markdown(name, table, gates, agreement, as_of).encode())
+    text = _markdown(name, table, gates, agreement, as_of, witnessing)
+    (out / DATASHEET).write_bytes(text.encode())
     _charts(out, table)
     return sorted([DATASHEET, *CHART_FILES.values()])
 

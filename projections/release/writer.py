@@ -74,6 +74,7 @@ def write_release(
     blobs: BlobStore,
     signer: dict[str, str],
     progress: Progress | None,
+    witnessing: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Gate every image and write it out at once, one image at a time: its file, its
     metadata.csv row, its annotations.csv rows and its provenance.jsonl line go straight
@@ -138,7 +139,7 @@ def write_release(
         for w in (metadata_file, annotations_file, provenance_file)
     }
     as_of = {"seq": position, "recorded_at": view.recorded_at}
-    write_docs(folder, name, released, image_files, written, view, left_out, as_of)
+    write_docs(folder, name, released, image_files, written, view, left_out, as_of, witnessing)
     write_report(folder)  # report.html, listed in `files` like every other file
     known = written | {path: (sha, size) for path, sha, size in image_files}
     files = []
@@ -195,6 +196,7 @@ def write_docs(
     view: StudyView,
     left_out: dict[str, int],
     as_of: dict[str, Any],
+    witnessing: str | None = None,
 ) -> None:
     """The datasheet and croissant.json, from metadata.csv read back as a stream (the
     very rows a reader will see) and the image digests already known."""
@@ -212,6 +214,7 @@ def write_docs(
         gates=gates,
         agreement=stats["agreement"],
         as_of=as_of,
+        witnessing=witnessing,
     )
     doc = croissant_document(
         name=name,
