@@ -35,6 +35,7 @@ from dermledger.study.records import Records
 from dermledger.study.references import ReferenceService
 from dermledger.study.releases import ReleaseService
 from dermledger.study.remote_signing import RemoteSigning
+from dermledger.study.witnesses import WitnessService
 from dermledger.study.worklists import WorklistService
 
 
@@ -47,6 +48,7 @@ class DermLedger:
         self.records = Records(self.kernel)
         self.actors = ActorService(self.kernel)
         self.audit = AuditService(self.kernel)
+        self.witnesses = WitnessService(self.kernel)
         self.patients = PatientService(self.kernel, self.records)
         self.capture = CaptureService(self.kernel)
         self.imports = ImportService(self.kernel, self.records, self.capture)
@@ -56,7 +58,9 @@ class DermLedger:
         self.partitions = PartitionService(self.kernel)
         self.evidence = EvidenceService(self.kernel)
         self.references = ReferenceService(self.kernel)
-        self.releases = ReleaseService(self.kernel, self.queries, self.partitions)
+        self.releases = ReleaseService(
+            self.kernel, self.queries, self.audit, self.witnesses, partitions=self.partitions
+        )
         self.remote_signing = RemoteSigning(self.kernel)
         self.live_images = LiveImages(self.kernel.recorder)
         self.reading = ReadingService(
@@ -73,4 +77,5 @@ class DermLedger:
         return self.kernel.recorder
 
     def close(self) -> None:
+        self.witnesses.close()
         self.kernel.close()

@@ -26,11 +26,14 @@ from dermledger.projections.release.diff import diff_releases
 from dermledger.projections.release.replay import Replay
 from dermledger.projections.release.verify import MANIFEST, file_sha256, manifest_digest
 from dermledger.projections.release.writer import Progress, write_manifest, write_release
+from dermledger.study.audit import AuditService
 from dermledger.study.authority import ActorRecord, apply_actor_event
 from dermledger.study.kernel import Kernel, Proposal, actor_stream
 from dermledger.study.partitions import PartitionService, require_assigned
 from dermledger.study.position import Position
 from dermledger.study.queries import QueryService
+from dermledger.study.release_witnessing import Witnessing, release_witnessing
+from dermledger.study.witnesses import WitnessService
 
 
 def _partial_folder(out: Path) -> Path:
@@ -55,10 +58,20 @@ def release_stream(name: str) -> str:
 class ReleaseService:
     """Create, list, check and compare releases of this ledger."""
 
-    def __init__(self, kernel: Kernel, queries: QueryService, partitions: PartitionService) -> None:
+    def __init__(
+        self,
+        kernel: Kernel,
+        queries: QueryService,
+        audit: AuditService | None = None,
+        witnesses: WitnessService | None = None,
+        *,
+        partitions: PartitionService | None = None,
+    ) -> None:
         self.kernel = kernel
         self.queries = queries
-        self.partitions = partitions
+        self.audit = audit or AuditService(kernel)
+        self.witnesses = witnesses or WitnessService(kernel)
+        self.partitions = partitions or PartitionService(kernel)
 
     def create_release(
         self,
@@ -69,6 +82,7 @@ class ReleaseService:
         as_of: Position | None = None,
         progress: Progress | None = None,
         publish: bool = True,
+        witnessing: Witnessing | None = None,
         partition: str | None = None,
         purpose: str | None = None,
     ) -> dict[str, Any]:
@@ -79,6 +93,9 @@ class ReleaseService:
 
         With publish=False the folder is built and signed but no ReleasePublished event is
         appended: a preview, or a rebuild to check that a release reproduces byte for byte.
+        With witnesses, the manifest carries the cosigned checkpoint note at the release's
+        position (see `release_witnessing`); without the quorum publishing is refused
+        unless `witnessing.allow_unwitnessed`, which the datasheet then states.
         """
         self.kernel.permit(signer, "ReleasePublished")
         access = (
@@ -111,6 +128,10 @@ class ReleaseService:
         if partition is not None:
             require_assigned(replayed.view.partitions, partition)
         root = replayed.tree.root(position).hex()
+        note, statement = release_witnessing(
+            self.audit, self.witnesses, signer, position,
+            witnessing if publish else None,
+        )  # fmt: skip
         tmp = _partial_folder(out)
         try:
             manifest, summary = write_release(
@@ -118,8 +139,10 @@ class ReleaseService:
                 blobs=BlobStore(self.kernel.settings.blobs_dir),
                 signer={"actor": signer.actor, "key_id": signer.key_id,
                         "public_key": signer.public_hex},
-                progress=progress, partition=partition,
+                progress=progress, witnessing=statement, partition=partition,
             )  # fmt: skip
+            if note is not None:
+                manifest["checkpoint"]["note"] = note
             manifest["signature"] = signer.sign_digest(manifest_digest(manifest))
             write_manifest(tmp, manifest)
             manifest_sha = file_sha256(tmp / MANIFEST)

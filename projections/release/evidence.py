@@ -294,6 +294,12 @@ def collection(rows: list[dict[str, str]]) -> dict[str, Any]:
     }
 
 
+def _tree(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
+    """The checkpoint's size and root (a witnessed release also carries its cosigned
+    note there, added after evidence.json is written)."""
+    return {k: checkpoint[k] for k in ("tree_size", "root") if k in checkpoint}
+
+
 def recompute(folder: Path, head: Mapping[str, Any]) -> dict[str, Any]:
     """Every Article section of evidence.json, from the release's files and manifest head."""
     rows = read_csv(folder / "metadata.csv")
@@ -307,7 +313,7 @@ def recompute(folder: Path, head: Mapping[str, Any]) -> dict[str, Any]:
             "ledger_id": head.get("ledger_id"),
             "partition": partition,
         },
-        "as_of": {**head.get("as_of", {}), **head.get("checkpoint", {})},
+        "as_of": {**head.get("as_of", {}), **_tree(head.get("checkpoint", {}))},
         "art_10_2_a_design_choices": {
             "policy_version": head.get("policy_version"),
             "unit_of_partition": "patient (lesions and duplicate clusters follow it)",
