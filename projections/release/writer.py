@@ -37,6 +37,7 @@ from dermledger.projections.release.files import (
 )
 from dermledger.projections.release.page import write_report
 from dermledger.projections.release.replay import Replay
+from dermledger.projections.release.validated import RecordMemo, validated
 from dermledger.projections.release.verify import FORMAT, MANIFEST, file_sha256
 from dermledger.projections.statistics import study_statistics
 from dermledger.projections.study_view import StudyView
@@ -89,6 +90,7 @@ def write_release(
     released: list[str] = []
     image_files: list[tuple[str, str, int]] = []  # (path, sha256, bytes), sorted by path
     candidates = sorted(view.images)
+    memo = RecordMemo(isic_metadata_version())
     with (
         HashingWriter(folder / "metadata.csv") as metadata_file,
         HashingWriter(folder / "annotations.csv") as annotations_file,
@@ -101,7 +103,7 @@ def write_release(
         for done, image_id in enumerate(candidates, start=1):
             image = view.images[image_id]
             v = image.verification()
-            published = gate(image, v, view, left_out)
+            published = gate(image, v, view, left_out, memo)
             if published is not None:
                 released.append(image_id)
                 ext = {"JPEG": "jpg", "PNG": "png"}.get(image.captured["format"], "img")
@@ -174,16 +176,19 @@ def gate(
     verdict: confirmation.Verification,
     view: StudyView,
     left_out: dict[str, int],
+    memo: RecordMemo | None = None,
 ) -> dict[str, Any] | None:
     """The image's ISIC published values if it passes every release gate; else None,
-    counted against the first gate it fails. `verdict` is `image.verification()`."""
+    counted against the first gate it fails. `verdict` is `image.verification()`; `memo`
+    reuses the validation of records already met (`validated`)."""
     values = {k: v for k, v in image.metadata.items() if v is not None} | {
         "diagnosis": verdict.diagnosis,
         "verification_stage": verdict.stage,
         "diagnosis_confirm_type": verdict.diagnosis_confirm_type,
         "melanocytic": verdict.melanocytic,
     }
-    record, problem = record_problem({k: v for k, v in values.items() if v is not None})
+    values = {k: v for k, v in values.items() if v is not None}
+    published, problem = memo.outcome(values) if memo else validated(values)
     candidate = release_gates.Candidate(
         image_id=image.image_id,
         excluded=image.excluded,
@@ -198,7 +203,7 @@ def gate(
     if gate is not None:
         left_out[gate.name] += 1
         return None
-    return metadata_schema.to_isic_published(record)
+    return published
 
 
 def write_docs(
