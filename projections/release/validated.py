@@ -1,21 +1,26 @@
-"""The metadata-valid gate of a release, each distinct record validated once.
+"""The metadata-valid gate of a release, each distinct part of a record validated once.
 
 `metadata_schema.validate_record` of every released image was the largest single cost of
-a release (23% of it, 0.36 ms an image, more than hashing and copying its file). Its
-result depends on the validator versions and the values only, and a study's records
-take few distinct values once the two pseudonyms are set aside: so a record whose values
-(pseudonyms aside) were already validated in this release reuses that validation.
+a release (23% of it, 0.36 ms an image, more than hashing and copying its file). A
+study's records are nearly all distinct (ages, days, sizes and sites vary), but their
+parts are not: a record's validity is the validity of parts that no rule joins, and each
+part takes few values. So each part is validated once per release, by `validate_record`
+itself (on the part alone, with two fixed valid pseudonyms), and reused.
 
-Why setting the pseudonyms aside is exact: `patient_id` and `lesion_id` are read by their
-own field rule only (`PSEUDONYM`, which a valid one passes unchanged); no cross-field rule
-of the study's `ImageRecord` nor any row rule of isic-metadata's `MetadataRow` (pinned,
-`ISIC_METADATA_PIN`) reads them, and the published row holds them as given. So a record
-whose pseudonyms match `PSEUDONYM` is valid exactly when the same record with two fixed
-valid pseudonyms is, and publishes the same row with its own pseudonyms. A record with
-an invalid or unusual pseudonym is validated on its own. The memo is keyed by both
-validator versions and by each value with its type (1, 1.0 and True are equal in Python),
-lives for one release, and is bounded. tests/unit/test_release_validated.py checks it
-against validating every record.
+Which rules join which fields (metadata-schema/1 with isic-metadata 6.1.0, pinned by
+`ISIC_METADATA_PIN`): every field's own rule (`_parse`) reads that field only; the
+cross-field rules read `image_type` with `dermoscopic_type` (ours and ISIC's), and
+`diagnosis`, `diagnosis_confirm_type`, `melanocytic` and `verification_stage` together
+(ours); ISIC's other row rules read fields the study does not have (mel_*, rcm_case_id,
+tbp_tile_type, concomitant_biopsy). So the parts are: those six fields together
+(`JOINED`), and every other field alone. A record whose parts are all valid is valid,
+with each field's validated value as its part's: the published row is
+`to_isic_published` of the record made of those values. Anything else (a part that
+fails, a pseudonym that is not plain, a field this module does not know) is validated
+whole, so every problem is worded as before. The memo lives for one release (one
+process: one version of each validator), is keyed by each value with its type (1, 1.0
+and True are equal in Python), and is bounded. tests/unit/test_release_validated.py
+checks it against validating every record.
 """
 
 from __future__ import annotations
@@ -26,8 +31,11 @@ from dermledger.ledger.errors import InvalidInput
 from dermledger.policies import metadata_schema
 
 IDS = ("lesion_id", "patient_id")
+JOINED = frozenset({"image_type", "dermoscopic_type", "diagnosis", "diagnosis_confirm_type",
+                    "melanocytic", "verification_stage"})  # fmt: skip
 _STAND_INS = {"lesion_id": "l0", "patient_id": "p0"}  # valid pseudonyms
-LIMIT = 100_000  # distinct records kept; the memo is cleared when it grows past this
+LIMIT = 100_000  # parts kept; the memo is cleared when it grows past this
+_FAILED = object()
 
 Outcome = tuple[dict[str, Any] | None, str | None]  # (published row, problem)
 
@@ -41,34 +49,52 @@ def validated(values: dict[str, Any]) -> Outcome:
     return metadata_schema.to_isic_published(record), None
 
 
+def _part(values: dict[str, Any]) -> dict[str, Any] | object:
+    """The validated values of one part's fields, or _FAILED."""
+    try:
+        record = metadata_schema.validate_record(values | _STAND_INS)
+    except InvalidInput:
+        return _FAILED
+    return {name: getattr(record, name) for name in values}
+
+
 class RecordMemo:
-    """Validations of one release's records, reused for records equal but for their
-    pseudonyms (see the module docstring)."""
+    """Validations of one release's record parts (see the module docstring)."""
 
     def __init__(self, isic_version: str) -> None:
         self.versions = (metadata_schema.POLICY, isic_version)
-        self._outcomes: dict[tuple[Any, ...], Outcome] = {}
+        self._parts: dict[tuple[Any, ...], dict[str, Any] | object] = {}
         self.reused = 0
 
     def outcome(self, values: dict[str, Any]) -> Outcome:
-        """What `validated(values)` returns, validating only records not met yet."""
-        ids = [values.get(name) for name in IDS]
-        if not all(type(v) is str and metadata_schema.PSEUDONYM.fullmatch(v) for v in ids):
+        """What `validated(values)` returns, validating only parts not met yet."""
+        ids = {name: values.get(name) for name in IDS}
+        plain = all(type(v) is str and metadata_schema.PSEUDONYM.fullmatch(v) for v in ids.values())
+        if not plain or not values.keys() <= metadata_schema.FIELDS.keys():
             return validated(values)
-        key = tuple(
-            sorted((name, type(v).__name__, v) for name, v in values.items() if name not in IDS)
-        )
+        joined = {name: v for name, v in values.items() if name in JOINED}
+        parts = [joined] + [
+            {name: v} for name, v in values.items() if name not in JOINED | ids.keys()
+        ]
+        checked: dict[str, Any] = dict(ids)
+        for part in parts:
+            found = self._lookup(part)
+            if found is _FAILED:
+                return validated(values)
+            checked.update(found)  # type: ignore[call-overload]
+        record = metadata_schema.ImageRecord.model_construct(**checked)
+        return metadata_schema.to_isic_published(record), None
+
+    def _lookup(self, part: dict[str, Any]) -> dict[str, Any] | object:
+        key = tuple(sorted((name, type(v).__name__, v) for name, v in part.items()))
         try:
-            found = self._outcomes.get(key)
+            found = self._parts.get(key)
         except TypeError:  # an unhashable value: no field holds one, but never guess
-            return validated(values)
+            return _FAILED
         if found is None:
-            if len(self._outcomes) >= LIMIT:
-                self._outcomes.clear()
-            found = self._outcomes[key] = validated(values | _STAND_INS)
+            if len(self._parts) >= LIMIT:
+                self._parts.clear()
+            found = self._parts[key] = _part(part)
         else:
             self.reused += 1
-        row, problem = found
-        if row is None:
-            return None, problem
-        return row | dict(zip(IDS, ids, strict=True)), None
+        return found

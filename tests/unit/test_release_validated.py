@@ -65,8 +65,10 @@ def test_the_memo_gives_what_validating_every_record_gives() -> None:
     outcomes = {"valid": 0, "invalid": 0}
     # Few distinct records (pseudonyms aside), met many times: as in a study.
     shapes = [record(rng) for _ in range(60)]
-    for n in range(1500):
+    for n in range(2500):
         values = dict(rng.choice(shapes))
+        for name in rng.sample(sorted(POOLS), rng.choice([0, 1, 3])):  # parts recombined
+            values[name] = rng.choice(POOLS[name])
         values["patient_id"] = rng.choice(IDS) if n % 7 == 0 else f"P-{n}"
         values["lesion_id"] = rng.choice(IDS) if n % 11 == 0 else f"L-{n}"
         values = {k: v for k, v in values.items() if v is not None}
