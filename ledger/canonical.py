@@ -95,6 +95,9 @@ def loads_plain(data: bytes) -> Any | None:
     the hooks refuse floats, NaN and Infinity, and integers beyond ±(2^53-1), and are
     called only for numbers. None means "decide the slow way", not "invalid".
     """
+    if not isinstance(data, bytes | bytearray | memoryview):
+        return None  # a tampered row may hold text: the slow path names what is wrong
+    data = bytes(data)
     if not data.isascii() or b"\\u" in data:
         return None
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import types
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -123,8 +123,10 @@ class LogVerifier:
         authority: KeyAuthority,
         witness: WitnessedCheckpoint | None = None,
         workers: int = 1,
+        observers: Sequence[Callable[[Envelope, int], None]] = (),
     ) -> None:
         self.witness = witness
+        self.observers = tuple(observers)  # more checks per event; raise VerificationError
         self.authority = authority
         self.workers = workers
         self.pending: list[Item] = []
@@ -132,6 +134,8 @@ class LogVerifier:
         self._interned: dict[bytes, bytes] = {}
         self.tree = MerkleTree()
         self.heads: dict[str, tuple[int, str]] = {}
+        # (tree size, root, signature) of every CheckpointSigned event -> its seq
+        self.checkpoints: dict[tuple[int, str, str], int] = {}
         self.report = Report()
 
     def run(
@@ -242,6 +246,8 @@ class LogVerifier:
             self.where[entry.seq] = (entry.stream_id, entry.topic)
         if env.type == "CheckpointSigned":
             self._check_checkpoint(env, entry.seq)
+        for observe in self.observers:
+            observe(env, entry.seq)
         if entry.seq == 1:
             self.report.ledger_id = env.payload.get("ledger_id") or ""
         self.authority.observe(env)
@@ -271,10 +277,9 @@ class LogVerifier:
                 f"the Merkle root of the first {checkpoint.tree_size} events is "
                 f"{calculated[:16]}…, not the checkpointed {checkpoint.root[:16]}…"
             )
-        checkpoint.verify(
-            public_raw=self.authority.public_key_of(env.actor),
-            signature=env.payload["checkpoint_signature"],
-        )
+        signature = env.payload["checkpoint_signature"]
+        checkpoint.verify(public_raw=self.authority.public_key_of(env.actor), signature=signature)
+        self.checkpoints[(checkpoint.tree_size, checkpoint.root, signature)] = seq
         self.report.checkpoints += 1
 
     def _finish(self, *, complete: bool) -> Report:
@@ -300,6 +305,11 @@ class LogVerifier:
             )
         elif self.tree.root(checkpoint.tree_size).hex() != checkpoint.root:
             problem = f"the first {checkpoint.tree_size} events no longer have the witnessed root"
+        elif (checkpoint.tree_size, checkpoint.root, witnessed.signature) not in self.checkpoints:
+            problem = (
+                f"the witnessed checkpoint of {checkpoint.tree_size} events is no longer in "
+                "the log: its CheckpointSigned event was removed"
+            )
         if problem:
             self.report.failure = Failure(
                 min(size, checkpoint.tree_size) or 1, "ledger", "CheckpointSigned", problem

@@ -35,6 +35,10 @@ class CheckpointSigned(Payload):
     root: str
     timestamp: str
     checkpoint_signature: str
+    # Since issue 13: the same tree head as a C2SP signed note by the log key (absent on
+    # checkpoints made before the log had a key of its own).
+    origin: str | None = None
+    note: str | None = None
 
 
 PAYLOADS: dict[str, type[Payload]] = {
@@ -186,6 +190,18 @@ class ConsensusVoteCast(SignedAs):
     reader_slot: int
     supersedes: str | None = None  # event_id of the voter's earlier vote
     reason: str | None = None
+    # What the reader was shown when voting: blinding policy, version, level, channel.
+    shown: dict[str, str] | None = None
+
+
+@register
+class ReadingSeedDrawn(Payload):
+    """The seed a reader's queue order is drawn from, so the order can be reproduced."""
+
+    actor: str
+    seed: str = Field(pattern=r"^[0-9a-f]{32}$")
+    policy: str
+    version: str
 
 
 @register
@@ -215,3 +231,56 @@ class ReleasePublished(Payload):
     root: str
     manifest_sha256: str
     images: int
+
+
+# ------------------------------------------------------- witnesses (C2SP tlog-witness)
+
+
+@register
+class LogKeyEnrolled(Payload):
+    """The key that signs the log's checkpoint notes; a later one rotates it."""
+
+    origin: str = Field(min_length=1, max_length=200)
+    vkey: str = Field(min_length=1, max_length=400)
+    reason: str = Field(min_length=1)
+
+
+@register
+class WitnessAdded(Payload):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    url: str = Field(min_length=1, max_length=500)
+    vkey: str = Field(min_length=1, max_length=400)
+
+
+@register
+class WitnessRemoved(Payload):
+    name: str
+    reason: str = Field(min_length=1)
+
+
+@register
+class WitnessQuorumSet(Payload):
+    k: int = Field(ge=0)
+    policy: str
+    version: str
+
+
+class Cosignature(Payload):
+    witness: str
+    line: str  # "— <key name> base64(key ID || timestamp || signature)"
+
+
+class WitnessGap(Payload):
+    witness: str
+    reason: str
+
+
+@register
+class CheckpointCosigned(Payload):
+    """The cosignatures the witnesses returned for the checkpoint note of `tree_size`."""
+
+    origin: str
+    tree_size: int
+    root: str
+    cosignatures: list[Cosignature] = Field(default_factory=list)
+    missing: list[WitnessGap] = Field(default_factory=list)

@@ -15,7 +15,7 @@ from typing import Any
 from dermledger.ledger.envelope import Envelope
 from dermledger.ledger.errors import Conflict, InvalidInput, NotFound
 from dermledger.ledger.signing import Signer
-from dermledger.policies import consent, metadata_schema
+from dermledger.policies import consent, free_text, metadata_schema
 from dermledger.policies.reasons import require_reason
 from dermledger.study.kernel import Kernel, Proposal
 from dermledger.study.personal_data import open_personal, seal_personal
@@ -37,6 +37,9 @@ def check_personal(data: dict[str, str | None]) -> dict[str, str]:
         raise InvalidInput(f"unknown personal field {', '.join(unknown)}")
     if any(len(v) > 200 for v in clean.values()):
         raise InvalidInput("a personal field is longer than 200 characters")
+    for value in data.values():
+        if value not in (None, ""):
+            free_text.require_free_text("personal field", str(value))
     if "birth_date" in clean:
         try:
             date.fromisoformat(clean["birth_date"])
@@ -81,16 +84,18 @@ class PatientService:
             return [self.kernel.proposal(patient_stream(patient_id), "PatientRegistered", payload)]
 
         decide()
-        created = False
+        keys, created = self.kernel.patient_keys, False
         if personal:
-            key = self.kernel.patient_keys.create(patient_id)
-            created = True
+            # A key without a registration is left by an interrupted run: nothing in the
+            # log was sealed under it, so this run uses it and completes the registration.
+            created = not keys.exists(patient_id)
+            key = keys.create(patient_id) if created else keys.get(patient_id)
             payload["personal"] = seal_personal(key, patient_id, personal)
         try:
             return self.kernel.append(signer, decide)[0]
         except BaseException:
-            if created:
-                self.kernel.patient_keys.destroy(patient_id)
+            if created and not self.kernel.stream(patient_stream(patient_id)):
+                keys.destroy(patient_id)  # unless a concurrent run registered under it
             raise
 
     def record_consent(
@@ -100,6 +105,7 @@ class PatientService:
         self.kernel.permit(signer, "ConsentRecorded")
         if not scope.strip():
             raise InvalidInput("a consent scope is required")
+        free_text.require_free_text("consent scope", scope)
         if not document:
             raise InvalidInput("the consent document is empty")
         digest = hashlib.sha256(document).hexdigest()
@@ -123,10 +129,28 @@ class PatientService:
 
         return self.kernel.append(signer, decide)[0]
 
+    def erasure_pending(self, patient_id: str) -> bool:
+        """True when PatientErased is in the log but the key survived (the run that erased
+        the patient stopped before destroying it): `erase_patient` again completes it."""
+        patient = fold_patient(self.kernel.stream(patient_stream(patient_id)))
+        return (
+            patient is not None and patient.erased and self.kernel.patient_keys.exists(patient_id)
+        )
+
     def erase_patient(self, signer: Signer, patient_id: str, reason: str) -> Envelope:
-        """Append PatientErased (no personal data in it), then destroy the patient's key."""
+        """Append PatientErased (no personal data in it), then destroy the patient's key.
+
+        Two steps, so a run that stopped between them is completed by running it again:
+        the key of a patient already erased is destroyed, and that erasure returned."""
         self.kernel.permit(signer, "PatientErased")
         require_reason(reason, "erase a patient")
+        if self.erasure_pending(patient_id):
+            self.kernel.patient_keys.destroy(patient_id)
+            return next(
+                e
+                for e in self.kernel.stream(patient_stream(patient_id))
+                if e.type == "PatientErased"
+            )
 
         def decide() -> list[Proposal]:
             consent.check_erase(self._consent_facts(patient_id)).enforce()

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dermledger.ledger.envelope import Envelope
-from dermledger.policies import confirmation
+from dermledger.policies import confirmation, inclusion
 
 
 @dataclass
@@ -24,6 +24,15 @@ class PatientState:
     consent: bool = False
     consent_scope: str | None = None
     erased: bool = False
+
+    @property
+    def consent_state(self) -> str:
+        """`in force`, `withdrawn`, `erased` or `none` (never recorded), for people."""
+        if self.erased:
+            return "erased"
+        if self.consent:
+            return "in force"
+        return "withdrawn" if self.consent_scope is not None else "none"
 
 
 def apply_patient_event(state: PatientState | None, env: Envelope) -> PatientState | None:
@@ -97,6 +106,11 @@ class ImageState:
     @property
     def patient_id(self) -> str:
         return str(self.captured["patient_id"])
+
+    @property
+    def status(self) -> str:
+        """The dataset-inclusion policy's status of this image."""
+        return inclusion.status(inclusion.Facts(self.excluded, len(self.unresolved)))
 
 
 def apply_image_event(state: ImageState | None, env: Envelope) -> ImageState | None:

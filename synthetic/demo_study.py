@@ -275,7 +275,7 @@ def _verify_release(ledger: DermLedger, folder: Path, result: DemoResult) -> Non
     from dermledger.projections.release.verify import verify_release_dir
 
     manifest, failures = verify_release_dir(folder)
-    failures += ledger.releases.check_release_against_ledger(manifest)
+    failures += ledger.releases.check_release_against_ledger(manifest, folder)
     result.step(
         f"release verify {manifest['name']} --ledger", "OK" if not failures else "; ".join(failures)
     )

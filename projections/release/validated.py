@@ -14,10 +14,10 @@ cross-field rules read `image_type` with `dermoscopic_type` (ours and ISIC's), a
 (ours); ISIC's other row rules read fields the study does not have (mel_*, rcm_case_id,
 tbp_tile_type, concomitant_biopsy). So the parts are: those six fields together
 (`JOINED`), and every other field alone. A record whose parts are all valid is valid,
-with each field's validated value as its part's: the published row is
-`to_isic_published` of the record made of those values. Anything else (a part that
-fails, a pseudonym that is not plain, a field this module does not know) is validated
-whole, so every problem is worded as before. The memo lives for one release (one
+with each field's validated value as its part's: the record is the one made of those
+values (`model_construct`), whose published row the writer makes as before. Anything
+else (a part that fails, a pseudonym that is not plain, a field this module does not
+know) is validated whole, so every problem is worded as before. The memo lives for one release (one
 process: one version of each validator), is keyed by each value with its type (1, 1.0
 and True are equal in Python), and is bounded. tests/unit/test_release_validated.py
 checks it against validating every record.
@@ -29,6 +29,7 @@ from typing import Any
 
 from dermledger.ledger.errors import InvalidInput
 from dermledger.policies import metadata_schema
+from dermledger.projections.release.candidate import record_problem
 
 IDS = ("lesion_id", "patient_id")
 JOINED = frozenset({"image_type", "dermoscopic_type", "diagnosis", "diagnosis_confirm_type",
@@ -37,16 +38,7 @@ _STAND_INS = {"lesion_id": "l0", "patient_id": "p0"}  # valid pseudonyms
 LIMIT = 100_000  # parts kept; the memo is cleared when it grows past this
 _FAILED = object()
 
-Outcome = tuple[dict[str, Any] | None, str | None]  # (published row, problem)
-
-
-def validated(values: dict[str, Any]) -> Outcome:
-    """The record's ISIC published row, or its problem: `validate_record`, every time."""
-    try:
-        record = metadata_schema.validate_record(values)
-    except InvalidInput as exc:
-        return None, str(exc)
-    return metadata_schema.to_isic_published(record), None
+Outcome = tuple[Any, str | None]  # (validated record or None, problem), as record_problem
 
 
 def _part(values: dict[str, Any]) -> dict[str, Any] | object:
@@ -66,12 +58,12 @@ class RecordMemo:
         self._parts: dict[tuple[Any, ...], dict[str, Any] | object] = {}
         self.reused = 0
 
-    def outcome(self, values: dict[str, Any]) -> Outcome:
-        """What `validated(values)` returns, validating only parts not met yet."""
+    def record_problem(self, values: dict[str, Any]) -> Outcome:
+        """What `record_problem(values)` returns, validating only parts not met yet."""
         ids = {name: values.get(name) for name in IDS}
         plain = all(type(v) is str and metadata_schema.PSEUDONYM.fullmatch(v) for v in ids.values())
         if not plain or not values.keys() <= metadata_schema.FIELDS.keys():
-            return validated(values)
+            return record_problem(values)
         joined = {name: v for name, v in values.items() if name in JOINED}
         parts = [joined] + [
             {name: v} for name, v in values.items() if name not in JOINED | ids.keys()
@@ -80,10 +72,9 @@ class RecordMemo:
         for part in parts:
             found = self._lookup(part)
             if found is _FAILED:
-                return validated(values)
+                return record_problem(values)
             checked.update(found)  # type: ignore[call-overload]
-        record = metadata_schema.ImageRecord.model_construct(**checked)
-        return metadata_schema.to_isic_published(record), None
+        return metadata_schema.ImageRecord.model_construct(**checked), None
 
     def _lookup(self, part: dict[str, Any]) -> dict[str, Any] | object:
         key = tuple(sorted((name, type(v).__name__, v) for name, v in part.items()))

@@ -17,8 +17,8 @@ import isic_metadata
 
 from dermledger import __version__
 from dermledger.ledger.blobs import BlobStore
-from dermledger.ledger.errors import InvalidInput
 from dermledger.policies import confirmation, metadata_schema, release_gates
+from dermledger.projections.release.candidate import record_problem, release_candidate
 from dermledger.projections.release.cohort import CohortTable
 from dermledger.projections.release.columns import RELEASE_COLUMNS
 from dermledger.projections.release.croissant import (
@@ -37,7 +37,7 @@ from dermledger.projections.release.files import (
 )
 from dermledger.projections.release.page import write_report
 from dermledger.projections.release.replay import Replay
-from dermledger.projections.release.validated import RecordMemo, validated
+from dermledger.projections.release.validated import RecordMemo
 from dermledger.projections.release.verify import FORMAT, MANIFEST, file_sha256
 from dermledger.projections.statistics import study_statistics
 from dermledger.projections.study_view import StudyView
@@ -75,6 +75,7 @@ def write_release(
     blobs: BlobStore,
     signer: dict[str, str],
     progress: Progress | None,
+    witnessing: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Gate every image and write it out at once, one image at a time: its file, its
     metadata.csv row, its annotations.csv rows and its provenance.jsonl line go straight
@@ -140,7 +141,7 @@ def write_release(
         for w in (metadata_file, annotations_file, provenance_file)
     }
     as_of = {"seq": position, "recorded_at": view.recorded_at}
-    write_docs(folder, name, released, image_files, written, view, left_out, as_of)
+    write_docs(folder, name, released, image_files, written, view, left_out, as_of, witnessing)
     write_report(folder)  # report.html, listed in `files` like every other file
     known = written | {path: (sha, size) for path, sha, size in image_files}
     files = []
@@ -180,30 +181,15 @@ def gate(
 ) -> dict[str, Any] | None:
     """The image's ISIC published values if it passes every release gate; else None,
     counted against the first gate it fails. `verdict` is `image.verification()`; `memo`
-    reuses the validation of records already met (`validated`)."""
-    values = {k: v for k, v in image.metadata.items() if v is not None} | {
-        "diagnosis": verdict.diagnosis,
-        "verification_stage": verdict.stage,
-        "diagnosis_confirm_type": verdict.diagnosis_confirm_type,
-        "melanocytic": verdict.melanocytic,
-    }
-    values = {k: v for k, v in values.items() if v is not None}
-    published, problem = memo.outcome(values) if memo else validated(values)
-    candidate = release_gates.Candidate(
-        image_id=image.image_id,
-        excluded=image.excluded,
-        unresolved_suspicions=len(image.unresolved),
-        verification=verdict,
-        consent_in_force=(
-            image.patient_id in view.patients and view.patients[image.patient_id].consent
-        ),
-        metadata_problem=problem,
-    )
+    reuses the validation of record parts already met (`validated`)."""
+    consent = image.patient_id in view.patients and view.patients[image.patient_id].consent
+    check = memo.record_problem if memo else record_problem
+    candidate, record = release_candidate(image, verdict, consent, check)
     gate = release_gates.first_failed_gate(candidate)
     if gate is not None:
-        left_out[gate.name] += 1
+        left_out[gate.name] = left_out.get(gate.name, 0) + 1
         return None
-    return published
+    return metadata_schema.to_isic_published(record)
 
 
 def write_docs(
@@ -215,14 +201,16 @@ def write_docs(
     view: StudyView,
     left_out: dict[str, int],
     as_of: dict[str, Any],
+    witnessing: str | None = None,
 ) -> None:
     """The datasheet and croissant.json, from metadata.csv read back as a stream (the
     very rows a reader will see) and the image digests already known."""
     stats = study_statistics(view.images[i] for i in released)
     rows = CsvRows(folder / "metadata.csv")
-    gates = [
-        GateCount(g.name, g.version, left_out[g.name], g.description) for g in release_gates.GATES
-    ]
+    listed = [*release_gates.GATES]
+    if left_out.get(release_gates.FORMAT_GATE.name):
+        listed.append(release_gates.FORMAT_GATE)
+    gates = [GateCount(g.name, g.version, left_out[g.name], g.description) for g in listed]
     table = CohortTable.from_rows(rows)
     write_datasheet(
         folder,
@@ -231,6 +219,7 @@ def write_docs(
         gates=gates,
         agreement=stats["agreement"],
         as_of=as_of,
+        witnessing=witnessing,
     )
     doc = croissant_document(
         name=name,
@@ -246,13 +235,6 @@ def write_docs(
         cite_as=f"DermLedger release {name}, ledger {view.ledger_id}, seq {as_of['seq']}",
     )
     write_croissant(folder / "croissant.json", doc)
-
-
-def record_problem(values: dict[str, Any]) -> tuple[Any, str | None]:
-    try:
-        return metadata_schema.validate_record(values), None
-    except InvalidInput as exc:
-        return None, str(exc)
 
 
 def isic_metadata_version() -> str:

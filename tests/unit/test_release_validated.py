@@ -5,7 +5,22 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from dermledger.projections.release.validated import RecordMemo, validated
+from dermledger.policies import metadata_schema
+from dermledger.projections.release.candidate import record_problem
+from dermledger.projections.release.validated import RecordMemo
+
+
+def validated(values: dict[str, Any]) -> tuple[Any, ...]:
+    """The record's fields, published row and problem, by validating it whole."""
+    return seen(record_problem(values))
+
+
+def seen(outcome: tuple[Any, str | None]) -> tuple[Any, ...]:
+    record, problem = outcome
+    if record is None:
+        return None, None, problem
+    return record.model_dump(), metadata_schema.to_isic_published(record), problem
+
 
 # Valid and invalid values of each field, typed as image metadata and verdicts hold them.
 POOLS: dict[str, list[Any]] = {
@@ -73,7 +88,7 @@ def test_the_memo_gives_what_validating_every_record_gives() -> None:
         values["lesion_id"] = rng.choice(IDS) if n % 11 == 0 else f"L-{n}"
         values = {k: v for k, v in values.items() if v is not None}
         expected = validated(dict(values))
-        assert memo.outcome(dict(values)) == expected, values
+        assert seen(memo.record_problem(dict(values))) == expected, values
         outcomes["valid" if expected[0] is not None else "invalid"] += 1
     assert memo.reused > 1000
     assert min(outcomes.values()) > 100  # both verdicts are exercised
@@ -84,4 +99,4 @@ def test_values_equal_in_python_but_of_other_types_are_not_confused() -> None:
     base = VALID | {"patient_id": "P-1", "lesion_id": "L-1"}
     for flag in (True, 1, 1.0, False, 0):
         values = base | {"personal_hx_mm": flag, "age": flag}
-        assert memo.outcome(values) == validated(values)
+        assert seen(memo.record_problem(values)) == validated(values)
