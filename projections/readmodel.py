@@ -52,6 +52,7 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from dermledger.ledger.bootstrap import Settings, ensure_postgres_schema, open_home
 from dermledger.ledger.envelope import Envelope
+from dermledger.ledger.envelope_fast import decode_envelope
 from dermledger.ledger.errors import Conflict, InvalidInput
 from dermledger.ledger.store import decode
 from dermledger.projections import readmodel_tables as t
@@ -255,7 +256,10 @@ class ReadModel:
             # later appear before a position already read; seq stays dense even where
             # notification ids have gaps.
             batch = _Batch(
-                [(seq, decode(n.state)) for seq, n in enumerate(page, start=mark.last_seq + 1)]
+                [
+                    (seq, decode_envelope(n.state) or decode(n.state))
+                    for seq, n in enumerate(page, start=mark.last_seq + 1)
+                ]
             )
             self._fold(conn, batch)
             self._write_dataset(conn, batch)
