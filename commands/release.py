@@ -123,6 +123,8 @@ def diff(
     else:
         print(f"added {len(result['added'])}, removed {len(result['removed'])}, "
               f"relabelled {len(result['relabelled'])}")  # fmt: skip
+        for image_id in result.get("erased", []):
+            print(f"  {image_id}: erased (its patient was erased)")
         for r in result["relabelled"]:
             print(f"  {r['image_id']}: {r['from']} -> {r['to']}")
         print("extends: " + ("yes (consistency proof verifies)" if result["extends"] else "NO"))

@@ -17,6 +17,7 @@ from dermledger.ledger.errors import Conflict, InvalidInput, NotFound
 from dermledger.ledger.signing import Signer
 from dermledger.policies import consent, metadata_schema
 from dermledger.policies.reasons import require_reason
+from dermledger.study.erasure import ErasureDone, complete_erasure
 from dermledger.study.kernel import Kernel, Proposal
 from dermledger.study.personal_data import open_personal, seal_personal
 from dermledger.study.records import Records, patient_stream
@@ -51,6 +52,7 @@ class PatientService:
     def __init__(self, kernel: Kernel, records: Records) -> None:
         self.kernel = kernel
         self.records = records
+        self.last_erasure: ErasureDone | None = None  # what the last erase_patient removed
 
     def register_patient(
         self,
@@ -81,11 +83,12 @@ class PatientService:
             return [self.kernel.proposal(patient_stream(patient_id), "PatientRegistered", payload)]
 
         decide()
-        created = False
+        key, created = self.kernel.sealer.ensure_key(patient_id)
         if personal:
-            key = self.kernel.patient_keys.create(patient_id)
-            created = True
             payload["personal"] = seal_personal(key, patient_id, personal)
+        sealed = self.kernel.sealer.seal_registration(key, payload)  # erasure v2
+        payload.clear()
+        payload.update(sealed)
         try:
             return self.kernel.append(signer, decide)[0]
         except BaseException:
@@ -124,9 +127,16 @@ class PatientService:
         return self.kernel.append(signer, decide)[0]
 
     def erase_patient(self, signer: Signer, patient_id: str, reason: str) -> Envelope:
-        """Append PatientErased (no personal data in it), then destroy the patient's key."""
+        """Append PatientErased (no personal data in it), then destroy the patient's key and
+        delete the blobs and read-model rows (study/erasure.py). Run again on an erased
+        patient, it finishes an interrupted erasure and returns the recorded event."""
         self.kernel.permit(signer, "PatientErased")
         require_reason(reason, "erase a patient")
+        erased = [e for e in self.kernel.stream(patient_stream(patient_id))
+                  if e.type == "PatientErased"]  # fmt: skip
+        if erased:
+            self.last_erasure = complete_erasure(self.kernel, patient_id)
+            return erased[0]
 
         def decide() -> list[Proposal]:
             consent.check_erase(self._consent_facts(patient_id)).enforce()
@@ -134,7 +144,7 @@ class PatientService:
                                   {"patient_id": patient_id, "reason": reason})]  # fmt: skip
 
         envelope = self.kernel.append(signer, decide)[0]
-        self.kernel.patient_keys.destroy(patient_id)
+        self.last_erasure = complete_erasure(self.kernel, patient_id)
         return envelope
 
     def _consent_facts(self, patient_id: str) -> consent.ConsentFacts:

@@ -8,6 +8,7 @@ equals the current one, byte for byte.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +26,7 @@ from dermledger.projections.study_view import (
 )
 from dermledger.study.kernel import Kernel
 from dermledger.study.records import Records
+from dermledger.study.sealing import OpenedEntry
 from dermledger.study.state import ImageState
 
 SEQ = re.compile(r"^\d+$")
@@ -63,7 +65,11 @@ class QueryService:
         return position_at_time(self.kernel.log(), parse_moment(as_of))
 
     def view(self, as_of: str | None) -> StudyView:
-        return replay(self.kernel.log(), upto=self.position(as_of))
+        return replay(self._opened_log(), upto=self.position(as_of))
+
+    def _opened_log(self) -> Iterator[OpenedEntry]:
+        """The log with sealed values opened in memory (erased ones marked): what views fold."""
+        return self.kernel.sealer.opened_log(self.kernel.log())
 
     def images_at(self, as_of: str | None) -> list[ImageState]:
         if as_of is None:
@@ -85,7 +91,7 @@ class QueryService:
         seqs: dict[str, int] = {}
         checkpoint: dict[str, Any] | None = None
         view = StudyView()
-        for seq, env in iter_envelopes(self.kernel.log(), upto):
+        for seq, env in iter_envelopes(self._opened_log(), upto):
             view.apply(seq, env)
             if env.stream_id == image_id:
                 seqs[env.event_id] = seq
@@ -125,7 +131,7 @@ class QueryService:
         until: str | None = None,
     ) -> list[dict[str, Any]]:
         return trail_rows(
-            iter_envelopes(self.kernel.log(), None),
+            iter_envelopes(self._opened_log(), None),
             image=image,
             actor=actor,
             since=parse_moment(since) if since else None,
@@ -179,13 +185,15 @@ def image_summary(image: ImageState) -> dict[str, Any]:
         "image_id": image.image_id,
         "verification": image.verification().as_dict(),
         "structures": image.structures,
-        "status": "excluded"
+        "status": "erased"
+        if image.captured.get("erased")
+        else "excluded"
         if image.excluded
         else ("duplicate-suspected" if image.unresolved else "included"),
         "exclusion_reason": image.exclusion_reason,
         "metadata": dict(sorted(image.metadata.items())),
         "capture": {
-            k: image.captured[k]
+            k: image.captured.get(k)
             for k in ("blob_sha256", "phash", "width", "height", "format", "device", "focus")
         },
         "sop_deviations": image.captured["sop"]["deviations"],

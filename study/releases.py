@@ -24,6 +24,7 @@ from dermledger.projections.release.diff import diff_releases
 from dermledger.projections.release.replay import Replay
 from dermledger.projections.release.verify import MANIFEST, file_sha256, manifest_digest
 from dermledger.projections.release.writer import Progress, write_manifest, write_release
+from dermledger.study.erasure import blob_opener, mark_erased, refuse_rebuild_after_erasure
 from dermledger.study.kernel import Kernel, Proposal
 from dermledger.study.queries import QueryService
 
@@ -70,12 +71,13 @@ class ReleaseService:
         upto = self.queries.position(as_of)
         expected = upto or int(self.kernel.recorder.max_notification_id() or 0)  # for progress only
         replayed = Replay.of(
-            self.kernel.log(),
+            self.kernel.sealer.opened_log(self.kernel.log()),  # erasure v2: opened in memory
             upto,
             progress=(lambda done: progress("Replaying the log", done, expected))
             if progress
             else None,
         )
+        refuse_rebuild_after_erasure(self.kernel, replayed.view, name)
         position = replayed.position
         root = replayed.tree.root(position).hex()
         tmp = out.with_name(f".{out.name}.partial-{uuid.uuid4().hex[:8]}")
@@ -86,7 +88,7 @@ class ReleaseService:
                 blobs=BlobStore(self.kernel.settings.blobs_dir),
                 signer={"actor": signer.actor, "key_id": signer.key_id,
                         "public_key": signer.public_hex},
-                progress=progress,
+                progress=progress, open_blob=blob_opener(self.kernel),
             )  # fmt: skip
             manifest["signature"] = signer.sign_digest(manifest_digest(manifest))
             write_manifest(tmp, manifest)
@@ -203,4 +205,4 @@ class ReleaseService:
 
     def diff_releases(self, old: Path, new: Path) -> dict[str, Any]:
         """Images added, removed and relabelled, and whether `new`'s log extends `old`'s."""
-        return diff_releases(old, new, self.log_tree())
+        return mark_erased(self.kernel, diff_releases(old, new, self.log_tree()))
