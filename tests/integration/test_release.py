@@ -208,7 +208,6 @@ def test_a_damaged_blob_is_refused_and_nothing_is_written(
     """Each image's blob is checked against its address once, as it is linked out, and the
     manifest reuses that hash: a blob changed in the store stops the release instead."""
     from dermledger.ledger.errors import VerificationError
-
     from dermledger.study.sealing import keyed_blobs
 
     ref = team.ledger.records.get_image(study["sebk"]).captured["blob_ref"]
