@@ -47,15 +47,23 @@ def withdraw(ctx: typer.Context, patient: Patient, reason: Reason) -> None:
 
 @app.command("erase")
 def erase(ctx: typer.Context, patient: Patient, reason: Reason) -> None:
-    """Erase a patient's personal data by destroying their key (crypto-shredding).
+    """Erase a patient: destroy their key, delete their images and read-model rows.
 
-    Every hash, signature, checkpoint and earlier release still verifies.
+    Everything sealed under the key (personal data, clinical fields and image fingerprints
+    of captures since erasure v2) becomes unreadable; every hash, signature, checkpoint
+    and earlier release still verifies. Run it again to finish an interrupted erasure.
 
     Example: dermledger --as ada consent erase P0001 --reason "GDPR art. 17 request"
     """
     c = get(ctx)
     c.ledger.patients.erase_patient(c.signer(), patient, reason)
-    status(f"Erased the personal data of {patient}; its key is destroyed")
+    done = c.ledger.patients.last_erasure
+    status(
+        f"Erased {patient}: key destroyed; "
+        f"{done.images if done else 0} images, {done.blobs_deleted if done else 0} blobs and "
+        f"{done.readmodel_rows_deleted if done else 0} read-model rows deleted; "
+        "every proof still verifies"
+    )
 
 
 @patient_app.command("show")

@@ -160,10 +160,13 @@ def run_demo(
         withdrawn, erased = cohort.patients[0]["patient_id"], cohort.patients[1]["patient_id"]
         ledger.patients.withdraw_consent(lead, withdrawn, "patient asked to leave the study")
         ledger.patients.erase_patient(lead, erased, "patient asked for erasure")
+        gone = ledger.patients.last_erasure
         result.step(
             "consent withdraw, erase",
-            f"{withdrawn} withdrawn; {erased} erased "
-            "(key destroyed; the ciphertext stays, unreadable)",
+            f"{withdrawn} withdrawn; {erased} erased (key destroyed; "
+            f"{gone.images if gone else 0} images: {gone.blobs_deleted if gone else 0} blobs and "
+            f"{gone.readmodel_rows_deleted if gone else 0} read-model rows deleted; "
+            "sealed events stay, unreadable)",
         )
         ledger.audit.sign_checkpoint(lead)
         v2 = ledger.releases.create_release(
@@ -176,7 +179,8 @@ def run_demo(
         result.step(
             "release diff v1 v2",
             f"added {len(diff['added'])}, removed "
-            f"{len(diff['removed'])}, relabelled {len(diff['relabelled'])}; v2 extends "
+            f"{len(diff['removed'])} ({len(diff.get('erased', []))} erased), relabelled "
+            f"{len(diff['relabelled'])}; v2 extends "
             f"v1: {'yes' if diff['extends'] else 'NO'}",
         )
         result.report = ledger.audit.verify()
