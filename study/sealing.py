@@ -72,9 +72,10 @@ def seal_fields(key: bytes, aad: bytes, values: dict[str, Any]) -> dict[str, str
     }
 
 
-def open_fields(key: bytes, aad: bytes, sealed: dict[str, str]) -> dict[str, Any]:
+def open_fields(cipher: AESGCM, aad: bytes, sealed: dict[str, str]) -> dict[str, Any]:
+    """The values of a sealed object; `cipher` is AES-GCM under the patient's fields key."""
     try:
-        plain = AESGCM(subkey(key, "fields")).decrypt(
+        plain = cipher.decrypt(
             base64.b64decode(sealed["nonce"]), base64.b64decode(sealed["ciphertext"]), aad
         )
     except (InvalidTag, KeyError, ValueError) as exc:
@@ -176,12 +177,14 @@ class Opener:
 
     def __init__(self, sealer: Sealer) -> None:
         self.sealer = sealer
-        self._keys: dict[str, bytes | None] = {}
+        self._ciphers: dict[str, AESGCM | None] = {}
 
-    def key(self, patient_id: str) -> bytes | None:
-        if patient_id not in self._keys:
-            self._keys[patient_id] = self.sealer.key(patient_id)
-        return self._keys[patient_id]
+    def cipher(self, patient_id: str) -> AESGCM | None:
+        """AES-GCM under the patient's fields key, derived once per pass; None if erased."""
+        if patient_id not in self._ciphers:
+            key = self.sealer.key(patient_id)
+            self._ciphers[patient_id] = None if key is None else AESGCM(subkey(key, "fields"))
+        return self._ciphers[patient_id]
 
     def __call__(self, env: Envelope) -> Envelope:
         p = env.payload
@@ -190,12 +193,12 @@ class Opener:
             return env
         patient_id = str(p["patient_id"])
         subject = str(p.get("image_id") or patient_id)
-        key = self.key(patient_id)
+        cipher = self.cipher(patient_id)
         payload = {k: v for k, v in p.items() if k != "sealed"}
-        if key is None:
+        if cipher is None:
             payload |= _erased_values(env.type)
         else:
-            payload |= open_fields(key, _aad(env.type, patient_id, subject), sealed)
+            payload |= open_fields(cipher, _aad(env.type, patient_id, subject), sealed)
         return env.model_copy(update={"payload": payload})
 
 
