@@ -20,7 +20,7 @@ from tests.support import LedgerHandle, register_with_consent
 
 SITE = "Upper extremity:Forearm:Dorsal forearm"  # P's site, nobody else's
 META = {"image_type": "dermoscopic", "dermoscopic_type": "contact polarized",
-        "anatom_site": SITE, "clin_size_long_diam_mm": "17.3"}  # fmt: skip
+        "anatom_site": SITE, "clin_size_long_diam_mm": "71.3"}  # fmt: skip
 OTHER = META | {"anatom_site": "Trunk:Posterior trunk", "clin_size_long_diam_mm": "5.0"}
 NEVUS = "Nevus, NOS, Compound"
 
@@ -40,8 +40,8 @@ def verified(team: LedgerHandle, patient: str, seed: int, meta: dict[str, str]) 
 def secrets_of(images: list[bytes]) -> dict[str, bytes]:
     """What must not survive: the files, their hashes (hex and raw), P's values."""
     found: dict[str, bytes] = {
-        "age": b'"age":83', "age spaced": b'"age": 83', "size": b"17.3",
-        "edited size": b"17.9", "site": b"Dorsal forearm",
+        "age": b'"age":83', "age spaced": b'"age": 83', "size": b"71.3",
+        "edited size": b"71.9", "site": b"Dorsal forearm",
     }  # fmt: skip
     for n, data in enumerate(images):
         facts = inspect_image(data)
@@ -93,7 +93,7 @@ def test_erasure_leaves_nothing_that_depicts_describes_or_matches_the_patient(
     mine = [verified(team, "P0042", seed, META) for seed in (31, 32)]
     other = verified(team, "P0043", 33, OTHER)
     ledger.curation.edit_metadata(
-        team["ada"], mine[0], "clin_size_long_diam_mm", "17.9", "measured again"
+        team["ada"], mine[0], "clin_size_long_diam_mm", "71.9", "measured again"
     )
     images = [encode_jpeg(draw_image(seed)) for seed in (31, 32)]
     with ReadModel(ledger.settings) as model:
@@ -107,7 +107,7 @@ def test_erasure_leaves_nothing_that_depicts_describes_or_matches_the_patient(
     # The search below finds what is there: the read model holds opened values until now
     held = (home_bytes(ledger.settings.home) if ledger.settings.database is None
             else schema_text(team))  # fmt: skip
-    assert b"Dorsal forearm" in held and b"17.9" in held
+    assert b"Dorsal forearm" in held and b"71.9" in held
     ledger.patients.erase_patient(team["ada"], "P0042", "GDPR art. 17 request")
     done = ledger.patients.last_erasure
     assert done is not None and done.images == 2 and done.blobs_deleted == 2
