@@ -31,7 +31,8 @@ def record(
     """
     c = get(ctx)
     env = c.ledger.patients.record_consent(c.signer(), patient, scope, read_file(document))
-    status(f"Consent recorded for {patient} (document {env.payload['document_sha256'][:16]}…)")
+    digest = env.payload.get("document_hmac") or env.payload.get("document_sha256") or ""
+    status(f"Consent recorded for {patient} (document commitment {digest[:16]}…)")
 
 
 @app.command("withdraw")

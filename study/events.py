@@ -78,7 +78,9 @@ class PatientRegistered(Payload):
 class ConsentRecorded(Payload):
     patient_id: str
     scope: str = Field(min_length=1, max_length=200)
-    document_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    # before erasure v2 the form's SHA-256; since, an HMAC of it under the patient's key
+    document_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    document_hmac: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
 
 @register
@@ -208,8 +210,10 @@ class HistologyRecorded(SignedAs):
     image_id: str
     diagnosis: str
     category: str
-    report_ref: str = Field(min_length=1, max_length=128)
+    report_ref: str | None = Field(default=None, min_length=1, max_length=128)
     report_date: str | None = None
+    patient_id: str | None = None  # erasure v2: whose key seals report_ref and report_date
+    sealed: dict[str, str] | None = None  # erasure v2: report_ref and report_date, sealed
 
 
 @register

@@ -9,7 +9,6 @@ still verifies, and nobody can read it again.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from dermledger.ledger.envelope import Envelope
@@ -105,13 +104,14 @@ class PatientService:
             raise InvalidInput("a consent scope is required")
         if not document:
             raise InvalidInput("the consent document is empty")
-        digest = hashlib.sha256(document).hexdigest()
 
         def decide() -> list[Proposal]:
             consent.check_record(self._consent_facts(patient_id)).enforce()
+            key, _ = self.kernel.sealer.ensure_key(patient_id)  # erasure v2: keyed commitment
+            digest = self.kernel.sealer.document_commitment(key, document)
             return [self.kernel.proposal(patient_stream(patient_id), "ConsentRecorded",
                                   {"patient_id": patient_id, "scope": scope,
-                                   "document_sha256": digest})]  # fmt: skip
+                                   "document_hmac": digest})]  # fmt: skip
 
         return self.kernel.append(signer, decide)[0]
 

@@ -17,6 +17,8 @@ Events written before the upgrade carry plain fields and are opened as they are.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -138,6 +140,26 @@ class Sealer:
         aad = _aad("MetadataEdited", patient_id, edit["image_id"])
         return kept | {"patient_id": patient_id, "sealed": seal_fields(key, aad, values)}
 
+    def seal_values(
+        self,
+        key: bytes,
+        event_type: str,
+        patient_id: str,
+        payload: dict[str, Any],
+        names: tuple[str, ...],
+    ) -> dict[str, Any]:
+        """Any image event with the fields `names` sealed (a histology report reference)."""
+        kept = {k: v for k, v in payload.items() if k not in names}
+        values = {k: payload.get(k) for k in names}
+        aad = _aad(event_type, patient_id, payload["image_id"])
+        return kept | {"patient_id": patient_id, "sealed": seal_fields(key, aad, values)}
+
+    def document_commitment(self, key: bytes, document: bytes) -> str:
+        """HMAC-SHA256 of a document's SHA-256 under the patient's consent key: the holder
+        of the key can show which form was recorded; after erasure it matches nothing."""
+        digest = hashlib.sha256(document).hexdigest().encode()
+        return hmac.new(subkey(key, "consent"), digest, hashlib.sha256).hexdigest()
+
     def seal_registration(self, key: bytes, registered: dict[str, Any]) -> dict[str, Any]:
         """A PatientRegistered payload with the patient-level fields sealed."""
         kept = {k: v for k, v in registered.items() if k not in REGISTRATION_SEALED}
@@ -208,6 +230,8 @@ def _erased_values(event_type: str) -> dict[str, Any]:
         return dict(ERASED_CAPTURE)
     if event_type == "MetadataEdited":
         return {"old_value": None, "new_value": None, "erased": True}
+    if event_type == "HistologyRecorded":
+        return {"report_ref": None, "report_date": None, "erased": True}
     return {}  # a registration: the patient-level fields are simply gone
 
 
