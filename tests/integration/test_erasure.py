@@ -41,7 +41,8 @@ def secrets_of(images: list[bytes]) -> dict[str, bytes]:
     """What must not survive: the files, their hashes (hex and raw), P's values."""
     found: dict[str, bytes] = {
         "age": b'"age":83', "age spaced": b'"age": 83', "size": b"71.3",
-        "edited size": b"71.9", "site": b"Dorsal forearm",
+        "edited size": b"71.9", "site": b"Dorsal forearm", "report": b"99731",
+        "consent form": hashlib.sha256(b"signed consent form v3").hexdigest().encode(),
     }  # fmt: skip
     for n, data in enumerate(images):
         facts = inspect_image(data)
@@ -95,6 +96,7 @@ def test_erasure_leaves_nothing_that_depicts_describes_or_matches_the_patient(
     ledger.curation.edit_metadata(
         team["ada"], mine[0], "clin_size_long_diam_mm", "71.9", "measured again"
     )
+    ledger.confirmation.record_histology(team["pat"], mine[1], NEVUS, "HX-2026-99731")
     images = [encode_jpeg(draw_image(seed)) for seed in (31, 32)]
     with ReadModel(ledger.settings) as model:
         model.catch_up(ledger)
@@ -108,6 +110,7 @@ def test_erasure_leaves_nothing_that_depicts_describes_or_matches_the_patient(
     held = (home_bytes(ledger.settings.home) if ledger.settings.database is None
             else schema_text(team))  # fmt: skip
     assert b"Dorsal forearm" in held and b"71.9" in held
+    assert b"HX-2026-99731" in (tmp_path / "v1" / "annotations.csv").read_bytes()
     ledger.patients.erase_patient(team["ada"], "P0042", "GDPR art. 17 request")
     done = ledger.patients.last_erasure
     assert done is not None and done.images == 2 and done.blobs_deleted == 2
