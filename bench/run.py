@@ -29,12 +29,14 @@ POSTGRES_ENV = "DERMLEDGER_TEST_POSTGRES_URL"
 # The benchmark modules, in table order: bench/<name>.py exposing `run(args) -> list[Row]`.
 # A name whose file is absent, or which exposes no `run`, is skipped with a note on stderr.
 MODULES = (
+    "bench_ed25519",
     "bench_ledger",
     "bench_near_duplicates",
     "bench_import",
     "bench_release",
     "bench_rebuild",
     "bench_page",
+    "bench_witness",
 )
 
 err = Console(stderr=True)

@@ -13,6 +13,7 @@ from rich.table import Table
 from dermledger.commands.context import err, get, out, print_json, progress_bar, status
 from dermledger.commands.options import Json
 from dermledger.ledger.errors import InvalidInput
+from dermledger.study.imaging import read_capped
 from dermledger.study.imports import ImportRefused
 
 MAX_CSV_BYTES = 64 * 1024 * 1024
@@ -116,12 +117,8 @@ def capture(
 
 
 def read_file(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except IsADirectoryError:
-        raise InvalidInput(f"{path.name} is a folder, not an image file") from None
-    except OSError:
-        raise InvalidInput(f"{path} cannot be read") from None
+    """A regular file's bytes, size-capped before reading (never /dev/zero into memory)."""
+    return read_capped(path)
 
 
 def import_(

@@ -57,14 +57,17 @@ def erase(ctx: typer.Context, patient: Patient, reason: Reason) -> None:
     Example: dermledger --as ada consent erase P0001 --reason "GDPR art. 17 request"
     """
     c = get(ctx)
+    interrupted = c.ledger.patients.erasure_pending(patient)
     c.ledger.patients.erase_patient(c.signer(), patient, reason)
     done = c.ledger.patients.last_erasure
-    status(
-        f"Erased {patient}: key destroyed; "
+    counts = (
         f"{done.images if done else 0} images, {done.blobs_deleted if done else 0} blobs and "
-        f"{done.readmodel_rows_deleted if done else 0} read-model rows deleted; "
-        "every proof still verifies"
+        f"{done.readmodel_rows_deleted if done else 0} read-model rows deleted"
     )
+    if interrupted:
+        status(f"Completed the interrupted erasure of {patient}: key destroyed; {counts}")
+    else:
+        status(f"Erased {patient}: key destroyed; {counts}; every proof still verifies")
 
 
 @patient_app.command("show")

@@ -18,17 +18,29 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from dermledger.ledger.bootstrap import Settings
 from dermledger.ledger.errors import InvalidInput, KeystoreError
 from dermledger.ledger.signing import Signer
+from dermledger.policies.free_text import printable
 from dermledger.study.ledger import DermLedger
 
 PASSPHRASE_ENV = "DERMLEDGER_PASSPHRASE"
 NEW_PASSPHRASE_ENV = "DERMLEDGER_NEW_PASSPHRASE"
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+
+class SafeConsole(Console):
+    """A console that shows control and bidi characters in the text it prints as escapes
+    (policy free-text): events recorded before that rule, or by other tools, never drive
+    the terminal. Line breaks are kept; in a table cell they only wrap the cell."""
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        return super().render_str(printable(text, keep="\n"), **kwargs)
+
+
+out = SafeConsole(soft_wrap=True)
+err = SafeConsole(stderr=True, soft_wrap=True)
 
 
 @dataclass
@@ -82,6 +94,11 @@ def settings_from(home: Path | None, db: str | None) -> Settings:
         if not cost.isdigit() or not 10 <= int(cost) <= 22:
             raise InvalidInput("DERMLEDGER_KDF_LOG2_N must be a whole number from 10 to 22")
         settings = replace(settings, kdf_log2_n=int(cost))
+    mask = os.environ.get("DERMLEDGER_UMASK")
+    if mask:
+        if not (len(mask) <= 4 and all(c in "01234567" for c in mask)):
+            raise InvalidInput("DERMLEDGER_UMASK must be an octal mask such as 077 or 022")
+        settings = replace(settings, umask=int(mask, 8))
     return settings
 
 

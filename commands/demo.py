@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -13,6 +14,8 @@ from rich.table import Table
 
 from dermledger.commands.context import err, get, out, status
 from dermledger.ledger.errors import Conflict, VerificationError
+from dermledger.projections.release.cohort import CohortTable
+from dermledger.projections.release.columns import DASH
 from dermledger.synthetic.demo_study import run_demo
 
 
@@ -29,8 +32,11 @@ def demo(
     """Build a synthetic study shaped like the reference cohort and run the workflow.
 
     Enrols a team, generates and imports 1,044 captures (18 planted duplicates, 443
-    patients), reviews the duplicates, signs a checkpoint, verifies and exports the log,
-    and prints the cohort table. Uses SQLite in a fresh folder unless --db is given.
+    patients), reviews the duplicates, verifies every label in stages (annotation with
+    dermoscopic structures, a three-reader panel, histology), publishes release v1,
+    withdraws one patient's consent and erases another, publishes v2, verifies and
+    exports the log. The cohort is then read back from the ledger: `stats` after the last
+    step, and v2's datasheet. Uses SQLite in a fresh folder unless --db is given.
 
     Example: dermledger demo
     """
@@ -57,23 +63,68 @@ def demo(
     for what, detail in result.steps:
         table.add_row(what, detail)
     out.print(table)
-    cohort = Table("cohort", "value", title="Cohort (included images)")
-    for key in ("records", "unique_images", "patients", "categories", "malignant",
-                "age_median", "age_range", "sex"):  # fmt: skip
-        cohort.add_row(key, str(result.cohort.get(key)))
-    stats = result.cohort.get("statistics") or {}
-    for key in ("stages", "consensus", "malignant_with_histology", "discordant"):
-        cohort.add_row(key, str(stats.get(key)))
-    agreement = stats.get("agreement") or {}
-    for key in ("fleiss_kappa", "krippendorff_alpha", "percent_agreement"):
-        value = agreement.get(key)
-        cohort.add_row(key, "n/a" if value is None else f"{value:.3f}")
-    out.print(cohort)
+    ledger = Table("measure", "value", title=LEDGER_TITLE)
+    for key, value in ledger_rows(result.statistics):
+        ledger.add_row(key, value)
+    out.print(ledger)
+    if result.release is not None:
+        release = Table("measure", "value", title=RELEASE_TITLE.format(name=result.release_name))
+        for key, value in release_rows(result.release):
+            release.add_row(key, value)
+        out.print(release)
     out.print(f"Demo home: {result.home}  (try: dermledger --home {result.home} audit verify)")
     if result.report is None or not result.report.ok:
         raise VerificationError("the demo ledger did not verify")
     if result.release_failures:
         raise VerificationError("a demo release did not verify")
+
+
+LEDGER_TITLE = "The ledger after the last step (as dermledger stats reads it)"
+RELEASE_TITLE = "Release {name}: the published cohort (as its datasheet.md prints it)"
+
+
+def _counts(pairs: Iterable[tuple[str, int]]) -> str:
+    return ", ".join(f"{key} {n}" for key, n in pairs)
+
+
+def _ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def ledger_rows(stats: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The `stats` measures, named as `dermledger stats` names them."""
+    rows = [(key, str(stats[key])) for key in ("images", "included", "excluded")]
+    rows.append(("categories", _counts(stats["categories"].items())))
+    rows += [(key, str(stats[key])) for key in ("malignant", "malignant_with_histology",
+                                                "discordant")]  # fmt: skip
+    rows += [(key, _counts(stats[key].items())) for key in ("stages", "consensus")]
+    agreement = stats["agreement"]
+    rows += [
+        ("Fleiss' kappa", _ratio(agreement.get("fleiss_kappa"))),
+        ("Krippendorff's alpha (nominal)", _ratio(agreement.get("krippendorff_alpha"))),
+        ("mean pairwise agreement", _ratio(agreement.get("percent_agreement"))),
+    ]
+    return rows
+
+
+def release_rows(table: CohortTable) -> list[tuple[str, str]]:
+    """The release's cohort table, the numbers its datasheet prints, in its order."""
+    age = (
+        "not recorded"
+        if table.age_median is None
+        else f"{table.age_median:g} ({table.age_min}{DASH}{table.age_max})"
+    )
+    return [
+        ("images", str(table.images)),
+        ("patients", str(table.patients)),
+        ("lesions", str(table.lesions)),
+        ("categories", _counts(table.categories)),
+        ("malignant (MEL, BCC, SCC)",
+         f"{table.malignant}, histologically verified {table.malignant_histology}"),
+        ("verification stage", _counts(table.stages)),
+        ("age, years: median (range), from age_approx", age),
+        ("sex (patients)", _counts(table.sex_patients)),
+    ]  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:

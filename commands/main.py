@@ -22,6 +22,7 @@ from dermledger.commands import (
     readmodel,
     release,
     views,
+    witness,
 )
 from dermledger.commands.context import Context, settings_from
 from dermledger.commands.errors import DermLedgerGroup
@@ -77,6 +78,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(release.app, name="release")
 app.add_typer(consent.app, name="consent")
 app.add_typer(readmodel.app, name="readmodel")
+app.add_typer(witness.app, name="witness")
 
 
 def run() -> None:

@@ -73,7 +73,7 @@ def verify(
     """
     manifest, failures = verify_release_dir(folder)
     if ledger:
-        failures += get(ctx).ledger.releases.check_release_against_ledger(manifest)
+        failures += get(ctx).ledger.releases.check_release_against_ledger(manifest, folder)
     if json_:
         print_json({"release": manifest.get("name"), "ok": not failures, "failures": failures})
     else:

@@ -4,7 +4,8 @@ Events carry hashes, never pixels. A blob is written to a temporary file, made d
 and only then renamed, so a crash never leaves a half-written blob under a real name; a
 blob this call created is removed again if the event that needed it is not saved. A
 blob without an event (a crash between the blob and its event) is harmless: nothing
-refers to it, and a later capture of the same bytes finds it complete.
+refers to it, and a later capture of the same bytes finds it complete. Temporary files
+of a writer that was killed are removed by the store's next write (`sweep`).
 
 `put_many` does the same for a batch with two flushes in all instead of one per blob:
 write every temporary file, flush them, rename them, flush the renames; the caller
@@ -17,15 +18,43 @@ import ctypes
 import hashlib
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from dermledger.ledger.errors import VerificationError
 
+STALE_AFTER = 60.0  # seconds: a temporary file this old, of a process that is gone, is junk
+
 
 class BlobStore:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self._swept = False
+
+    def sweep(self, *, now: float | None = None) -> int:
+        """Remove temporary files left by writers that were killed (`.<sha>.<pid>.tmp`);
+        returns how many. Safe beside live writers: only a file whose process no longer
+        runs here and that has not changed for STALE_AFTER seconds is removed, and a blob
+        is never removed, so at worst a slow writer on another host retries its batch."""
+        now = time.time() if now is None else now
+        removed = 0
+        for tmp in self.folder.glob("??/.*.tmp"):
+            try:
+                pid = int(tmp.name.rsplit(".", 2)[-2])
+                stale = now - tmp.stat().st_mtime >= STALE_AFTER
+            except (ValueError, OSError):
+                continue
+            if stale and not _alive(pid):
+                tmp.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+    def _sweep_once(self) -> None:
+        """On this store's first write: clean up after earlier writers that were killed."""
+        if not self._swept:
+            self._swept = True
+            self.sweep()
 
     def path(self, sha256_hex: str) -> Path:
         return self.folder / sha256_hex[:2] / sha256_hex[2:]
@@ -39,6 +68,7 @@ class BlobStore:
         target = self.path(digest)
         if target.exists():
             return digest, False
+        self._sweep_once()
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         with tmp.open("wb") as handle:
@@ -53,6 +83,7 @@ class BlobStore:
         results: list[tuple[str, bool]] = []
         pending: list[tuple[Path, Path]] = []  # (temporary, target)
         seen: set[str] = set()
+        self._sweep_once()
         try:
             for data in items:
                 digest = hashlib.sha256(data).hexdigest()
@@ -100,6 +131,17 @@ class BlobStore:
         if hashlib.sha256(data).hexdigest() != sha256_hex:
             raise VerificationError(f"blob {sha256_hex[:16]}… does not match its hash")
         return data
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` runs on this host (a process of another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _syncfs(folder: Path) -> bool:

@@ -8,6 +8,7 @@ SQLAlchemy's URL. The CLI and the tests share it.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -18,6 +19,8 @@ from urllib.parse import parse_qs, unquote, urlparse
 from dermledger.ledger.errors import InvalidInput
 
 SCHEMA_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_USER_UMASK = os.umask(0o077)  # the user's own umask, read once (reading it sets it)
+os.umask(_USER_UMASK)
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,9 @@ class Settings:
     home: Path
     db_url: str | None = None
     kdf_log2_n: int = 17  # scrypt cost of key files; tests lower it to stay fast
+    # Permission bits removed from every file and folder the ledger creates: owner only by
+    # default (clinical images and records); DERMLEDGER_UMASK=022 shares read access.
+    umask: int = 0o077
 
     @property
     def is_postgres(self) -> bool:
@@ -56,6 +62,22 @@ class Settings:
     def describe(self) -> str:
         """Where the events are, without any password."""
         return str(self.sqlite_path) if self.database is None else self.database.describe()
+
+
+def open_home(settings: Settings) -> None:
+    """Create the home folder if need be, and from now on create every file and folder
+    (database, blobs, read model, checkpoints, releases, exports) without the permission
+    bits `settings.umask` removes: a umask for the process, so files made by libraries
+    (SQLite's database, journal and WAL) follow it too. The user's own umask still applies
+    on top. One sentence, not a traceback, when the home cannot be a folder."""
+    os.umask(_USER_UMASK | settings.umask)
+    home = settings.home
+    if home.exists() and not home.is_dir():
+        raise InvalidInput(f"the ledger's home {home} is a file, not a folder")
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInput(f"cannot create the ledger's home {home}: {exc.strerror}") from None
 
 
 def postgres_schema(url: str) -> str | None:

@@ -58,6 +58,51 @@ def canonical_json(value: Any) -> bytes:
     return rfc8785.dumps(value)
 
 
+class _NotPlain(Exception):
+    """A float, a non-finite constant or an unsafe integer: not for the C encoder."""
+
+
+def _safe_int(text: str) -> int:
+    value = int(text)
+    if -_SAFE_INT <= value <= _SAFE_INT:
+        return value
+    raise _NotPlain
+
+
+def _refuse(text: str) -> Any:
+    raise _NotPlain
+
+
+_decode_plain = json.JSONDecoder(
+    parse_float=_refuse, parse_int=_safe_int, parse_constant=_refuse
+).decode  # fmt: skip
+
+
+def loads_plain(data: bytes) -> Any | None:
+    """The JSON value of `data` if the C encoder writes its JCS bytes, else None.
+
+    A verifier parses every stored envelope and hashes its JCS: this proves plainness
+    while parsing, instead of walking the value again with `is_plain`. ASCII bytes with
+    no `\\u` escape give ASCII strings only (so no key-order or surrogate question);
+    the hooks refuse floats, NaN and Infinity, and integers beyond ±(2^53-1), and are
+    called only for numbers. None means "decide the slow way", not "invalid".
+    """
+    if not isinstance(data, bytes | bytearray | memoryview):
+        return None  # a tampered row may hold text: the slow path names what is wrong
+    data = bytes(data)
+    if not data.isascii() or b"\\u" in data:
+        return None
+    try:
+        return _decode_plain(data.decode("ascii"))
+    except (_NotPlain, ValueError, RecursionError):
+        return None
+
+
+def encode_plain(value: Any) -> bytes:
+    """JCS bytes of a value `loads_plain` returned (or a part of one): the C encoder's."""
+    return _encode(value).encode("utf-8")  # type: ignore[no-any-return]
+
+
 def canonical_str(text: str) -> bytes:
     """JCS of one string (a shortcut for the envelope's many string fields)."""
     if type(text) is str:

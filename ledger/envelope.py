@@ -14,7 +14,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
-from dermledger.ledger.canonical import canonical_json, canonical_str, jcs_sha256
+from dermledger.ledger.canonical import (
+    canonical_json,
+    canonical_str,
+    encode_plain,
+    jcs_sha256,
+    loads_plain,
+)
 from dermledger.ledger.errors import VerificationError
 from dermledger.ledger.signing import Signer, verify_digest
 
@@ -116,6 +122,43 @@ class SealedEnvelope(Envelope):
         return self._stored or super().storage_bytes()
 
 
+class PlainEnvelope(Envelope):
+    """An envelope decoded by `decode_plain`: the C encoder writes the JCS of its fields,
+    proven while parsing, so its hash is checked without `canonical_json`'s walk."""
+
+    def computed_hash(self) -> bytes:
+        fields = self.__dict__
+        return hashlib.sha256(encode_plain({name: fields[name] for name in _HASHED_NAMES})).digest()
+
+
+def decode_plain(state: bytes) -> Envelope | None:
+    """The envelope of stored bytes without pydantic, or None to let pydantic decide.
+
+    The verifier and the read model decode every event; pydantic's validation is half
+    that cost. Here a JSON object whose members are exactly the fields, each of exactly
+    its declared type (what pydantic would accept unchanged), becomes an Envelope
+    directly; anything else (other types, missing or extra members, floats, non-ASCII
+    bytes: see `loads_plain`) returns None, and pydantic decides as before.
+    """
+    value = loads_plain(state)
+    if type(value) is not dict or value.keys() != _FIELDS_SET:
+        return None
+    for name in _STR_NAMES:
+        if type(value[name]) is not str:
+            return None
+    prev = value["prev_hash"]
+    if type(value["stream_version"]) is not int or type(value["payload"]) is not dict:
+        return None
+    if prev is not None and type(prev) is not str:
+        return None
+    envelope = PlainEnvelope.__new__(PlainEnvelope)
+    object.__setattr__(envelope, "__dict__", {name: value[name] for name in _FIELD_ORDER})
+    object.__setattr__(envelope, "__pydantic_fields_set__", set(_FIELDS_SET))
+    object.__setattr__(envelope, "__pydantic_extra__", None)
+    object.__setattr__(envelope, "__pydantic_private__", None)
+    return envelope
+
+
 def seal(
     *,
     event_id: str,
@@ -171,6 +214,11 @@ def seal(
 _STORED = tuple((name, b'"%s":' % name.encode()) for name in sorted(Envelope.model_fields))
 _HASHED = tuple(member for member in _STORED if member[0] not in ("hash", "signature"))
 _FIELDS_SET = frozenset(Envelope.model_fields)
+_FIELD_ORDER = tuple(Envelope.model_fields)  # declaration order, as pydantic keeps __dict__
+_HASHED_NAMES = tuple(name for name in _FIELD_ORDER if name not in ("hash", "signature"))
+_STR_NAMES = tuple(
+    name for name, info in Envelope.model_fields.items() if info.annotation is str
+)  # fmt: skip
 
 
 def _join(members: dict[str, bytes], order: tuple[tuple[str, bytes], ...]) -> bytes:

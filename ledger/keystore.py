@@ -29,6 +29,9 @@ FORMAT = "dermledger-key/1"
 # scrypt cost as log2(N), r=8, p=1: 2**17 takes ~128 MiB and a few tenths of a second,
 # well above the 2**14 advised for interactive logins, for keys that sign clinical records.
 KDF_LOG2_N = 17
+# The costs a key file may name: below 10 offers no protection; above 22 (4 GiB of memory)
+# is no key this software made, and 2**40 would ask scrypt for a terabyte.
+KDF_LOG2_N_RANGE = range(10, 23)
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
@@ -122,7 +125,13 @@ class Keystore:
         try:
             doc = json.loads(path.read_text())
             kdf = doc["kdf"]
-            key = _derive(passphrase, base64.b64decode(kdf["salt"]), int(kdf["log2_n"]))
+            log2_n = int(kdf["log2_n"])
+            if log2_n not in KDF_LOG2_N_RANGE:
+                raise KeystoreError(
+                    f"the key file for {actor} is damaged: its scrypt cost log2_n {log2_n} is "
+                    f"outside {KDF_LOG2_N_RANGE.start} to {KDF_LOG2_N_RANGE.stop - 1}"
+                )
+            key = _derive(passphrase, base64.b64decode(kdf["salt"]), log2_n)
             raw = AESGCM(key).decrypt(
                 base64.b64decode(doc["cipher"]["nonce"]),
                 base64.b64decode(doc["sealed_private_key"]),

@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from dermledger.ledger.checkpoints import Checkpoint, WitnessedCheckpoint
-from dermledger.ledger.envelope import Envelope
+from dermledger.ledger.envelope import Envelope, decode_plain
 from dermledger.ledger.errors import VerificationError
 from dermledger.ledger.merkle import MerkleTree, hash_leaf
+from dermledger.ledger.signing import verify_digest
 from dermledger.ledger.store import LogEntry
+from dermledger.ledger.verify_worker import Item
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,18 @@ def _bare_main() -> Iterator[None]:
         sys.modules["__main__"] = real
 
 
+def _checked_digest(env: Envelope) -> bytes:
+    """The event's raw hash, recomputed from its fields; VerificationError if the stored
+    one differs, or if the fields have no JCS (a float or integer outside its domain)."""
+    try:
+        digest = env.computed_hash()
+    except (ValueError, TypeError) as exc:  # rfc8785's errors are ValueErrors
+        raise VerificationError("its hash does not match its contents") from exc
+    if digest.hex() != env.hash:
+        raise VerificationError("its hash does not match its contents")
+    return digest
+
+
 class LogVerifier:
     """Checks a log, event by event, against the rules of DESIGN section 5.
 
@@ -112,11 +126,13 @@ class LogVerifier:
         self.witness = witness
         self.authority = authority
         self.workers = workers
-        self.pending: list[tuple[int, bytes, bytes]] = []
+        self.pending: list[Item] = []
         self.where: dict[int, tuple[str, str]] = {}
         self._interned: dict[bytes, bytes] = {}
         self.tree = MerkleTree()
         self.heads: dict[str, tuple[int, str]] = {}
+        # (tree size, root, signature) of every CheckpointSigned event -> its seq
+        self.checkpoints: dict[tuple[int, str, str], int] = {}
         self.report = Report()
 
     def run(
@@ -137,7 +153,7 @@ class LogVerifier:
     def _run_parallel(
         self, entries: Iterable[LogEntry], progress: Callable[[int], None] | None
     ) -> Report:
-        """Replay keys, chains, roles and checkpoints in order here; hashes and signatures
+        """Replay hashes, keys, chains, roles and checkpoints in order here; signatures
         (most of the cost) in worker processes, chunk by chunk, while this process reads
         on. Chunks are collected oldest first, so the first failure a worker reports is the
         earliest one; a failure found here waits for every chunk before it."""
@@ -201,32 +217,24 @@ class LogVerifier:
 
     def _check(self, entry: LogEntry, *, defer: bool = False) -> None:
         """All checks of one event, in the order one process makes them: columns, hash,
-        chain, key and role, signature, checkpoint. Deferred, the hash and signature go to
-        a worker, except where an earlier check's verdict must not hide them: an event that
-        fails its chain or key check here has its hash checked first, and checkpoints
-        (rare) are checked whole here, signature before root."""
-        env = entry.envelope()
+        chain, key and role, signature, checkpoint. Deferred, only the signature (most of
+        the cost) goes to a worker; checkpoints (rare) are checked whole here, signature
+        before root. The stored bytes are parsed once, by `decode_plain` where it can."""
+        env = decode_plain(entry.state) or entry.envelope()
         if (env.stream_id, env.stream_version, env.type) != (
             entry.stream_id,
             entry.stream_version,
             entry.topic,
         ):
             raise VerificationError("the store's stream, version or type columns disagree with it")
-        whole = not defer or env.type == "CheckpointSigned"
-        if whole:
-            env.check_hash()
-        try:
-            self._check_chain(env)
-            public = self.authority.signing_key(env, entry.seq)
-        except VerificationError:
-            if not whole:
-                env.check_hash()
-            raise
-        if whole:
-            env.check_signature(public)
+        digest = _checked_digest(env)
+        self._check_chain(env)
+        public = self.authority.signing_key(env, entry.seq)
+        if not defer or env.type == "CheckpointSigned":
+            verify_digest(public_raw=public, digest=digest, signature_b64=env.signature)
         else:
             public = self._interned.setdefault(public, public)  # pickled once per chunk
-            self.pending.append((entry.seq, entry.state, public))
+            self.pending.append((entry.seq, public, env.signature, digest))
             self.where[entry.seq] = (entry.stream_id, entry.topic)
         if env.type == "CheckpointSigned":
             self._check_checkpoint(env, entry.seq)
@@ -234,7 +242,7 @@ class LogVerifier:
             self.report.ledger_id = env.payload.get("ledger_id") or ""
         self.authority.observe(env)
         self.heads[env.stream_id] = (env.stream_version, env.hash)
-        self.tree.append(hash_leaf(bytes.fromhex(env.hash)))
+        self.tree.append(hash_leaf(digest))
         self.report.events = entry.seq
         self.report.types[env.type] = self.report.types.get(env.type, 0) + 1
 
@@ -259,10 +267,9 @@ class LogVerifier:
                 f"the Merkle root of the first {checkpoint.tree_size} events is "
                 f"{calculated[:16]}…, not the checkpointed {checkpoint.root[:16]}…"
             )
-        checkpoint.verify(
-            public_raw=self.authority.public_key_of(env.actor),
-            signature=env.payload["checkpoint_signature"],
-        )
+        signature = env.payload["checkpoint_signature"]
+        checkpoint.verify(public_raw=self.authority.public_key_of(env.actor), signature=signature)
+        self.checkpoints[(checkpoint.tree_size, checkpoint.root, signature)] = seq
         self.report.checkpoints += 1
 
     def _finish(self, *, complete: bool) -> Report:
@@ -288,6 +295,11 @@ class LogVerifier:
             )
         elif self.tree.root(checkpoint.tree_size).hex() != checkpoint.root:
             problem = f"the first {checkpoint.tree_size} events no longer have the witnessed root"
+        elif (checkpoint.tree_size, checkpoint.root, witnessed.signature) not in self.checkpoints:
+            problem = (
+                f"the witnessed checkpoint of {checkpoint.tree_size} events is no longer in "
+                "the log: its CheckpointSigned event was removed"
+            )
         if problem:
             self.report.failure = Failure(
                 min(size, checkpoint.tree_size) or 1, "ledger", "CheckpointSigned", problem

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Final, cast
 
 from dermledger.ledger.errors import InvalidInput
+from dermledger.policies import free_text
 from dermledger.policies.metadata_schema import (
     FIELDS,
     FieldValue,
@@ -53,7 +54,7 @@ OPTIONAL_COLUMNS: Final[tuple[str, ...]] = (
 COLUMNS: Final[tuple[str, ...]] = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 
 MAX_FILENAME_CHARS: Final = 255
-MAX_DEVICE_CHARS: Final = 100
+MAX_DEVICE_CHARS: Final = free_text.LIMITS["device"]
 MAX_LISTED_PROBLEMS: Final = 10
 
 # OWASP's list of characters that make a spreadsheet treat a cell as a formula.
@@ -179,10 +180,12 @@ def _check_filename(name: str) -> str:
 
 
 def _check_device(text: str) -> str:
+    """The one `free-text` rule, as for a device given to `capture`."""
     if not text.isprintable():
         raise _Problem("device contains characters that are not printable")
-    if len(text) > MAX_DEVICE_CHARS:
-        raise _Problem(f"device is longer than {MAX_DEVICE_CHARS} characters")
+    decision = free_text.check("device", text)
+    if not decision.allowed:
+        raise _Problem(decision.reason.removeprefix("the "))
     return text
 
 
@@ -308,3 +311,27 @@ def validate_rows(
         if not row_problems and not any(name not in columns for name in REQUIRED_COLUMNS):
             records.append(values)
     return RowsReport(problems=problems, records=records, rows=checked)
+
+
+PATIENT_LEVEL: Final[tuple[str, ...]] = (
+    "age",
+    "sex",
+    "fitzpatrick_skin_type",
+    "personal_hx_mm",
+    "family_hx_mm",
+)
+
+
+def patient_contradictions(
+    record: Mapping[str, object], registered: Mapping[str, object]
+) -> list[str]:
+    """The patient-level fields a row gives differently from the registered patient: one
+    patient has one sex and one registered age, so a row never overrides them silently
+    (a row may supply a field the registration left empty)."""
+    return [
+        name
+        for name in PATIENT_LEVEL
+        if record.get(name) is not None
+        and registered.get(name) is not None
+        and record[name] != registered[name]
+    ]

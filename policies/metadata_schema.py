@@ -24,7 +24,8 @@ Our rules on top of ISIC (ISIC accepts all of these values):
 - clin_size_long_diam_mm is more than 0 and at most 200 (ISIC: at least 0, below 1000);
 - acquisition_day is 0 or more (ISIC: any integer);
 - patient_id and lesion_id are pseudonyms matching `PSEUDONYM`, so that neither a name nor
-  a spreadsheet formula can be stored as an identifier;
+  a spreadsheet formula can be stored as an identifier, and are refused unless already in
+  that canonical form (no surrounding whitespace: one patient, one spelling);
 - dermoscopic_type is required when image_type is "dermoscopic";
 - melanocytic, when given, agrees with the diagnosis wherever the label determines it;
 - verification_stage and diagnosis come together, and diagnosis_confirm_type (when given)
@@ -368,6 +369,12 @@ _OWN_RULES: Final[dict[str, Callable[[object, object], Any]]] = {
 def _parse(field: str, value: object) -> FieldValue | None:
     """The typed value of one field; None for an empty optional value. Raises _Problem."""
     spec = FIELDS[field]
+    if spec.type == "pseudonym" and isinstance(value, str) and value.strip() not in ("", value):
+        # Refused, not trimmed: ' P3' stored as a new patient would be released as 'P3'.
+        raise _Problem(
+            f"{field} has leading or trailing spaces, tabs or line breaks; give the "
+            "identifier exactly, without them (the value is not repeated here)"
+        )
     if isinstance(value, str):
         value = value.strip()
     if value is None or value == "":

@@ -1,5 +1,6 @@
 """Policy `reason-required` v1: every change that overrides, corrects, withdraws,
-excludes or revokes states why, in words (DESIGN section 3: the audit trail shows why).
+excludes or revokes states why, in words (DESIGN section 3: the audit trail shows why),
+and the words follow the `free-text` rule like every other free text.
 
 The one home of "a reason is required": services call `require_reason` before they
 decide, so the rule reads the same everywhere and is tested once.
@@ -8,6 +9,7 @@ decide, so the rule reads the same everywhere and is tested once.
 from __future__ import annotations
 
 from dermledger.ledger.errors import InvalidInput
+from dermledger.policies import free_text
 from dermledger.policies.base import Decision
 
 POLICY_NAME = "reason-required"
@@ -17,10 +19,10 @@ POLICY_VERSION = "1"
 def check_reason(reason: str | None, action: str = "make this change") -> Decision:
     """Allowed when `reason` has some non-blank text; `action` completes "a reason is
     required to …"."""
-    missing = reason is None or not reason.strip()
-    return Decision.of(
-        POLICY_NAME, POLICY_VERSION, f"a reason is required to {action}" if missing else None
-    )
+    if reason is None or not reason.strip():
+        return Decision(False, POLICY_NAME, POLICY_VERSION, f"a reason is required to {action}")
+    text = free_text.check("reason", reason)
+    return text if not text.allowed else Decision(True, POLICY_NAME, POLICY_VERSION)
 
 
 def require_reason(reason: str | None, action: str = "make this change") -> str:

@@ -25,6 +25,7 @@ class Candidate:
     verification: Verification
     consent_in_force: bool | None  # None: the study records no consent for anyone
     metadata_problem: str | None  # None when the record is valid for ISIC and the study
+    format: str = "JPEG"  # the captured file's format
 
 
 @dataclass(frozen=True)
@@ -51,9 +52,21 @@ GATES: tuple[Gate, ...] = (
 )  # fmt: skip
 
 
+PUBLISHABLE_FORMATS: tuple[str, ...] = ("JPEG", "PNG")
+# Applied after GATES. Capture refuses other formats even with an SOP override (capture-sop
+# v2), so only an older log can hold one; a release leaves such an image out, by name,
+# instead of failing. Listed in a release's documents only when it left something out,
+# so every release of a log without such an image is what it always was.
+FORMAT_GATE = Gate(
+    "publishable-format",
+    f"the image is in a format a release publishes ({' or '.join(PUBLISHABLE_FORMATS)})",
+    lambda c: c.format in PUBLISHABLE_FORMATS,
+)
+
+
 def first_failed_gate(candidate: Candidate) -> Gate | None:
     """The gate that keeps the image out, or None when it enters the release."""
-    return next((gate for gate in GATES if not gate.passes(candidate)), None)
+    return next((gate for gate in (*GATES, FORMAT_GATE) if not gate.passes(candidate)), None)
 
 
 def decide(candidate: Candidate) -> Decision:

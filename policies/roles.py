@@ -94,3 +94,29 @@ def check_roles(roles: Iterable[str]) -> str | None:
     if not given:
         return "an actor needs at least one role"
     return None
+
+
+CONTINUITY_POLICY_NAME = "coordinator-continuity"
+CONTINUITY_POLICY_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """Facts for revoking an actor: the actor's roles and who coordinates now."""
+
+    actor: str
+    roles: frozenset[str]
+    active_coordinators: frozenset[str]
+
+
+def check_revocation(request: Revocation) -> Decision:
+    """Refuse to revoke the last active coordinator: nobody could enrol or revoke after."""
+    others = request.active_coordinators - {request.actor}
+    last = "coordinator" in request.roles and not others
+    return Decision.of(
+        CONTINUITY_POLICY_NAME,
+        CONTINUITY_POLICY_VERSION,
+        f"{request.actor} is the last active coordinator; enrol another coordinator first"
+        if last
+        else None,
+    )

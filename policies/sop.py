@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from dermledger.policies.base import Decision
 
 POLICY_NAME = "capture-sop"
-POLICY_VERSION = "1"
+POLICY_VERSION = "2"  # 2: accepted-format can no longer be overridden
 
 ACCEPTED_FORMATS = ("JPEG", "PNG")
 MIN_WIDTH, MIN_HEIGHT = 320, 240
@@ -63,8 +63,9 @@ def run_checks(facts: CaptureFacts) -> list[Check]:
     ]  # fmt: skip
 
 
-# A deviation may be accepted for image quality, never for the patient's registration.
-NOT_OVERRIDABLE = frozenset({"patient-registered"})
+# A deviation may be accepted for image quality, never for the patient's registration,
+# nor for a format a release cannot publish (the image could never leave the ledger).
+NOT_OVERRIDABLE = frozenset({"patient-registered", "accepted-format"})
 
 
 def decide(facts: CaptureFacts, *, override_reason: str | None = None) -> tuple[Decision, dict]:

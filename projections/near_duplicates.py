@@ -26,80 +26,25 @@ tests check the rule in closed form for every ``m``, by enumeration for
 ``m = 3, 4``, with neighbours placed exactly on every table's probe boundary,
 and end to end against ``naive_query`` / ``naive_pairs``.
 
-Why this layout (measured, not guessed)
----------------------------------------
-``bench/bench_near_duplicates.py --alternatives`` times all designs on the same
-queries, interleaved, against 1.1M uniform hashes at radius 10. The machine is a
-2-vCPU VM that other jobs shared during the runs, so absolute figures moved by
-up to 2x between four runs; the ranking did not. One run (CPU time per query):
-
-=============================  ========  ============  ========  =========
-design                         probes/q  candidates/q  CPU time  arrays
-=============================  ========  ============  ========  =========
-numpy linear scan (baseline)          -     1,100,000   1.86 ms     9 MB
-MIH m=3 (21-22-bit keys)          3,378        ~1,700   0.26 ms   124 MB
-**MIH m=4 (16-bit keys)**           428        ~7,200   0.19 ms    73 MB
-MIH m=5 (12-13-bit keys)            135       ~29,000   0.25 ms    84 MB
-MIH m=6 (10-11-bit keys)             59       ~43,500   0.28 ms    97 MB
-MIH m=8 (8-bit keys)                 32      ~137,000   0.57 ms   123 MB
-MIH m=11 = r+1 (exact match)         11      ~223,000   0.89 ms   163 MB
-m=4, dicts of lists, bit_count      428        ~7,200   6.9 ms        -
-=============================  ========  ============  ========  =========
-
-* ``m = r + 1`` (every substring matched exactly, the textbook rule) is the
-  worst index: 5-6-bit keys leave 1/32-1/64 of the data in each bucket, so a
-  query verifies a fifth of the collection; only 2x better than the scan.
-* Fewer, longer substrings trade candidates for probes. ``m = 4`` balances
-  them at this size: 16 bits is close to ``log2(1.1M) ~ 20``, the choice
-  Norouzi et al. recommend (``m ~ 64 / log2 n``); ``m = 3`` has ~4x fewer
-  candidates but 8x more probes and an 8M-entry offsets array.
-* The same ``m = 4`` scheme in pure Python (dict lookups, a loop with
-  ``int.bit_count`` per candidate) is slower than the numpy scan: the
-  interpreter's per-candidate cost (~1 us) dominates. Here every step is a
-  numpy call over all probes or all candidates at once: probe keys are one XOR
-  of the query's substrings with a precomputed mask array, bucket ranges are one
-  lookup in a dense CSR offsets array, candidates are gathered, XORed and
-  popcounted in bulk, and one sort deduplicates and orders the hits: a few
-  dozen numpy calls per query, whatever the radius.
-* Candidates are verified against ``_bucket_hashes``, a bucket-ordered copy of
-  the hashes, rather than gathered from ``_hashes`` by position: the runs are
-  contiguous there, which halved query time (0.27 -> 0.13 ms, side by side)
-  for 35 MB at 1.1M hashes.
-
-Radius 10 at 1.1M hashes, mean wall time per query: 0.11-0.13 ms in the least
-loaded measurements, 0.19-0.55 ms across five full benchmark runs on the shared
-machine; clustered data (~400 hits per query, and building the answer list is a
-good part of the cost) took 0.28-0.57 ms, and 1.0 ms in the one run at load
-average 5 on 2 vCPUs, where the scan took 4.9 ms. The scan itself took
-1.2-1.5 ms unloaded and 1.9-3.6 ms shared. Mind the constant rather than the
-exponent: with ``m`` fixed,
-candidates grow as ``n * probes / 2**16`` while probes stay fixed, so ``m = 3``
-gains as the collection grows; re-run ``--alternatives`` at the new size before
-changing the default. A cost model (``_tables_pay``) falls back to the linear
-scan when probing would not pay: small collections (below ~34k hashes at
-radius 10) and very large radii.
+Why this layout: measured, not guessed; the design table (probes, candidates and CPU
+time per query for m = 3 to 11, pure Python against numpy) is in bench/README.md,
+"Near-duplicate index: the design measured". In short, m = 4 (16-bit keys) balances
+probes against candidates near a million hashes, and every step is a numpy call over
+all probes or all candidates at once. A cost model (``_tables_pay``) falls back to the
+linear scan when probing would not pay (below ~34k hashes at radius 10).
 
 Memory and incremental adds
 ---------------------------
-All tables share flat arrays: ``_order`` (int32 positions sorted by
-(table, key): 4m bytes per hash), ``_bucket_hashes`` (8m bytes per hash) and
-``_offsets`` (one int64 per (table, key)), beside ``_hashes`` and the id
-pointers (8 bytes each per hash): 72.5 MB of arrays at 1.1M hashes with
-``m = 4``. The id -> position dict (to refuse duplicate ids) roughly doubles
-that; tracemalloc measures ~138 MB retained, ~204 MB peak, for building it.
-A dense CSR cannot take inserts cheaply, so new hashes first land in a *tail*
-(the newest positions) that queries scan linearly (8192 hashes: ~15 us); once
-the tail holds ``merge_threshold`` hashes, it is merged into the tables with
-``np.insert`` (no re-sort; ~20 ms at 1.1M hashes, so ~2.5 us per add
-amortised). ``add_many`` of a large batch rebuilds the tables once with stable
-radix argsorts (0.7-1.7 s for 1.1M hashes on the shared machine).
+All tables share flat arrays (``_order`` int32 positions sorted by (table, key),
+``_bucket_hashes``, ``_offsets``, ``_hashes``): about 72.5 MB at 1.1M hashes with
+``m = 4`` (bench/README.md has the measurements). A dense CSR cannot take inserts
+cheaply, so new hashes first land in a *tail* that queries scan linearly; once the tail
+holds ``merge_threshold`` hashes it is merged into the tables with ``np.insert``, and
+``add_many`` of a large batch rebuilds the tables once with stable radix argsorts.
 
 ``pairs`` runs the same probes for blocks of stored hashes at once (a vectorised
-self-join), keeping each pair once from its earlier-inserted side; only the few
-candidates within the radius are mapped back to positions. Its cost is n
-queries, i.e. ``n**2 * probes / 2**16`` candidates with ``m`` fixed: radius 10
-over 1.1M random hashes took 119 s of CPU (229 s wall, shared machine) against
-~1,040 s of CPU estimated for an all-pairs numpy scan.
+self-join), keeping each pair once from its earlier-inserted side (measured in
+bench/README.md).
 
 The reference implementations ``naive_query`` and ``naive_pairs`` (pure Python)
 and ``linear_scan`` (numpy) define the expected results; tests and the
@@ -108,10 +53,7 @@ benchmark compare the index against them. The index is not thread-safe.
 
 from __future__ import annotations
 
-import math
-import operator
-from collections.abc import Hashable, Iterable, Sequence
-from functools import lru_cache
+from collections.abc import Hashable, Iterable
 
 import numpy as np
 import numpy.typing as npt
@@ -130,217 +72,33 @@ __all__ = [
     "substring_widths",
 ]
 
-HASH_BITS = 64
-"""Width of an `imagehash.phash` hash with the default hash_size=8."""
-
-DEFAULT_SUBSTRINGS = 4
-"""16-bit substrings: the measured optimum near a million hashes (module docstring)."""
-
-DEFAULT_MERGE_THRESHOLD = 8192
-"""Tail length at which pending adds are merged; a tail this long scans in ~15 us."""
-
-_HASH_MASK = (1 << HASH_BITS) - 1
-_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
-_MIN_SUBSTRINGS = 3  # widths stay <= 22 bits, so a dense bucket array stays small
-_MAX_SUBSTRINGS = HASH_BITS
-_MAX_POSITIONS = 2**31 - 1  # positions are stored as int32 to halve table memory
-# Cost model, in units of one hash of a sequential numpy scan (~1-2 ns here): a probe or
-# a gathered candidate costs about 3, and a table lookup has a fixed cost of ~25 numpy
-# calls, about as much as scanning 32k hashes (measured crossover: 30k-50k hashes).
-_SCAN_COST_RATIO = 3
-_TABLE_OVERHEAD = 1 << 15
-_MAX_PROBES = 1 << 20  # beyond this, probe arrays cost more memory than scanning costs time
-_PAIRS_BLOCK_QUERIES = 256  # queries vectorised together by `pairs`
-_PAIRS_BLOCK_CANDIDATES = 1 << 22  # cap on candidates materialised at once by `pairs`
-
-type HashLike = int | str
-"""A 64-bit hash as a non-negative int or as imagehash's 16-character hex string."""
-
-
-# --------------------------------------------------------------------------- inputs
-
-
-def parse_hash(value: object) -> int:
-    """Return `value` as an int in [0, 2**64), accepting ints and 16-digit hex strings.
-
-    Strings are the form `str(imagehash.phash(img))` and the ledger store; being
-    strict about their length catches hashes made with another `hash_size`,
-    whose distances would be meaningless against 64-bit ones.
-    """
-    if isinstance(value, str):
-        if len(value) != HASH_BITS // 4 or not _HEX_DIGITS.issuperset(value):
-            raise ValueError(f"a hash string must be {HASH_BITS // 4} hex digits, got {value!r}")
-        return int(value, 16)
-    if isinstance(value, bool):
-        raise TypeError("a hash must be an int or a hex string, not a bool")
-    try:
-        number = operator.index(value)
-    except TypeError:
-        raise TypeError(
-            f"a hash must be an int or a hex string, not {type(value).__name__}"
-        ) from None
-    if not 0 <= number <= _HASH_MASK:
-        raise ValueError(f"a hash must lie in [0, 2**{HASH_BITS}), got {number}")
-    return number
-
-
-def _check_radius(radius: object) -> int:
-    """Validate a Hamming radius; radii above 64 are allowed and match everything."""
-    if isinstance(radius, bool) or not isinstance(radius, int):
-        raise TypeError(f"radius must be an int, not {type(radius).__name__}")
-    if radius < 0:
-        raise ValueError(f"radius must be >= 0, got {radius}")
-    return radius
-
-
-def hamming(a: HashLike, b: HashLike) -> int:
-    """Hamming distance between two 64-bit hashes."""
-    return (parse_hash(a) ^ parse_hash(b)).bit_count()
-
-
-# ----------------------------------------------------------------------- references
-
-
-def naive_query[K](
-    items: Iterable[tuple[K, HashLike]], h: HashLike, radius: int
-) -> list[tuple[K, int]]:
-    """Reference: every item within `radius` of `h`, by (distance, insertion order).
-
-    A plain linear scan with `int.bit_count`, deliberately free of numpy and of
-    any cleverness, so that it can serve as the definition the index is tested
-    against.
-    """
-    q = parse_hash(h)
-    r = _check_radius(radius)
-    found = []
-    for order, (key, value) in enumerate(items):
-        d = (parse_hash(value) ^ q).bit_count()
-        if d <= r:
-            found.append((d, order, key))
-    found.sort(key=lambda t: (t[0], t[1]))
-    return [(key, d) for d, _, key in found]
-
-
-def naive_pairs[K](items: Iterable[tuple[K, HashLike]], radius: int) -> list[tuple[K, K, int]]:
-    """Reference: all pairs within `radius` as (earlier id, later id, distance).
-
-    Each unordered pair appears once; the list is ordered by the insertion order
-    of the earlier item, then of the later one, exactly as the nested loop below
-    produces it. Quadratic: for tests only.
-    """
-    r = _check_radius(radius)
-    entries = [(key, parse_hash(value)) for key, value in items]
-    result = []
-    for i, (key_i, h_i) in enumerate(entries):
-        for key_j, h_j in entries[i + 1 :]:
-            d = (h_i ^ h_j).bit_count()
-            if d <= r:
-                result.append((key_i, key_j, d))
-    return result
-
-
-def linear_scan(
-    hashes: npt.NDArray[np.uint64], h: HashLike, radius: int
-) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.uint8]]:
-    """Numpy reference: positions and distances of `hashes` within `radius` of `h`.
-
-    Vectorised XOR plus popcount over a uint64 array: the strong baseline the
-    benchmark measures the index against, and the index's own fallback when a
-    radius is so large that probing would touch most of the data anyway.
-    Positions come back in increasing order, not sorted by distance.
-    """
-    q = np.uint64(parse_hash(h))
-    r = _check_radius(radius)
-    dist = np.bitwise_count(hashes ^ q)
-    positions = np.flatnonzero(dist <= r)
-    return positions, dist[positions]
-
-
-# ------------------------------------------------------------------ the MIH lemma
-
-
-def substring_widths(substrings: int, bits: int = HASH_BITS) -> tuple[int, ...]:
-    """Widths of `substrings` disjoint, contiguous pieces of a `bits`-bit hash.
-
-    As equal as possible; the wider pieces come first (most significant bits).
-    """
-    if not 1 <= substrings <= bits:
-        raise ValueError(f"substrings must lie in [1, {bits}], got {substrings}")
-    base, extra = divmod(bits, substrings)
-    return tuple(base + 1 if t < extra else base for t in range(substrings))
-
-
-def probe_radii(radius: int, widths: Sequence[int]) -> tuple[int, ...]:
-    """Search radius per substring table that makes multi-index hashing exact.
-
-    With ``m`` tables and ``radius = s*m + a`` (``0 <= a < m``), ``a + 1`` tables
-    are probed at radius ``s`` and the others at ``s - 1`` (-1 means: skip the
-    table). Any true neighbour then has a substring within its table's radius,
-    by pigeonhole (see the module docstring). The larger radius goes to the
-    narrowest tables, where it costs the fewest probes; radii are capped at the
-    table width, since a w-bit substring cannot differ in more than w bits.
-    """
-    r = _check_radius(radius)
-    m = len(widths)
-    if m == 0:
-        raise ValueError("at least one substring is needed")
-    s, a = divmod(r, m)
-    by_width = sorted(range(m), key=lambda t: (widths[t], t))
-    radii = [s - 1] * m
-    for t in by_width[: a + 1]:
-        radii[t] = s
-    return tuple(min(rad, widths[t]) for t, rad in enumerate(radii))
-
-
-def _probes_per_table(width: int, radius: int) -> int:
-    """Number of `width`-bit keys within `radius` of a given key."""
-    return sum(math.comb(width, i) for i in range(radius + 1))
-
-
-@lru_cache(maxsize=64)
-def _flip_masks(width: int, radius: int) -> npt.NDArray[np.int64]:
-    """All `width`-bit masks with at most `radius` bits set, fewest bits first."""
-    masks = np.arange(1 << width, dtype=np.int64)
-    counts = np.bitwise_count(masks)
-    masks = masks[counts <= radius]
-    masks = masks[np.argsort(np.bitwise_count(masks), kind="stable")]
-    masks.setflags(write=False)
-    return masks
-
-
-def _sorted_unique(values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """Sorted distinct values: np.unique minus its hash-table pass (4-8x faster here)."""
-    values = np.sort(values)
-    if values.size < 2:
-        return values
-    keep = np.empty(values.size, dtype=bool)
-    keep[0] = True
-    np.not_equal(values[1:], values[:-1], out=keep[1:])
-    return values[keep]
-
+from dermledger.projections.hash_search import (
+    DEFAULT_MERGE_THRESHOLD,
+    DEFAULT_SUBSTRINGS,
+    HASH_BITS,
+    MAX_POSITIONS,
+    MAX_PROBES,
+    MAX_SUBSTRINGS,
+    MIN_SUBSTRINGS,
+    PAIRS_BLOCK_CANDIDATES,
+    PAIRS_BLOCK_QUERIES,
+    SCAN_COST_RATIO,
+    TABLE_OVERHEAD,
+    HashLike,
+    ProbePlan,
+    check_radius,
+    hamming,
+    linear_scan,
+    naive_pairs,
+    naive_query,
+    parse_hash,
+    probe_radii,
+    probes_per_table,
+    sorted_unique,
+    substring_widths,
+)
 
 # --------------------------------------------------------------------------- index
-
-
-class _ProbePlan:
-    """Precomputed probe keys for one radius: which table, which XOR mask, which base."""
-
-    __slots__ = ("bases", "flips", "probes", "tables")
-
-    def __init__(self, widths: Sequence[int], bases: Sequence[int], radius: int) -> None:
-        radii = probe_radii(radius, widths)
-        tables, flips, key_bases = [], [], []
-        for t, (width, rad) in enumerate(zip(widths, radii, strict=True)):
-            if rad < 0:
-                continue
-            masks = _flip_masks(width, rad)
-            tables.append(np.full(masks.size, t, dtype=np.intp))
-            flips.append(masks)
-            key_bases.append(np.full(masks.size, bases[t], dtype=np.int64))
-        self.tables = np.concatenate(tables)
-        self.flips = np.concatenate(flips)
-        self.bases = np.concatenate(key_bases)
-        self.probes = int(self.flips.size)
 
 
 class NearDuplicateIndex[K: Hashable]:
@@ -368,9 +126,9 @@ class NearDuplicateIndex[K: Hashable]:
         """
         if isinstance(substrings, bool) or not isinstance(substrings, int):
             raise TypeError("substrings must be an int")
-        if not _MIN_SUBSTRINGS <= substrings <= _MAX_SUBSTRINGS:
+        if not MIN_SUBSTRINGS <= substrings <= MAX_SUBSTRINGS:
             raise ValueError(
-                f"substrings must lie in [{_MIN_SUBSTRINGS}, {_MAX_SUBSTRINGS}], got {substrings}"
+                f"substrings must lie in [{MIN_SUBSTRINGS}, {MAX_SUBSTRINGS}], got {substrings}"
             )
         if isinstance(merge_threshold, bool) or not isinstance(merge_threshold, int):
             raise TypeError("merge_threshold must be an int")
@@ -403,7 +161,7 @@ class NearDuplicateIndex[K: Hashable]:
         self._order = np.zeros(0, dtype=np.int32)
         self._bucket_hashes = np.zeros(0, dtype=np.uint64)  # _hashes[_order], see _search
         self._offsets = np.zeros(self._n_keys + 1, dtype=np.int64)
-        self._plans: dict[int, _ProbePlan | None] = {}
+        self._plans: dict[int, ProbePlan | None] = {}
 
     # ------------------------------------------------------------------ public
 
@@ -442,7 +200,7 @@ class NearDuplicateIndex[K: Hashable]:
         if key in self._positions:
             raise ValueError(f"id {key!r} is already in the index")
         n = self._n
-        if n >= _MAX_POSITIONS:
+        if n >= MAX_POSITIONS:
             raise OverflowError("the index holds at most 2**31 - 1 hashes")
         if n == self._hashes.size:
             self._grow(n + 1)
@@ -469,7 +227,7 @@ class NearDuplicateIndex[K: Hashable]:
         if values.size != len(new_keys):
             raise ValueError(f"{len(new_keys)} ids but {values.size} hashes")
         n = self._n
-        if n + len(new_keys) > _MAX_POSITIONS:
+        if n + len(new_keys) > MAX_POSITIONS:
             raise OverflowError("the index holds at most 2**31 - 1 hashes")
         positions = dict(zip(new_keys, range(n, n + len(new_keys)), strict=True))
         if len(positions) != len(new_keys):
@@ -496,7 +254,7 @@ class NearDuplicateIndex[K: Hashable]:
         outside 64 bits or a negative radius.
         """
         q = parse_hash(h)
-        r = _check_radius(radius)
+        r = check_radius(radius)
         positions, distances = self._search(q, r)
         return list(zip(self._ids[positions].tolist(), distances.tolist(), strict=True))
 
@@ -508,7 +266,7 @@ class NearDuplicateIndex[K: Hashable]:
         blocks of vectorised self-queries, so its cost is about n queries, not
         n**2 distance computations (unless the answer itself is that large).
         """
-        r = _check_radius(radius)
+        r = check_radius(radius)
         n = self._n
         if n < 2:
             return []
@@ -518,7 +276,7 @@ class NearDuplicateIndex[K: Hashable]:
             firsts, seconds = self._pairs_by_scan(r)
         else:
             # Bound the (queries x probes) key matrix to about a million entries.
-            block = max(1, min(_PAIRS_BLOCK_QUERIES, (1 << 20) // plan.probes))
+            block = max(1, min(PAIRS_BLOCK_QUERIES, (1 << 20) // plan.probes))
             chunks = [
                 self._pairs_block(start, min(start + block, n), plan, r)
                 for start in range(0, n, block)
@@ -608,7 +366,7 @@ class NearDuplicateIndex[K: Hashable]:
         self._offsets = offsets
         self._sealed = n
 
-    def _plan(self, radius: int) -> _ProbePlan | None:
+    def _plan(self, radius: int) -> ProbePlan | None:
         """The (cached) probe plan for `radius`, or None if it would be absurdly large.
 
         Counting probes before building the plan avoids mask arrays of millions
@@ -619,19 +377,19 @@ class NearDuplicateIndex[K: Hashable]:
         if radius not in self._plans:
             radii = probe_radii(radius, self._widths)
             probes = sum(
-                _probes_per_table(w, rad)
+                probes_per_table(w, rad)
                 for w, rad in zip(self._widths, radii, strict=True)
                 if rad >= 0
             )
-            too_many = probes > _MAX_PROBES
+            too_many = probes > MAX_PROBES
             self._plans[radius] = (
-                None if too_many else _ProbePlan(self._widths, self._bases, radius)
+                None if too_many else ProbePlan(self._widths, self._bases, radius)
             )
         return self._plans[radius]
 
     def _tables_pay(self, work: int) -> bool:
         """Whether `work` probes and candidates beat scanning the sealed hashes."""
-        return work * _SCAN_COST_RATIO + _TABLE_OVERHEAD < self._sealed
+        return work * SCAN_COST_RATIO + TABLE_OVERHEAD < self._sealed
 
     def _search(self, q: int, r: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """Positions and distances within `r` of `q`, sorted by (distance, position)."""
@@ -675,11 +433,11 @@ class NearDuplicateIndex[K: Hashable]:
         if not found:
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty
-        packed = _sorted_unique(np.concatenate(found))
+        packed = sorted_unique(np.concatenate(found))
         return packed & 0xFFFFFFFF, packed >> 32
 
     def _pairs_block(
-        self, start: int, stop: int, plan: _ProbePlan, r: int
+        self, start: int, stop: int, plan: ProbePlan, r: int
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """Pairs (i, j), i in [start, stop), j > i, within `r`, sorted by (i, j)."""
         hashes = self._hashes
@@ -696,7 +454,7 @@ class NearDuplicateIndex[K: Hashable]:
         q_lo = 0
         while q_lo < stop - start:
             base = int(bounds[q_lo - 1]) if q_lo else 0
-            q_hi = int(np.searchsorted(bounds, base + _PAIRS_BLOCK_CANDIDATES, side="right"))
+            q_hi = int(np.searchsorted(bounds, base + PAIRS_BLOCK_CANDIDATES, side="right"))
             q_hi = max(q_hi, q_lo + 1)
             p_lo, p_hi = q_lo * plan.probes, q_hi * plan.probes
             s, ln = starts[p_lo:p_hi], lengths[p_lo:p_hi]
@@ -711,7 +469,7 @@ class NearDuplicateIndex[K: Hashable]:
                 seconds_ = self._order[flat[close]].astype(np.int64)
                 owner = start + q_lo + np.searchsorted(bounds[q_lo:q_hi] - base, close, "right")
                 later = seconds_ > owner
-                packed = _sorted_unique((owner[later] << 32) | seconds_[later])
+                packed = sorted_unique((owner[later] << 32) | seconds_[later])
                 firsts.append(packed >> 32)
                 seconds.append(packed & 0xFFFFFFFF)
             q_lo = q_hi

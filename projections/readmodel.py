@@ -50,7 +50,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.expression import ColumnElement
 
-from dermledger.ledger.bootstrap import Settings, ensure_postgres_schema
+from dermledger.ledger.bootstrap import Settings, ensure_postgres_schema, open_home
 from dermledger.ledger.envelope import Envelope
 from dermledger.ledger.errors import Conflict, InvalidInput
 from dermledger.ledger.store import decode
@@ -174,6 +174,7 @@ class ReadModel:
         # erasure v2: sealed values are opened in memory before folding (erased: marked)
         self.sealer = sealer or Sealer(home_key_store(settings))
         self.stats = CatchUpStats()
+        open_home(settings)
         ensure_postgres_schema(settings)  # the ledger makes it too; either may come first
         self._base, self.engine = engine(settings)
         # Writes begin IMMEDIATE on SQLite (see engine): the batch owns the file's lock.

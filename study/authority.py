@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from dermledger.ledger.envelope import Envelope
 from dermledger.ledger.errors import BadSignature, VerificationError
 from dermledger.ledger.signing import key_id_of
+from dermledger.policies import keys as key_policy
 from dermledger.policies.base import Decision
 from dermledger.policies.roles import AppendRequest, check_append
 
@@ -102,7 +103,25 @@ class Authority:
             raise VerificationError(
                 f"policy {decision.policy} v{decision.version}: {decision.reason}"
             )
+        if env.type == "ActorEnrolled":
+            self._check_new_key(env)
         return bytes.fromhex(record.public_key)
+
+    def _check_new_key(self, env: Envelope) -> None:
+        """The key an enrolment names must never have been enrolled before (key-ownership)."""
+        try:
+            key_id = key_id_of(bytes.fromhex(env.payload["public_key"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise VerificationError("the enrolment does not carry a hex public key") from exc
+        owner = self.keys.get(key_id)
+        revoked = owner is not None and self.actors[owner].revoked
+        decision = key_policy.check_enrolment(
+            key_policy.KeyEnrolment(str(env.payload.get("actor")), key_id, owner, revoked)
+        )
+        if not decision.allowed:
+            raise VerificationError(
+                f"policy {decision.policy} v{decision.version}: {decision.reason}"
+            )
 
     def _check_founding(self, env: Envelope, seq: int) -> bytes:
         if seq != 1 or env.type != "ActorEnrolled":

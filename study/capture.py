@@ -17,7 +17,7 @@ from dermledger.ledger.envelope import Envelope
 from dermledger.ledger.errors import Conflict, NotFound
 from dermledger.ledger.signing import Signer
 from dermledger.ledger.store import read_topic_after
-from dermledger.policies import consent, duplicates, metadata_schema, sop
+from dermledger.policies import consent, duplicates, free_text, metadata_schema, sop
 from dermledger.projections.dedup_index import DedupIndex, IndexedImage
 from dermledger.study.imaging import ImageFacts, inspect_image
 from dermledger.study.kernel import Kernel, Proposal
@@ -119,6 +119,8 @@ class CaptureService:
         index: DedupIndex | None = None,
     ) -> CaptureResult:
         """Capture one image: decode, SOP, metadata, duplicates, blob, signed events."""
+        free_text.require_free_text("device", device)
+        free_text.require_free_text("reason", override_reason)
         facts = facts or inspect_image(data, name=name)
         planned = PlannedCapture(
             image_id or self.new_image_id(f"capture:{uuid.uuid4()}"),

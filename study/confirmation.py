@@ -12,7 +12,7 @@ from datetime import date
 from dermledger.ledger.envelope import Envelope
 from dermledger.ledger.errors import InvalidInput
 from dermledger.ledger.signing import Signer
-from dermledger.policies import confirmation, metadata_schema, structures
+from dermledger.policies import confirmation, free_text, metadata_schema, structures
 from dermledger.policies.categories import category_of
 from dermledger.policies.reasons import require_reason
 from dermledger.policies.roles import SIGNATURE_MEANING
@@ -102,6 +102,7 @@ class ConfirmationService:
         label, category = _label(diagnosis)
         if not report_ref.strip():
             raise InvalidInput("a histology result needs a report reference")
+        free_text.require_free_text("report reference", report_ref)
         if report_date is not None:
             try:
                 date.fromisoformat(report_date)

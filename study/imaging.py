@@ -23,6 +23,8 @@ from __future__ import annotations
 import hashlib
 import io
 import multiprocessing
+import os
+import stat
 import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -37,6 +39,28 @@ from PIL import Image, UnidentifiedImageError
 from dermledger.ledger.errors import InvalidInput
 
 MAX_PIXELS = 50_000_000  # 50 MP: larger than any dermatoscope camera; bombs stop here
+# 256 MiB: more than a 50 MP 16-bit PNG; read up to this and no further, so /dev/zero, a
+# FIFO or a runaway file never fills memory.
+MAX_FILE_BYTES = 256 * 1024 * 1024
+
+
+def read_capped(path: Path, *, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes; InvalidInput (one sentence)
+    for a folder, a device or pipe, or a file too large, checked before reading it all."""
+    try:
+        with path.open("rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise InvalidInput(f"{path} is not a regular file")
+            data = handle.read(limit + 1)
+    except IsADirectoryError:
+        raise InvalidInput(f"{path.name} is a folder, not a file") from None
+    except OSError as exc:
+        raise InvalidInput(f"{path} cannot be read ({exc.strerror or 'error'})") from None
+    if len(data) > limit:
+        raise InvalidInput(f"{path} is larger than {limit // (1024 * 1024)} MiB")
+    return data
+
+
 FORMATS = {"JPEG": "jpg", "PNG": "png"}
 
 # Region hash (see the module docstring). Measured on the synthetic cohort and survey;
@@ -192,7 +216,7 @@ def measure_file(job: tuple[str, str]) -> ImageFacts | str:
     saying why it is refused. Top-level, so a worker process can run it."""
     path, name = job
     try:
-        return inspect_image(Path(path).read_bytes(), name=name)
+        return inspect_image(read_capped(Path(path)), name=name)
     except InvalidInput as exc:
         return str(exc)
     except OSError as exc:

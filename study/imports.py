@@ -18,10 +18,10 @@ from dermledger.ledger.errors import InvalidInput
 from dermledger.ledger.signing import Signer
 from dermledger.policies import csv_rows, sop
 from dermledger.study.capture import CaptureService, PlannedCapture
-from dermledger.study.imaging import measure_files
+from dermledger.study.imaging import measure_files, read_capped
 from dermledger.study.kernel import Kernel
 from dermledger.study.records import Records, patient_stream
-from dermledger.study.state import fold_patient
+from dermledger.study.state import PatientState, fold_patient
 
 # Images a transaction in an import: one commit and two blob-store flushes per batch
 # instead of per image, while a batch stays small enough that a retry is cheap.
@@ -83,7 +83,7 @@ class ImportService:
         if workers is None:
             workers = (os.cpu_count() or 1) if len(checked) >= PARALLEL_IMPORT_FROM else 1
         index = self.capture.dedup_index()
-        consent: dict[str, bool] = {}
+        patients: dict[str, PatientState | None] = {}
         planned: list[tuple[PlannedCapture, Path]] = []
         present: list[str] = []
         order: list[str] = []  # the image id of every row, in row order
@@ -111,14 +111,11 @@ class ImportService:
                 present.append(image_id)
                 continue
             patient_id = str(record["patient_id"])
-            if patient_id not in consent:
-                state = fold_patient(self.kernel.stream(patient_stream(patient_id)))
-                consent[patient_id] = state is not None and state.consent
-            if not consent[patient_id]:
-                problems.append(
-                    f"row {number}: patient {patient_id} has no consent in force; "
-                    "record consent first"
-                )
+            if patient_id not in patients:
+                patients[patient_id] = fold_patient(self.kernel.stream(patient_stream(patient_id)))
+            problem = _patient_problem(record, patients[patient_id])
+            if problem:
+                problems.append(f"row {number}: {problem}")
                 continue
             values = {
                 k: v
@@ -140,7 +137,7 @@ class ImportService:
         for start in range(0, len(planned), IMPORT_BATCH):
             chunk = planned[start : start + IMPORT_BATCH]
             captured = self.capture.capture_batch(
-                signer, [(capture, path.read_bytes()) for capture, path in chunk], index
+                signer, [(capture, read_capped(path)) for capture, path in chunk], index
             )
             for one in captured:
                 result.already_present += one.skipped
@@ -164,6 +161,21 @@ class ImportRefused(InvalidInput):
             f"(row 1 is the header), nothing was imported: {listed}"
         )
         self.problems = problems
+
+
+def _patient_problem(record: dict[str, Any], patient: PatientState | None) -> str | None:
+    """Why a row cannot be captured for its patient: no consent in force, or a patient-level
+    field that contradicts the registration (values not echoed: they describe a person)."""
+    patient_id = record["patient_id"]
+    if patient is None or not patient.consent:
+        return f"patient {patient_id} has no consent in force; record consent first"
+    differ = csv_rows.patient_contradictions(record, patient.fields)
+    if differ:
+        return (
+            f"{', '.join(differ)} contradict{'s' if len(differ) == 1 else ''} what is "
+            f"registered for patient {patient_id}; correct the row, or the registration"
+        )
+    return None
 
 
 def _row_numbers(rows: list[dict[str, str]]) -> list[int]:

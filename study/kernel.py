@@ -10,6 +10,7 @@ never fork a stream. A refusal raises before anything is written.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ from dermledger.ledger.bootstrap import (
     Settings,
     ensure_postgres_schema,
     eventsourcing_env,
+    open_home,
 )
 from dermledger.ledger.checkpoints import WitnessFolder
 from dermledger.ledger.envelope import Envelope, format_timestamp, seal
@@ -40,6 +42,7 @@ from dermledger.ledger.store import (
     note_read,
     read_log,
     read_stream,
+    read_topic_after,
     stream_head,
     tracking_reads,
 )
@@ -78,7 +81,7 @@ class Kernel(Application[str]):
     def __init__(self, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> None:
         self.settings = settings
         self.clock = clock or (lambda: datetime.now(UTC))
-        settings.home.mkdir(parents=True, exist_ok=True)
+        open_home(settings)
         ensure_postgres_schema(settings)
         self._open_store(eventsourcing_env(settings))
         self.keystore = Keystore(settings.keys_dir, kdf_log2_n=settings.kdf_log2_n)
@@ -97,6 +100,10 @@ class Kernel(Application[str]):
             try:
                 super().__init__(env=env)
                 return
+            except sqlite3.DatabaseError as exc:
+                raise InvalidInput(
+                    f"{self.settings.describe()} is not a DermLedger database ({exc})"
+                ) from None
             except Exception as exc:
                 text = f"{exc} {exc.__cause__ or ''}"
                 if "concurrently updated" not in text or attempt == 5:
@@ -123,6 +130,11 @@ class Kernel(Application[str]):
 
     def stream(self, stream_id: str) -> list[Envelope]:
         return read_stream(self.recorder, stream_id)
+
+    def events_of_type(self, event_type: str) -> list[Envelope]:
+        """Every event of one type, in log order; inside a decision the whole type is in its
+        read set, so one committed meanwhile makes the append decide again."""
+        return read_topic_after(self.recorder, event_type, 0)[0]
 
     def is_initialised(self) -> bool:
         return self.recorder.max_notification_id() is not None

@@ -14,7 +14,7 @@ from typing import Any
 from dermledger.ledger.envelope import Envelope
 from dermledger.ledger.errors import Conflict, InvalidInput, NotFound
 from dermledger.ledger.signing import Signer
-from dermledger.policies import consent, metadata_schema
+from dermledger.policies import consent, free_text, metadata_schema
 from dermledger.policies.reasons import require_reason
 from dermledger.study.erasure import ErasureDone, complete_erasure
 from dermledger.study.kernel import Kernel, Proposal
@@ -37,6 +37,9 @@ def check_personal(data: dict[str, str | None]) -> dict[str, str]:
         raise InvalidInput(f"unknown personal field {', '.join(unknown)}")
     if any(len(v) > 200 for v in clean.values()):
         raise InvalidInput("a personal field is longer than 200 characters")
+    for value in data.values():
+        if value not in (None, ""):
+            free_text.require_free_text("personal field", str(value))
     if "birth_date" in clean:
         try:
             date.fromisoformat(clean["birth_date"])
@@ -91,8 +94,8 @@ class PatientService:
         try:
             return self.kernel.append(signer, decide)[0]
         except BaseException:
-            if created:
-                self.kernel.patient_keys.destroy(patient_id)
+            if created and not self.kernel.stream(patient_stream(patient_id)):
+                self.kernel.patient_keys.destroy(patient_id)  # unless a concurrent run registered
             raise
 
     def record_consent(
@@ -102,6 +105,7 @@ class PatientService:
         self.kernel.permit(signer, "ConsentRecorded")
         if not scope.strip():
             raise InvalidInput("a consent scope is required")
+        free_text.require_free_text("consent scope", scope)
         if not document:
             raise InvalidInput("the consent document is empty")
 
@@ -125,6 +129,14 @@ class PatientService:
                                   {"patient_id": patient_id, "reason": reason})]  # fmt: skip
 
         return self.kernel.append(signer, decide)[0]
+
+    def erasure_pending(self, patient_id: str) -> bool:
+        """True when PatientErased is in the log but the key survived (the run that erased
+        the patient stopped before destroying it): `erase_patient` again completes it."""
+        patient = fold_patient(self.kernel.stream(patient_stream(patient_id)))
+        return (
+            patient is not None and patient.erased and self.kernel.patient_keys.exists(patient_id)
+        )
 
     def erase_patient(self, signer: Signer, patient_id: str, reason: str) -> Envelope:
         """Append PatientErased (no personal data in it), then destroy the patient's key and

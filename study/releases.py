@@ -16,17 +16,35 @@ from pathlib import Path
 from typing import Any
 
 from dermledger.ledger.blobs import BlobStore
-from dermledger.ledger.errors import Conflict, InvalidInput, NotFound, VerificationError
+from dermledger.ledger.envelope import Envelope
+from dermledger.ledger.errors import Conflict, InvalidInput, VerificationError
 from dermledger.ledger.merkle import MerkleTree, hash_leaf, verify_consistency
 from dermledger.ledger.signing import Signer
 from dermledger.ledger.store import read_topic
+from dermledger.policies import roles as role_policy
 from dermledger.projections.release.diff import diff_releases
 from dermledger.projections.release.replay import Replay
 from dermledger.projections.release.verify import MANIFEST, file_sha256, manifest_digest
 from dermledger.projections.release.writer import Progress, write_manifest, write_release
+from dermledger.study.authority import ActorRecord, apply_actor_event
 from dermledger.study.erasure import blob_opener, mark_erased, refuse_rebuild_after_erasure
-from dermledger.study.kernel import Kernel, Proposal
+from dermledger.study.kernel import Kernel, Proposal, actor_stream
 from dermledger.study.queries import QueryService
+
+
+def _partial_folder(out: Path) -> Path:
+    """A new folder beside `out` to build the release in; one sentence if it cannot be."""
+    tmp = out.with_name(f".{out.name}.partial-{uuid.uuid4().hex[:8]}")
+    try:
+        tmp.mkdir(parents=True)
+    except OSError as exc:
+        raise InvalidInput(f"cannot create the release folder {out}: {exc.strerror}") from None
+    return tmp
+
+
+def actor_stream_of(signer: dict[str, Any]) -> str:
+    """The actor stream a manifest's signer names."""
+    return actor_stream(str(signer.get("actor", "")))
 
 
 def release_stream(name: str) -> str:
@@ -80,8 +98,7 @@ class ReleaseService:
         refuse_rebuild_after_erasure(self.kernel, replayed.view, name)
         position = replayed.position
         root = replayed.tree.root(position).hex()
-        tmp = out.with_name(f".{out.name}.partial-{uuid.uuid4().hex[:8]}")
-        tmp.mkdir(parents=True)
+        tmp = _partial_folder(out)
         try:
             manifest, summary = write_release(
                 tmp, name=name, replayed=replayed, root=root,
@@ -117,6 +134,9 @@ class ReleaseService:
             if out.exists():
                 out.rmdir()
             os.replace(tmp, out)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise InvalidInput(f"cannot write the release to {out}: {exc.strerror}") from None
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -164,20 +184,69 @@ class ReleaseService:
             )
         return rows
 
-    def check_release_against_ledger(self, manifest: dict[str, Any]) -> list[str]:
-        """With the ledger at hand: the release is published here, its signer's key is
-        enrolled, and its checkpoint is consistent with the current log."""
-        failures = []
+    def check_release_against_ledger(self, manifest: dict[str, Any], folder: Path) -> list[str]:
+        """With the ledger at hand: this very manifest is the one published here (its
+        SHA-256 is the one in ReleasePublished), its signer could publish at that position
+        (enrolled with that key, a coordinator, not revoked), and its checkpoint is
+        consistent with the current log."""
         if manifest.get("ledger_id") != self.kernel.ledger_id():
             return ["the release belongs to another ledger"]
-        published = {r["name"]: r for r in self.list_releases()}.get(manifest.get("name"))
+        name, signer = manifest.get("name"), manifest.get("signer")
+        signer = signer if isinstance(signer, dict) else {}
+        leaves, published, standing = [], None, None
+        for entry in self.kernel.log():
+            env = entry.envelope()
+            leaves.append(hash_leaf(bytes.fromhex(env.hash)))
+            if published is None and env.stream_id == release_stream(str(name)):
+                published = env
+            elif published is None and env.stream_id == actor_stream_of(signer):
+                standing = apply_actor_event(standing, env)
+        tree = MerkleTree(leaves)
         if published is None:
-            failures.append(f"release {manifest.get('name')} is not published on this ledger")
-        tree = self.log_tree()
-        cp = manifest["checkpoint"]
-        size, old_root = int(cp["tree_size"]), bytes.fromhex(cp["root"])
+            failures = [f"release {name} is not published on this ledger"]
+        else:
+            failures = self._check_published(folder, published, signer, standing)
+        return failures + self._check_consistency(manifest, tree)
+
+    @staticmethod
+    def _check_published(
+        folder: Path, published: Envelope, signer: dict[str, Any], standing: ActorRecord | None
+    ) -> list[str]:
+        """The manifest against its ReleasePublished event and its signer's standing then."""
+        failures = []
+        if file_sha256(folder / MANIFEST) != published.payload["manifest_sha256"]:
+            failures.append(
+                f"{MANIFEST} is not the manifest published as release {published.payload['name']}"
+                " (its SHA-256 differs from the one the ledger recorded): the release was "
+                "altered and re-signed"
+            )
+        if (published.actor, published.key_id) != (signer.get("actor"), signer.get("key_id")):
+            failures.append("the manifest's signer is not the actor who published the release")
+        if standing is None or standing.key_id != signer.get("key_id"):
+            failures.append(
+                f"the manifest's signer {signer.get('actor')} was not enrolled with that key "
+                "when the release was published"
+            )
+        else:
+            decision = role_policy.check_append(
+                role_policy.AppendRequest(
+                    standing.name, standing.roles, standing.revoked, "ReleasePublished"
+                )
+            )
+            if not decision.allowed:
+                failures.append(f"the manifest's signer may not publish: {decision.reason}")
+        return failures
+
+    @staticmethod
+    def _check_consistency(manifest: dict[str, Any], tree: MerkleTree) -> list[str]:
+        """The release's checkpoint is a prefix of the current log (RFC 6962 consistency)."""
+        try:
+            cp = manifest["checkpoint"]
+            size, old_root = int(cp["tree_size"]), bytes.fromhex(cp["root"])
+        except (KeyError, TypeError, ValueError):
+            return ["manifest: the checkpoint is missing or malformed"]
         if size > tree.size:
-            return [*failures, f"the release claims {size} events; the log holds {tree.size}"]
+            return [f"the release claims {size} events; the log holds {tree.size}"]
         try:
             verify_consistency(
                 old_size=size,
@@ -187,17 +256,11 @@ class ReleaseService:
                 proof=tree.consistency_proof(size),
             )
         except VerificationError:
-            failures.append(
+            return [
                 "the release's checkpoint is not consistent with the current log "
                 "(the log was rewritten since the release)"
-            )
-        signer = manifest.get("signer", {})
-        try:
-            if self.kernel.get_actor(signer.get("actor", "")).key_id != signer.get("key_id"):
-                failures.append("the manifest's signer key is not the key enrolled for that actor")
-        except NotFound:
-            failures.append(f"the manifest's signer {signer.get('actor')} is not enrolled")
-        return failures
+            ]
+        return []
 
     def log_tree(self) -> MerkleTree:
         """The Merkle tree of the current log."""

@@ -9,8 +9,12 @@ are computed from the release's own metadata.csv rows, so anyone can recompute t
 Contract:
 
 - `RELEASE_COLUMNS` is the exact header of metadata.csv: image_id, filename, ISIC's
-  published columns (`PUBLISHED_COLUMNS`), category, verification_stage. `filename` is the
-  name of the image's file inside images/, i.e. "<image_id>.jpg" or "<image_id>.png".
+  published columns (`PUBLISHED_COLUMNS`), category, verification_stage, file_name.
+  `filename` is the name of the image's file inside images/, i.e. "<image_id>.jpg" or
+  "<image_id>.png"; `file_name` (format 2) is its path from the release folder,
+  "images/<image_id>.<ext>", the column Hugging Face `datasets`' imagefolder loader needs:
+  `load_dataset("imagefolder", data_dir=RELEASE)` then yields one example per metadata.csv
+  row, its image in place of file_name, and nothing else (not the datasheet's charts).
 - `croissant_document(...)` returns the Croissant JSON-LD as a dict (insertion order is
   the order written); `write_croissant(path, doc)` writes it as deterministic bytes.
 - `CohortTable.from_rows(rows)` computes the cohort table; `write_datasheet(...)` writes
@@ -65,6 +69,7 @@ RELEASE_COLUMNS: Final[tuple[str, ...]] = (
     *PUBLISHED_COLUMNS,
     "category",
     "verification_stage",
+    "file_name",
 )
 
 NOT_RECORDED: Final = "not recorded"
@@ -186,5 +191,9 @@ COLUMN_DESCRIPTIONS: Final[dict[str, str]] = {
     "verification_stage": (
         "Highest verification stage reached: clinical (initial annotation), consensus "
         "(three specialists) or histology (histopathology)."
+    ),
+    "file_name": (
+        "Path of the image's file from the release folder (images/<image_id>.<ext>), "
+        "as Hugging Face datasets' imagefolder loader reads it."
     ),
 }

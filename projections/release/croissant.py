@@ -243,6 +243,8 @@ def _checked_files(
         filename = row["filename"]
         if PurePosixPath(filename).stem != row["image_id"]:
             raise ValueError(f"filename {filename!r} is not <image_id>.<ext>")
+        if row["file_name"] != f"images/{filename}":
+            raise ValueError(f"file_name {row['file_name']!r} is not images/{filename}")
         names[filename] -= 1
     unmatched = sorted(name for name, n in names.items() if n != 0)
     if unmatched:
@@ -330,7 +332,8 @@ def croissant_document(
             "name": METADATA_FILE,
             "description": (
                 f"One row per released image ({len(metadata_rows)} rows), ISIC published "
-                "notation plus image_id, filename, category and verification_stage."
+                "notation plus image_id, filename, category, verification_stage and "
+                "file_name (the image's path, for Hugging Face datasets' imagefolder)."
             ),
             "contentUrl": METADATA_FILE,
             "encodingFormat": "text/csv",

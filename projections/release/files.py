@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
-import shutil
 from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
@@ -81,15 +80,12 @@ def cell(value: Any) -> str:
 
 
 def place_blob(blobs: BlobStore, sha: str, target: Path) -> int:
-    """Hard-link the stored blob (copied across filesystems), after checking its bytes
-    against their address once: the manifest then reuses that hash instead of hashing
-    the release's copy again. Returns its size."""
-    source = blobs.path(sha)
-    if not source.exists():
+    """Write a copy of the stored blob, from the very bytes checked against their address
+    (the manifest then reuses that hash instead of hashing the copy again). Never a hard
+    link: a recipient who edits a released file in place must not reach the ledger's only
+    copy of the image. Returns its size."""
+    if not blobs.path(sha).exists():
         raise VerificationError(f"blob {sha[:16]}… is missing from the blob store")
-    size = len(blobs.read(sha))  # raises VerificationError if the bytes do not match
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)
-    return size
+    data = blobs.read(sha)  # raises VerificationError if the bytes do not match
+    target.write_bytes(data)
+    return len(data)

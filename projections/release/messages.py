@@ -15,7 +15,8 @@ MESSAGES: Final[dict[str, str]] = {
     # The folder cannot be read as a release at all (the CLI stops with exit 1).
     "no_manifest": "{folder} has no manifest.json",
     "manifest_not_json": "manifest.json is not valid JSON",
-    "manifest_format": "manifest.json is not in the {format} format",
+    "manifest_format": "manifest.json is not in a known format ({format})",
+    "manifest_unreadable": "manifest.json cannot be read ({reason})",
     # One line per failure, in the order the checks run.
     "key_id": "manifest: the signer's key_id is not the hash of its public key",
     "public_key": "manifest: the signer's public key is missing or malformed",
@@ -24,12 +25,16 @@ MESSAGES: Final[dict[str, str]] = {
     "extra": "{path}: present but not listed in the manifest",
     "bytes": "{path}: its bytes do not match the manifest's SHA-256",
     "unsorted": "manifest: files are not sorted by path",
+    "files_not_list": "manifest: files is not a list",
+    "file_entry": "manifest: file entry {number} is malformed",
     "proof": (
         "provenance.jsonl line {line}: an inclusion proof does not verify "
         "against the manifest's checkpoint"
     ),
     "malformed": "provenance.jsonl line {line}: malformed",
     "unproven": "metadata.csv: {image_id} has no verified provenance",
+    "metadata_unreadable": "metadata.csv: not a UTF-8 CSV file",
+    "file_name": "metadata.csv: {image_id}'s file_name is not images/<filename>",
     # Witness cosignatures (C2SP tlog-cosignature v1) against keys the verifier trusts:
     # checked by the page today, by `release verify` once the witnesses work lands.
     "note_mismatch": (

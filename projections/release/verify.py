@@ -21,7 +21,12 @@ from dermledger.ledger.merkle import hash_leaf, verify_inclusion
 from dermledger.ledger.signing import key_id_of, verify_digest
 from dermledger.projections.release.messages import say
 
-FORMAT = "dermledger-release/1"
+# Format 2 adds metadata.csv's `file_name` column (images/<image_id>.<ext>), so that
+# Hugging Face datasets' imagefolder loader reads a release as it is. Releases of format 1
+# stay verifiable: nothing else of the layout changed.
+FORMAT_1 = "dermledger-release/1"
+FORMAT = "dermledger-release/2"
+FORMATS = (FORMAT_1, FORMAT)
 MANIFEST = "manifest.json"
 
 
@@ -42,11 +47,34 @@ def load_manifest(folder: Path) -> dict[str, Any]:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise VerificationError(say("no_manifest", folder=folder)) from None
-    except ValueError:
+    except ValueError:  # UnicodeDecodeError included
         raise VerificationError(say("manifest_not_json")) from None
-    if manifest.get("format") != FORMAT:
-        raise VerificationError(say("manifest_format", format=FORMAT))
+    except OSError as exc:
+        raise VerificationError(say("manifest_unreadable", reason=exc.strerror)) from None
+    if not isinstance(manifest, dict) or manifest.get("format") not in FORMATS:
+        raise VerificationError(say("manifest_format", format=", ".join(FORMATS)))
     return manifest
+
+
+def listed_files(manifest: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The manifest's well-formed file entries by path, in listed order, and a failure for
+    each entry that is not {path: text, sha256: text, bytes: whole number}."""
+    files = manifest.get("files")
+    if not isinstance(files, list):
+        return {}, [say("files_not_list")]
+    listed: dict[str, dict[str, Any]] = {}
+    failures = []
+    for number, entry in enumerate(files, start=1):
+        if (
+            isinstance(entry, dict)
+            and isinstance(entry.get("path"), str)
+            and isinstance(entry.get("sha256"), str)
+            and type(entry.get("bytes")) is int
+        ):
+            listed[entry["path"]] = entry
+        else:
+            failures.append(say("file_entry", number=number))
+    return listed, failures
 
 
 def verify_release_dir(folder: Path) -> tuple[dict[str, Any], list[str]]:
@@ -60,13 +88,12 @@ def verify_release_dir(folder: Path) -> tuple[dict[str, Any], list[str]]:
             failures.append(say("key_id"))
         verify_digest(public_raw=public, digest=manifest_digest(manifest),
                       signature_b64=manifest.get("signature", ""))  # fmt: skip
-    except (KeyError, ValueError):
+    except (KeyError, ValueError, TypeError, AttributeError):
         failures.append(say("public_key"))
     except VerificationError:
         failures.append(say("signature"))
-    listed = {}
-    for entry in manifest.get("files", []):
-        listed[entry["path"]] = entry
+    listed, malformed = listed_files(manifest)
+    failures += malformed
     present = {
         p.relative_to(folder).as_posix()
         for p in folder.rglob("*")
@@ -80,7 +107,7 @@ def verify_release_dir(folder: Path) -> tuple[dict[str, Any], list[str]]:
         entry, actual = listed[path], folder / path
         if actual.stat().st_size != entry["bytes"] or file_sha256(actual) != entry["sha256"]:
             failures.append(say("bytes", path=path))
-    paths = [e["path"] for e in manifest.get("files", [])]
+    paths = list(listed)
     if paths != sorted(paths):
         failures.append(say("unsorted"))
     failures += _check_provenance(folder, manifest)
@@ -89,30 +116,43 @@ def verify_release_dir(folder: Path) -> tuple[dict[str, Any], list[str]]:
 
 def _check_provenance(folder: Path, manifest: dict[str, Any]) -> list[str]:
     failures = []
-    checkpoint = manifest.get("checkpoint") or {}
+    checkpoint = manifest.get("checkpoint")
+    checkpoint = checkpoint if isinstance(checkpoint, dict) else {}
     size, root = checkpoint.get("tree_size"), checkpoint.get("root", "")
     path = folder / "provenance.jsonl"
     if not path.exists():
         return failures
     proven: set[str] = set()
-    with path.open(encoding="utf-8") as lines:  # streamed: 7 kB a line, 0.7 GB at 100k images
+    with path.open("rb") as lines:  # streamed: 7 kB a line, 0.7 GB at 100k images
         failures += _check_proof_lines(lines, size, root, proven)
     metadata = folder / "metadata.csv"
     if metadata.exists():
-        with metadata.open(encoding="utf-8", newline="") as rows:
-            released = {row.get("image_id", "") for row in csv.DictReader(rows)}
+        released: set[str] = set()
+        misplaced: list[str] = []
+        try:
+            with metadata.open(encoding="utf-8", newline="") as rows:
+                for row in csv.DictReader(rows):
+                    released.add(row.get("image_id") or "")
+                    if manifest.get("format") != FORMAT_1 and (
+                        row.get("file_name") != f"images/{row.get('filename')}"
+                    ):
+                        misplaced.append(row.get("image_id") or "")
+        except (UnicodeDecodeError, csv.Error):
+            return [*failures, say("metadata_unreadable")]
         for image_id in sorted(released - proven):
             failures.append(say("unproven", image_id=image_id))
+        for image_id in sorted(misplaced):
+            failures.append(say("file_name", image_id=image_id))
     return failures
 
 
-def _check_proof_lines(lines: Iterable[str], size: Any, root: str, proven: set[str]) -> list[str]:
+def _check_proof_lines(lines: Iterable[bytes], size: Any, root: Any, proven: set[str]) -> list[str]:
     """Check every inclusion proof of the provenance lines; add each proven image to
     `proven`; return the failures, each naming its line."""
     failures = []
     for number, line in enumerate(lines, start=1):
         try:
-            record = json.loads(line)
+            record = json.loads(line.decode("utf-8"))
             image_id = record["image_id"]
             for event in record["events"]:
                 verify_inclusion(
@@ -125,6 +165,6 @@ def _check_proof_lines(lines: Iterable[str], size: Any, root: str, proven: set[s
             proven.add(image_id)
         except VerificationError:
             failures.append(say("proof", line=number))
-        except (KeyError, ValueError, TypeError):
+        except (KeyError, ValueError, TypeError, AttributeError):  # UnicodeDecodeError too
             failures.append(say("malformed", line=number))
     return failures

@@ -115,7 +115,8 @@ def write_release(
                     size = place_blob(blobs, sha, images_dir / filename)
                 image_files.append((f"images/{filename}", sha, size))
                 row = {"image_id": image_id, "filename": filename, **published,
-                       "category": v.category, "verification_stage": v.stage}  # fmt: skip
+                       "category": v.category, "verification_stage": v.stage,
+                       "file_name": f"images/{filename}"}  # fmt: skip
                 metadata.writerow({k: cell(row.get(k)) for k in RELEASE_COLUMNS})
                 superseded = {eid for eid, vote in image.votes if vote.superseded}
                 seqs = replayed.image_seqs[image_id]
@@ -197,10 +198,11 @@ def gate(
             image.patient_id in view.patients and view.patients[image.patient_id].consent
         ),
         metadata_problem=problem,
+        format=image.captured["format"],
     )
     gate = release_gates.first_failed_gate(candidate)
     if gate is not None:
-        left_out[gate.name] += 1
+        left_out[gate.name] = left_out.get(gate.name, 0) + 1
         return None
     return metadata_schema.to_isic_published(record)
 
@@ -219,9 +221,10 @@ def write_docs(
     very rows a reader will see) and the image digests already known."""
     stats = study_statistics(view.images[i] for i in released)
     rows = CsvRows(folder / "metadata.csv")
-    gates = [
-        GateCount(g.name, g.version, left_out[g.name], g.description) for g in release_gates.GATES
-    ]
+    listed = [*release_gates.GATES]
+    if left_out.get(release_gates.FORMAT_GATE.name):
+        listed.append(release_gates.FORMAT_GATE)
+    gates = [GateCount(g.name, g.version, left_out[g.name], g.description) for g in listed]
     table = CohortTable.from_rows(rows)
     write_datasheet(
         folder,

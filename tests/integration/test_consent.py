@@ -116,7 +116,7 @@ def test_withdrawal_and_erasure_keep_every_proof(
     for folder in (tmp_path / "v1", tmp_path / "v2"):
         manifest, failures = verify_release_dir(folder)
         assert failures == []
-        assert team.ledger.releases.check_release_against_ledger(manifest) == []
+        assert team.ledger.releases.check_release_against_ledger(manifest, folder) == []
     assert team.ledger.audit.verify().ok
     assert not team.ledger.kernel.patient_keys.exists(patient)
     with pytest.raises(NotFound, match="erased"):

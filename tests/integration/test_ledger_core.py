@@ -85,7 +85,7 @@ def test_unknown_signer_is_refused(team: LedgerHandle) -> None:
 
     stranger = Signer("ada", Ed25519PrivateKey.generate())  # claims ada's name, other key
     with pytest.raises(PolicyViolation, match="not the key enrolled"):
-        team.ledger.actors.enrol(stranger, "eve", ["annotator"], public_key="00" * 32)
+        team.ledger.actors.enrol(stranger, "eve", ["annotator"], public_key=stranger.public_hex)
 
 
 def test_checkpoint_export_and_independent_check(team: LedgerHandle, tmp_path: Path) -> None:

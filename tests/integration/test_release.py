@@ -79,7 +79,8 @@ def test_gates_reproducibility_and_verification(
     assert summary["left_out"]["verified-by-consensus"] == 1
     assert summary["left_out"]["malignant-histology"] == 1
     assert verify_release_dir(folder)[1] == []
-    assert team.ledger.releases.check_release_against_ledger(verify_release_dir(folder)[0]) == []
+    manifest = verify_release_dir(folder)[0]
+    assert team.ledger.releases.check_release_against_ledger(manifest, folder) == []
     datasheet = (folder / "datasheet.md").read_text()
     assert "malignant-histology" in datasheet and "verified-by-consensus" in datasheet
     # The same position and software give byte-identical files (a rebuild at the same seq).
@@ -188,7 +189,8 @@ def test_diff_shows_changes_and_extension(
     assert result["added"] == [study["melanoma-unbiopsied"]] and result["removed"] == []
     assert result["relabelled"] == [{"image_id": study["sebk"], "from": "BKL", "to": "MEL"}]
     assert result["extends"] is True
-    assert team.ledger.releases.check_release_against_ledger(verify_release_dir(release)[0]) == []
+    manifest = verify_release_dir(release)[0]
+    assert team.ledger.releases.check_release_against_ledger(manifest, release) == []
 
 
 def test_metadata_csv_passes_isic_validation(release: Path) -> None:

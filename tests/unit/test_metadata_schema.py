@@ -24,6 +24,11 @@ from dermledger.policies.metadata_schema import (
     validate_record,
 )
 
+UNTRIMMED = (
+    " has leading or trailing spaces, tabs or line breaks; give the identifier exactly, "
+    "without them (the value is not repeated here)"
+)
+
 NEVUS = "Benign:Benign melanocytic proliferations:Nevus"
 MIS = "Malignant:Malignant melanocytic proliferations (Melanoma):Melanoma in situ"
 CHEEK = "Head and neck:Head:Face:Cheek"
@@ -108,7 +113,7 @@ def test_check_editable_refuses_derived_fields_by_policy() -> None:
     ("field", "text", "expected"),
     [
         ("patient_id", "P001", "P001"),
-        ("patient_id", " p_01.a-b ", "p_01.a-b"),
+        ("patient_id", "p_01.a-b", "p_01.a-b"),
         ("age", "0", 0),
         ("age", "38", 38),
         ("age", "90", 90),  # ISIC would clamp this to 85; we keep the real age
@@ -203,6 +208,8 @@ def test_good_values(field: str, text: str, expected: object) -> None:
         ("acquisition_day", "day 3", "acquisition_day 'day 3' is not a whole number of days"),
         ("lesion_id", "", "lesion_id is empty"),
         ("patient_id", "  ", "patient_id is empty"),
+        ("patient_id", " p_01.a-b ", "patient_id" + UNTRIMMED),
+        ("lesion_id", "L1\t", "lesion_id" + UNTRIMMED),
     ],
 )
 def test_bad_values_name_the_field_and_the_value(field: str, text: str, expected: str) -> None:

@@ -102,8 +102,8 @@ DATASETS = {
 def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Run a test as shipped and with the linear-scan fallback switched off."""
     if request.param == "tables-only":
-        monkeypatch.setattr(nd, "_SCAN_COST_RATIO", 0)
-        monkeypatch.setattr(nd, "_TABLE_OVERHEAD", 0)
+        monkeypatch.setattr(nd, "SCAN_COST_RATIO", 0)
+        monkeypatch.setattr(nd, "TABLE_OVERHEAD", 0)
     yield request.param
 
 

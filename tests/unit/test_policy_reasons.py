@@ -14,9 +14,23 @@ def test_policy_is_named_and_versioned() -> None:
     assert (reasons.POLICY_NAME, reasons.POLICY_VERSION) == ("reason-required", "1")
 
 
-@pytest.mark.parametrize("reason", ["x", "duplicate of IMG-7", "  padded  ", "\tone\n"])
+@pytest.mark.parametrize("reason", ["x", "duplicate of IMG-7", "  padded  "])
 def test_any_non_blank_text_is_a_reason(reason: str) -> None:
     assert check_reason(reason) == Decision(True, "reason-required", "1", "")
+
+
+@pytest.mark.parametrize(
+    ("reason", "says"),
+    [
+        ("\tone\n", "starts like a spreadsheet formula"),
+        ("=HYPERLINK(1)", "starts like a spreadsheet formula"),
+        ("ok \x1b[2J", "control or escape characters"),
+        ("x" * 501, "longer than 500 characters"),
+    ],
+)
+def test_a_reason_is_free_text_under_its_one_rule(reason: str, says: str) -> None:
+    decision = check_reason(reason)
+    assert not decision.allowed and decision.policy == "free-text" and says in decision.reason
 
 
 @pytest.mark.parametrize("reason", [None, "", " ", "\t\n  \r"])

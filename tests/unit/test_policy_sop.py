@@ -39,10 +39,10 @@ def failed(f: CaptureFacts) -> list[str]:
 
 
 def test_policy_is_named_and_versioned_with_its_thresholds() -> None:
-    assert (sop.POLICY_NAME, sop.POLICY_VERSION) == ("capture-sop", "1")
+    assert (sop.POLICY_NAME, sop.POLICY_VERSION) == ("capture-sop", "2")
     assert sop.ACCEPTED_FORMATS == ("JPEG", "PNG")
     assert (MIN_WIDTH, MIN_HEIGHT, MIN_FOCUS) == (320, 240, 30.0)
-    assert sorted(sop.NOT_OVERRIDABLE) == ["patient-registered"]
+    assert sorted(sop.NOT_OVERRIDABLE) == ["accepted-format", "patient-registered"]
 
 
 def test_every_rule_is_checked_in_a_fixed_order() -> None:
@@ -122,10 +122,10 @@ def test_sentence_names_rule_measurement_and_requirement() -> None:
 
 def test_a_conforming_capture_is_allowed_with_no_deviations() -> None:
     decision, record = decide(GOOD)
-    assert decision == Decision(True, "capture-sop", "1", "")
+    assert decision == Decision(True, "capture-sop", "2", "")
     assert record == {
         "policy": "capture-sop",
-        "version": "1",
+        "version": "2",
         "checks": [dataclasses.asdict(c) for c in run_checks(GOOD)],
         "deviations": [],
     }
@@ -141,7 +141,7 @@ def test_a_failure_is_refused_with_its_numbers_and_the_override_hint() -> None:
     assert decision == Decision(
         False,
         "capture-sop",
-        "1",
+        "2",
         "SOP rule minimum-resolution: measured 300x200, required at least 320x240" + HINT,
     )
     assert record["deviations"] == []
@@ -163,12 +163,22 @@ def test_the_first_failure_is_named_when_several_fail() -> None:
 
 
 def test_an_accepted_deviation_is_recorded_with_its_numbers_and_reason() -> None:
-    decision, record = decide(facts(format="BMP", focus=29.5), override_reason="legacy scanner")
-    assert decision == Decision(True, "capture-sop", "1", "")
+    f = facts(width=300, height=200, focus=29.5)
+    decision, record = decide(f, override_reason="legacy scanner")
+    assert decision == Decision(True, "capture-sop", "2", "")
     assert record["deviations"] == [
-        {"rule": "accepted-format", "measured": "BMP", "reason": "legacy scanner"},
+        {"rule": "minimum-resolution", "measured": "300x200", "reason": "legacy scanner"},
         {"rule": "focus", "measured": "29.5", "reason": "legacy scanner"},
     ]
+
+
+def test_a_format_a_release_cannot_publish_cannot_be_overridden() -> None:
+    """v2 (issue 18 item 21): an override relaxes quality rules, never the format."""
+    decision, record = decide(facts(format="GIF"), override_reason="the only camera we had")
+    assert decision == Decision(
+        False, "capture-sop", "2", "SOP rule accepted-format: measured GIF, required JPEG or PNG"
+    )  # no hint: the deviation may not be accepted
+    assert record["deviations"] == []
 
 
 def test_an_unregistered_patient_cannot_be_overridden() -> None:
@@ -177,7 +187,7 @@ def test_an_unregistered_patient_cannot_be_overridden() -> None:
         assert decision == Decision(
             False,
             "capture-sop",
-            "1",
+            "2",
             "SOP rule patient-registered: measured not registered, required registered",
         )  # no hint: the deviation may not be accepted
         assert record["deviations"] == []

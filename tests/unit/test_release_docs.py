@@ -163,6 +163,7 @@ def build_release(root: Path) -> Release:
                 **published,
                 "category": category_of(record.diagnosis),
                 "verification_stage": stage,
+                "file_name": f"images/{image_id}.{ext}",
             }
         )
     with (root / "metadata.csv").open("w", newline="", encoding="utf-8") as handle:
@@ -212,6 +213,7 @@ def test_release_columns_and_their_types() -> None:
         *PUBLISHED_COLUMNS,
         "category",
         "verification_stage",
+        "file_name",
     ) == RELEASE_COLUMNS
     assert list(COLUMN_TYPES) == list(RELEASE_COLUMNS)
     assert {c for c, t in COLUMN_TYPES.items() if t == "sc:Integer"} == {
@@ -385,6 +387,7 @@ def test_optional_url_and_citation(release: Release) -> None:
         "a file without a row",
         "a file outside images/",
         "a filename that is not the image_id",
+        "a file_name that is not images/<filename>",
         "a missing column",
         "a bad digest",
     ],
@@ -399,6 +402,8 @@ def test_croissant_refuses_inconsistent_inputs(release: Release, change: str) ->
         files[0] = ("other/" + files[0][0].split("/")[1], files[0][1], files[0][2])
     elif change == "a filename that is not the image_id":
         rows[0]["filename"] = "IMG_0001.jpg"
+    elif change == "a file_name that is not images/<filename>":
+        rows[0]["file_name"] = rows[0]["filename"]
     elif change == "a missing column":
         del rows[0]["verification_stage"]
     else:

@@ -3,7 +3,9 @@
 // and SHA-256, no missing or extra file, sorted paths, every inclusion proof of
 // provenance.jsonl against the manifest's checkpoint, every released image proven.
 
-const FORMAT = "dermledger-release/1";
+// Format 2 adds metadata.csv's file_name column; format 1 releases stay verifiable.
+const FORMAT_1 = "dermledger-release/1";
+const FORMATS = [FORMAT_1, "dermledger-release/2"];
 const MANIFEST = "manifest.json";
 const PROOF_BATCH = 256;
 const HASHING_WORKERS = 8; // files read and hashed at once
@@ -24,8 +26,8 @@ async function loadManifest(files, folderName) {
   } catch {
     throw new NotARelease(say("manifest_not_json"));
   }
-  if (!isObject(manifest) || manifest.format !== FORMAT) {
-    throw new NotARelease(say("manifest_format", { format: FORMAT }));
+  if (!isObject(manifest) || !FORMATS.includes(manifest.format)) {
+    throw new NotARelease(say("manifest_format", { format: FORMATS.join(", ") }));
   }
   return manifest;
 }
@@ -148,11 +150,15 @@ async function checkProvenance(manifest, files) {
   });
   const metadata = files.get("metadata.csv");
   if (metadata) {
-    const released = new Set(csvRecords(await readText(metadata))
-      .map((r) => (Object.hasOwn(r, "image_id") ? pyStr(r.image_id) : "")));
+    const rows = csvRecords(await readText(metadata));
+    const idOf = (r) => (Object.hasOwn(r, "image_id") ? pyStr(r.image_id) : "");
+    const released = new Set(rows.map(idOf));
     for (const id of [...released].filter((i) => !proven.has(i)).sort(byCodePoint)) {
       failures.push(say("unproven", { image_id: id }));
     }
+    const misplaced = manifest.format === FORMAT_1 ? [] : rows
+      .filter((r) => r.file_name !== `images/${r.filename ?? "None"}`).map(idOf);
+    for (const id of misplaced.sort(byCodePoint)) failures.push(say("file_name", { image_id: id }));
   }
   return { failures, lines };
 }
