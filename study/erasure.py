@@ -20,7 +20,7 @@ from typing import Any
 from dermledger.ledger.blobs import BlobStore
 from dermledger.ledger.errors import InvalidInput
 from dermledger.ledger.store import read_topic
-from dermledger.projections.readmodel_purge import purge_patient
+from dermledger.projections.readmodel_purge import count_rows, purge_patient
 from dermledger.projections.study_view import StudyView
 from dermledger.study.kernel import Kernel
 from dermledger.study.sealing import keyed_blobs
@@ -35,9 +35,17 @@ class ErasureDone:
     readmodel_rows_deleted: int
 
 
-def complete_erasure(kernel: Kernel, patient_id: str) -> ErasureDone:
-    """Destroy the key, then delete the blobs and read-model rows of `patient_id`."""
-    kernel.patient_keys.destroy(patient_id)
+@dataclass(frozen=True)
+class PatientFiles:
+    """What of one patient erasure must remove: image ids, sealed blob addresses, and the
+    plain blobs (captures before erasure v2) that no other patient's capture uses."""
+
+    images: list[str]
+    refs: list[str]
+    plain: list[str]
+
+
+def patient_files(kernel: Kernel, patient_id: str) -> PatientFiles:
     own: list[str] = []
     refs: list[str] = []
     plain: set[str] = set()
@@ -53,15 +61,32 @@ def complete_erasure(kernel: Kernel, patient_id: str) -> ErasureDone:
             refs.append(p["blob_ref"])
         elif p.get("blob_sha256"):
             plain.add(p["blob_sha256"])
-    sealed_store = keyed_blobs(kernel.settings)
-    deleted = sum(sealed_store.delete(ref) for ref in dict.fromkeys(refs))
+    return PatientFiles(own, list(dict.fromkeys(refs)), sorted(plain - used_by_others))
+
+
+def leftovers(kernel: Kernel, patient_id: str) -> bool:
+    """Whether anything an erasure removes is still there (an interrupted erasure)."""
+    if kernel.patient_keys.exists(patient_id):
+        return True
+    files = patient_files(kernel, patient_id)
+    sealed, plain = keyed_blobs(kernel.settings), BlobStore(kernel.settings.blobs_dir)
+    if any(sealed.has(r) for r in files.refs) or any(plain.has(s) for s in files.plain):
+        return True
+    return count_rows(kernel.settings, patient_id, files.images) > 0
+
+
+def complete_erasure(kernel: Kernel, patient_id: str) -> ErasureDone:
+    """Destroy the key, then delete the blobs and read-model rows of `patient_id`."""
+    kernel.patient_keys.destroy(patient_id)
+    files = patient_files(kernel, patient_id)
+    deleted = sum(keyed_blobs(kernel.settings).delete(ref) for ref in files.refs)
     plain_store = BlobStore(kernel.settings.blobs_dir)
-    for sha in sorted(plain - used_by_others):
+    for sha in files.plain:
         if plain_store.has(sha):
             plain_store.discard(sha)
             deleted += 1
-    rows = purge_patient(kernel.settings, patient_id, own)
-    return ErasureDone(len(own), deleted, rows)
+    rows = purge_patient(kernel.settings, patient_id, files.images)
+    return ErasureDone(len(files.images), deleted, rows)
 
 
 # ------------------------------------------------------------------ releases

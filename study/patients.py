@@ -16,7 +16,7 @@ from dermledger.ledger.errors import Conflict, InvalidInput, NotFound
 from dermledger.ledger.signing import Signer
 from dermledger.policies import consent, free_text, metadata_schema
 from dermledger.policies.reasons import require_reason
-from dermledger.study.erasure import ErasureDone, complete_erasure
+from dermledger.study.erasure import ErasureDone, complete_erasure, leftovers
 from dermledger.study.kernel import Kernel, Proposal
 from dermledger.study.personal_data import open_personal, seal_personal
 from dermledger.study.records import Records, patient_stream
@@ -131,24 +131,25 @@ class PatientService:
         return self.kernel.append(signer, decide)[0]
 
     def erasure_pending(self, patient_id: str) -> bool:
-        """True when PatientErased is in the log but the key survived (the run that erased
-        the patient stopped before destroying it): `erase_patient` again completes it."""
+        """True when PatientErased is in the log but something erasure removes is still
+        there (the key, a blob, a read-model row: the run stopped half-way): running
+        `erase_patient` again completes it."""
         patient = fold_patient(self.kernel.stream(patient_stream(patient_id)))
-        return (
-            patient is not None and patient.erased and self.kernel.patient_keys.exists(patient_id)
-        )
+        return patient is not None and patient.erased and leftovers(self.kernel, patient_id)
 
     def erase_patient(self, signer: Signer, patient_id: str, reason: str) -> Envelope:
         """Append PatientErased (no personal data in it), then destroy the patient's key and
-        delete the blobs and read-model rows (study/erasure.py). Run again on an erased
-        patient, it finishes an interrupted erasure and returns the recorded event."""
+        delete the blobs and read-model rows (study/erasure.py). Run again after an
+        interruption, it finishes the erasure and returns the event already recorded."""
         self.kernel.permit(signer, "PatientErased")
         require_reason(reason, "erase a patient")
-        erased = [e for e in self.kernel.stream(patient_stream(patient_id))
-                  if e.type == "PatientErased"]  # fmt: skip
-        if erased:
+        if self.erasure_pending(patient_id):
             self.last_erasure = complete_erasure(self.kernel, patient_id)
-            return erased[0]
+            return next(
+                e
+                for e in self.kernel.stream(patient_stream(patient_id))
+                if e.type == "PatientErased"
+            )
 
         def decide() -> list[Proposal]:
             consent.check_erase(self._consent_facts(patient_id)).enforce()

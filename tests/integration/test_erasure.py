@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from dermledger.ledger.bootstrap import postgres_connect
-from dermledger.ledger.errors import InvalidInput
+from dermledger.ledger.errors import InvalidInput, PolicyViolation
 from dermledger.projections.readmodel import ReadModel
 from dermledger.projections.release.verify import verify_release_dir
 from dermledger.study.imaging import inspect_image
@@ -139,7 +139,10 @@ def test_erasure_leaves_nothing_that_depicts_describes_or_matches_the_patient(
     # Every proof still verifies; earlier releases are their own
     assert ledger.audit.verify().ok and check_export(tmp_path / "log.jsonl") == []
     manifest, failures = verify_release_dir(tmp_path / "v1")
-    assert failures == [] and ledger.releases.check_release_against_ledger(manifest) == []
+    assert (
+        failures == []
+        and ledger.releases.check_release_against_ledger(manifest, tmp_path / "v1") == []
+    )
     assert verify_release_dir(tmp_path / "v2")[1] == []
     v2 = (tmp_path / "v2" / "metadata.csv").read_text()
     assert other in v2 and not any(i in v2 for i in mine)
@@ -165,14 +168,15 @@ def test_erasure_leaves_nothing_that_depicts_describes_or_matches_the_patient(
         )
 
 
-def test_erasing_again_finishes_and_changes_nothing(team: LedgerHandle) -> None:
+def test_a_completed_erasure_is_not_repeated(team: LedgerHandle) -> None:
     register_with_consent(team, "P0050", {"age": "61"})
     verified(team, "P0050", 51, META)
-    first = team.ledger.patients.erase_patient(team["ada"], "P0050", "request")
+    team.ledger.patients.erase_patient(team["ada"], "P0050", "request")
+    assert not team.ledger.patients.erasure_pending("P0050")
     size = sum(1 for _ in team.ledger.kernel.log())
-    again = team.ledger.patients.erase_patient(team["ada"], "P0050", "request")
-    assert again == first and sum(1 for _ in team.ledger.kernel.log()) == size
-    assert team.ledger.patients.last_erasure == type(team.ledger.patients.last_erasure)(1, 0, 0)
+    with pytest.raises(PolicyViolation, match="already erased"):
+        team.ledger.patients.erase_patient(team["ada"], "P0050", "request")
+    assert sum(1 for _ in team.ledger.kernel.log()) == size
 
 
 def test_blobs_of_sealed_captures_never_hold_the_plain_bytes(team: LedgerHandle) -> None:
