@@ -71,7 +71,7 @@ from dermledger.projections.readmodel_sql import (
     tracked_ledger_id,
     write_clusters,
 )
-from dermledger.study.sealing import Sealer, home_key_store
+from dermledger.study.sealing import Sealer, erased_patients, home_key_store
 from dermledger.study.state import ImageState, apply_image_event
 
 DEFAULT_BATCH = 5000  # events a transaction: memory is about this many envelopes and states
@@ -257,7 +257,7 @@ class ReadModel:
             # Positions commit in order (eventsourcing serialises inserts), so nothing can
             # later appear before a position already read; seq stays dense even where
             # notification ids have gaps.
-            opened = self.sealer.opening()
+            opened = self.sealer.opening(erased_patients(ledger.recorder))
             batch = _Batch(
                 [
                     (seq, opened(decode(n.state)))

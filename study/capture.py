@@ -22,7 +22,7 @@ from dermledger.projections.dedup_index import DedupIndex, IndexedImage
 from dermledger.study.imaging import ImageFacts, inspect_image
 from dermledger.study.kernel import Kernel, Proposal
 from dermledger.study.records import patient_stream
-from dermledger.study.sealing import keyed_blobs
+from dermledger.study.sealing import erased_patients, keyed_blobs
 from dermledger.study.state import PatientState, fold_patient
 
 MAX_SUSPICIONS = 5  # per capture: the nearest few are what a reviewer needs
@@ -81,7 +81,7 @@ class CaptureService:
         captured, index.position = read_topic_after(
             self.kernel.recorder, "ImageCaptured", index.position
         )
-        opener = self.kernel.sealer.opening()
+        opener = self.kernel.sealer.opening(erased_patients(self.kernel.recorder))
         for p in (opener(e).payload for e in captured):
             if p.get("erased"):  # its key is destroyed: nothing of it may match again
                 continue

@@ -23,6 +23,7 @@ from dermledger.ledger.store import read_topic
 from dermledger.projections.readmodel_purge import count_rows, purge_patient
 from dermledger.projections.study_view import StudyView
 from dermledger.study.kernel import Kernel
+from dermledger.study.sealing import erased_patients as sealed_erased
 from dermledger.study.sealing import keyed_blobs
 
 
@@ -92,9 +93,9 @@ def complete_erasure(kernel: Kernel, patient_id: str) -> ErasureDone:
 # ------------------------------------------------------------------ releases
 
 
-def erased_patients(kernel: Kernel) -> set[str]:
+def erased_patients(kernel: Kernel) -> frozenset[str]:
     """Every patient erased in the current log."""
-    return {str(e.payload["patient_id"]) for e in read_topic(kernel.recorder, "PatientErased")}
+    return sealed_erased(kernel.recorder)
 
 
 def refuse_rebuild_after_erasure(kernel: Kernel, view: StudyView, name: str) -> None:

@@ -26,7 +26,7 @@ from dermledger.projections.study_view import (
 )
 from dermledger.study.kernel import Kernel
 from dermledger.study.records import Records
-from dermledger.study.sealing import OpenedEntry
+from dermledger.study.sealing import OpenedEntry, erased_patients
 from dermledger.study.state import ImageState
 
 SEQ = re.compile(r"^\d+$")
@@ -69,12 +69,14 @@ class QueryService:
 
     def _opened_log(self) -> Iterator[OpenedEntry]:
         """The log with sealed values opened in memory (erased ones marked): what views fold."""
-        return self.kernel.sealer.opened_log(self.kernel.log())
+        erased = erased_patients(self.kernel.recorder)
+        return self.kernel.sealer.opened_log(self.kernel.log(), erased)
 
     def images_at(self, as_of: str | None) -> list[ImageState]:
         if as_of is None:
             ids = [e.payload["image_id"] for e in read_topic(self.kernel.recorder, "ImageCaptured")]
-            return [self.records.get_image(i) for i in ids]
+            erased = erased_patients(self.kernel.recorder)
+            return [self.records.get_image(i, erased) for i in ids]
         return list(self.view(as_of).images.values())
 
     def list_images(self, as_of: str | None = None) -> list[dict[str, Any]]:

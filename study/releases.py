@@ -30,6 +30,7 @@ from dermledger.study.authority import ActorRecord, apply_actor_event
 from dermledger.study.erasure import blob_opener, mark_erased, refuse_rebuild_after_erasure
 from dermledger.study.kernel import Kernel, Proposal, actor_stream
 from dermledger.study.queries import QueryService
+from dermledger.study.sealing import erased_patients
 
 
 def _partial_folder(out: Path) -> Path:
@@ -89,7 +90,8 @@ class ReleaseService:
         upto = self.queries.position(as_of)
         expected = upto or int(self.kernel.recorder.max_notification_id() or 0)  # for progress only
         replayed = Replay.of(
-            self.kernel.sealer.opened_log(self.kernel.log()),  # erasure v2: opened in memory
+            # erasure v2: opened in memory, erased patients' images without values
+            self.kernel.sealer.opened_log(self.kernel.log(), erased_patients(self.kernel.recorder)),
             upto,
             progress=(lambda done: progress("Replaying the log", done, expected))
             if progress

@@ -27,12 +27,13 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from eventsourcing.persistence import ApplicationRecorder
 
 from dermledger.ledger.bootstrap import Settings
 from dermledger.ledger.envelope import Envelope
 from dermledger.ledger.errors import KeystoreError, NotFound
 from dermledger.ledger.keyed_blobs import KeyedBlobStore, keyed_address
-from dermledger.ledger.store import LogEntry
+from dermledger.ledger.store import LogEntry, read_topic
 from dermledger.study.personal_data import FilePatientKeyStore, PatientKeyStore
 
 SEAL_FORMAT = "dermledger-sealed/1"
@@ -180,26 +181,33 @@ class Sealer:
         """The envelope with its sealed values back in the payload (or marked erased)."""
         return self.opening()(env)
 
-    def open_all(self, envelopes: Iterable[Envelope]) -> list[Envelope]:
-        opener = self.opening()
+    def open_all(
+        self, envelopes: Iterable[Envelope], erased: frozenset[str] = frozenset()
+    ) -> list[Envelope]:
+        opener = self.opening(erased)
         return [opener(e) for e in envelopes]
 
-    def opened_log(self, entries: Iterable[LogEntry]) -> Iterator[OpenedEntry]:
-        """The log with every envelope opened, for one replay."""
-        opener = self.opening()
+    def opened_log(
+        self, entries: Iterable[LogEntry], erased: frozenset[str] = frozenset()
+    ) -> Iterator[OpenedEntry]:
+        """The log with every envelope opened, for one replay; plain events of the `erased`
+        patients are shown as erased too."""
+        opener = self.opening(erased)
         for entry in entries:
             yield OpenedEntry(entry.seq, opener(entry.envelope()))
 
-    def opening(self) -> Opener:
-        return Opener(self)
+    def opening(self, erased: frozenset[str] = frozenset()) -> Opener:
+        return Opener(self, erased)
 
 
 class Opener:
     """Opens envelopes, reading each patient's key once (one pass over the log)."""
 
-    def __init__(self, sealer: Sealer) -> None:
+    def __init__(self, sealer: Sealer, erased: frozenset[str] = frozenset()) -> None:
         self.sealer = sealer
+        self.erased = erased  # patients erased now: their plain (pre-v2) events are hidden
         self._ciphers: dict[str, AESGCM | None] = {}
+        self._owners: dict[str, str] = {}  # image -> patient, from the captures seen
 
     def cipher(self, patient_id: str) -> AESGCM | None:
         """AES-GCM under the patient's fields key, derived once per pass; None if erased."""
@@ -212,7 +220,7 @@ class Opener:
         p = env.payload
         sealed = p.get("sealed")
         if not sealed:
-            return env
+            return self._plain(env) if self.erased else env
         patient_id = str(p["patient_id"])
         subject = str(p.get("image_id") or patient_id)
         cipher = self.cipher(patient_id)
@@ -222,6 +230,29 @@ class Opener:
         else:
             payload |= open_fields(cipher, _aad(env.type, patient_id, subject), sealed)
         return env.model_copy(update={"payload": payload})
+
+    def _plain(self, env: Envelope) -> Envelope:
+        """A plain event (before erasure v2) of a patient erased since: the values are
+        still in the log, but views show it as erased like a sealed one."""
+        p = env.payload
+        if env.type == "ImageCaptured":
+            self._owners[str(p["image_id"])] = str(p["patient_id"])
+        hidden = PLAIN_HIDDEN.get(env.type)
+        owner = p.get("patient_id") or self._owners.get(str(p.get("image_id")))
+        if hidden is None or owner not in self.erased:
+            return env
+        payload = {k: v for k, v in p.items() if k not in hidden} | _erased_values(env.type)
+        return env.model_copy(update={"payload": payload})
+
+
+def erased_patients(recorder: ApplicationRecorder) -> frozenset[str]:
+    """Every patient erased in the log now (one scan of that event type)."""
+    return frozenset(str(e.payload["patient_id"]) for e in read_topic(recorder, "PatientErased"))
+
+
+PLAIN_HIDDEN = {"ImageCaptured": CAPTURE_SEALED, "MetadataEdited": EDIT_SEALED,
+                "HistologyRecorded": ("report_ref", "report_date"),
+                "PatientRegistered": REGISTRATION_SEALED}  # fmt: skip
 
 
 def _erased_values(event_type: str) -> dict[str, Any]:

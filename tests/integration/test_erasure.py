@@ -187,3 +187,41 @@ def test_blobs_of_sealed_captures_never_hold_the_plain_bytes(team: LedgerHandle)
     )
     stored = home_bytes(team.ledger.settings.blobs_dir)
     assert data[-300:-236] not in stored and hashlib.sha256(data).hexdigest().encode() not in stored
+
+
+def test_a_patient_captured_before_the_upgrade_is_shown_erased(tmp_path: Path) -> None:
+    """The fixture ledger (made by main before erasure v2) has plain captures: erasing one
+    of its patients deletes their unshared files and read-model rows and hides their
+    values in every view, though the old events keep them; old proofs still verify."""
+    import shutil
+
+    from dermledger.ledger.bootstrap import Settings
+    from dermledger.study.ledger import DermLedger
+
+    fixture = Path(__file__).resolve().parent.parent / "fixtures" / "main-ledger"
+    shutil.copytree(fixture / "home", tmp_path / "home")
+    ledger = DermLedger(Settings(home=tmp_path / "home", kdf_log2_n=10))
+    try:
+        ada = ledger.actors.unlock("ada", "fixture passphrase")
+        images = {i["image_id"]: i for i in ledger.queries.list_images()}
+        released = (fixture / "release-v1" / "metadata.csv").read_text().splitlines()
+        owner = next(i["metadata"]["patient_id"] for k, i in images.items() if k in released[1])
+        mine = sorted(i for i, r in images.items() if r["metadata"]["patient_id"] == owner)
+        assert mine
+        shas = [ledger.records.get_image(i).captured["blob_sha256"] for i in mine]
+        ledger.patients.erase_patient(ada, owner, "erasure request")
+        now = {i["image_id"]: i for i in ledger.queries.list_images()}
+        assert all(now[i]["status"] == "erased" for i in mine)
+        assert all(set(now[i]["metadata"]) == {"patient_id", "lesion_id"} for i in mine)
+        blobs = ledger.settings.blobs_dir
+        assert not any((blobs / s[:2] / s[2:]).exists() for s in shas)
+        assert ledger.audit.verify().ok
+        manifest, failures = verify_release_dir(fixture / "release-v1")
+        assert failures == []
+        as_of = str(manifest["as_of"]["seq"])
+        with pytest.raises(InvalidInput, match=f"patient {owner} was erased"):
+            ledger.releases.create_release(
+                ada, "v1", tmp_path / "again", as_of=as_of, publish=False
+            )
+    finally:
+        ledger.close()
