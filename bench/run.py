@@ -37,6 +37,7 @@ MODULES = (
     "bench_rebuild",
     "bench_page",
     "bench_witness",
+    "bench_station",
 )
 
 err = Console(stderr=True)

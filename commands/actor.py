@@ -5,19 +5,21 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from dermledger.commands.context import (
     NEW_PASSPHRASE_ENV,
     get,
-    out,
     passphrase_for,
-    print_json,
     status,
 )
 from dermledger.commands.options import Json
+from dermledger.commands.output import Col, emit, when
 
-app = typer.Typer(help="Enrol, revoke and list actors.", no_args_is_help=True)
+app = typer.Typer(
+    help="Enrol, revoke and list actors.\n\n"
+    "Example: dermledger --as ada actor add dr-lee --role specialist",
+    no_args_is_help=True,
+)
 
 
 @app.command("add")
@@ -51,7 +53,7 @@ def add(
     )
     status(
         f"Enrolled {name} as {', '.join(envelope.payload['roles'])} "
-        f"(key {c.ledger.kernel.get_actor(name).key_id[:16]}…)"
+        f"(key {c.ledger.kernel.get_actor(name).key_id})"
     )
 
 
@@ -79,18 +81,14 @@ def list_(
 
     Example: dermledger actor list --json
     """
-    actors = get(ctx).ledger.actors.list_actors()
-    if json_:
-        print_json(actors)
-        return
-    table = Table("actor", "roles", "key id", "status", "enrolled at", "by")
-    for a in actors:
-        table.add_row(
-            str(a["actor"]),
-            ", ".join(a["roles"]),  # type: ignore[arg-type]
-            str(a["key_id"])[:16] + "…",
-            str(a["status"]),
-            str(a["enrolled_at"]),
-            str(a["enrolled_by"]),
-        )
-    out.print(table)
+    emit(get(ctx).ledger.actors.list_actors(), ACTOR_COLUMNS, json_=json_)
+
+
+ACTOR_COLUMNS = (
+    Col("actor", "actor", ident=True),
+    Col("roles", "roles"),
+    Col("key id", "key_id", ident=True),
+    Col("status", "status"),
+    Col("enrolled at", lambda a: when(a["enrolled_at"]), ident=True),
+    Col("by", "enrolled_by", ident=True),
+)

@@ -6,13 +6,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from dermledger.commands.context import get, out, print_json, progress_bar, status
-from dermledger.commands.options import AsOf, Json
+from dermledger.commands.options import AsOf, Json, Since, Until
+from dermledger.commands.output import Col, emit, when
 from dermledger.ledger.errors import PolicyViolation, VerificationError
 
-app = typer.Typer(help="Verify and export the signed log.", no_args_is_help=True)
+app = typer.Typer(
+    help="Verify and export the signed log, read its audit trail, check compliance.\n\n"
+    "Example: dermledger audit verify",
+    no_args_is_help=True,
+)
 
 
 @app.command("verify")
@@ -60,7 +64,7 @@ def verify(
     if json_:
         print_json(summary)
     else:
-        print(
+        out.print(
             f"{report.events} events in {report.streams} streams, {report.actors} actors, "
             f"{report.checkpoints} checkpoints; root {report.root}"
         )
@@ -90,8 +94,8 @@ def trail(
     ctx: typer.Context,
     image: Annotated[str | None, typer.Argument(help="Only this image's events.")] = None,
     actor: Annotated[str | None, typer.Option("--actor", help="Only this actor's events.")] = None,
-    since: Annotated[str | None, typer.Option("--since", help="ISO date/time, UTC.")] = None,
-    until: Annotated[str | None, typer.Option("--until", help="ISO date/time, UTC.")] = None,
+    since: Since = None,
+    until: Until = None,
     json_: Json = False,
 ) -> None:
     """The audit trail: who did what, when and why, old and new values side by side.
@@ -99,21 +103,21 @@ def trail(
     Example: dermledger audit trail IMG-1a2b… --since 2026-11-01 --json
     """
     rows = get(ctx).ledger.queries.audit_trail(image=image, actor=actor, since=since, until=until)
-    if json_:
-        print_json(rows)
-        return
-    table = Table("seq", "when", "who", "as", "event", "image", "field", "old", "new", "why")
-    for r in rows:
-        table.add_row(
-            str(r["seq"]), r["recorded_at"], r["actor"], r["role"], r["type"],
-            r["image_id"] or r["stream"], r["field"] or "", _text(r["old_value"]),
-            _text(r["new_value"]), r["reason"] or "",
-        )  # fmt: skip
-    out.print(table)
+    emit(rows, TRAIL_COLUMNS, json_=json_)
 
 
-def _text(value: object) -> str:
-    return "" if value is None else str(value)
+TRAIL_COLUMNS = (
+    Col("seq", "seq", ident=True),
+    Col("when", lambda r: when(r["recorded_at"]), ident=True),
+    Col("who", "actor", ident=True),
+    Col("meaning", "meaning"),
+    Col("event", "type", ident=True),
+    Col("image", lambda r: r["image_id"] or r["stream"], ident=True),
+    Col("field", "field", ident=True),
+    Col("old", "old_value"),
+    Col("new", "new_value"),
+    Col("why", "reason"),
+)
 
 
 @app.command("compliance")
@@ -127,18 +131,20 @@ def compliance(
     Example: dermledger audit compliance || echo "do not release"
     """
     report = get(ctx).ledger.queries.compliance(as_of)
-    if json_:
-        print_json(report)
-    else:
-        table = Table("rule", "count", "what", "images / events")
-        for b in report["breaches"]:
-            shown = ", ".join(b["subjects"][:5]) + (" …" if b["count"] > 5 else "")
-            table.add_row(b["rule"], str(b["count"]), b["description"], shown)
-        out.print(table)
     breaches = report["breaches"]
+    if json_ or breaches:
+        emit(report, BREACH_COLUMNS, json_=json_, rows=breaches)
     if breaches:
         raise PolicyViolation(
             f"{len(breaches)} compliance rule(s) breached: "
             + ", ".join(f"{b['rule']} ({b['count']})" for b in breaches)
         )
     status(f"OK: no breach of {len(report['rules_checked'])} rules at seq {report['as_of_seq']}")
+
+
+BREACH_COLUMNS = (
+    Col("rule", "rule", ident=True),
+    Col("count", "count"),
+    Col("what", "description"),
+    Col("images / events", lambda b: ", ".join(b["subjects"])),
+)

@@ -5,22 +5,36 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from dermledger.commands.context import err, get, out, print_json, progress_bar, status
 from dermledger.commands.options import Json
-from dermledger.ledger.errors import InvalidInput
+from dermledger.commands.output import Col, cell, emit
+from dermledger.ledger.errors import DermLedgerError, InvalidInput
+from dermledger.policies import csv_rows
 from dermledger.study.imaging import read_capped
 from dermledger.study.imports import ImportRefused
 
 MAX_CSV_BYTES = 64 * 1024 * 1024
 
-patient_app = typer.Typer(help="Register patients by pseudonym.", no_args_is_help=True)
-duplicates_app = typer.Typer(help="Review suspected duplicates.", no_args_is_help=True)
-metadata_app = typer.Typer(help="Edit an image's metadata fields.", no_args_is_help=True)
+patient_app = typer.Typer(
+    help="Register patients by pseudonym and show their records.\n\n"
+    "Example: dermledger --as ada patient register P0001 --age 38 --sex female",
+    no_args_is_help=True,
+)
+duplicates_app = typer.Typer(
+    help="Review suspected duplicates: list them, then resolve each.\n\n"
+    "Example: dermledger duplicates list",
+    no_args_is_help=True,
+)
+metadata_app = typer.Typer(
+    help="Edit an image's metadata fields; the old value stays in the audit trail.\n\n"
+    "Example: dermledger --as ada metadata set IMG-1a2b3c4d5e6f7a8b anatom_site "
+    '"Head and neck:Head" --reason "site corrected"',
+    no_args_is_help=True,
+)
 
 Reason = Annotated[str, typer.Option("--reason", help="Why, for the audit trail (required).")]
 
@@ -65,7 +79,7 @@ def register(
 
 def capture(
     ctx: typer.Context,
-    image: Annotated[Path, typer.Argument(help="JPEG or PNG file.")],
+    images: Annotated[list[Path], typer.Argument(help="JPEG or PNG files (one or more).")],
     patient: Annotated[str, typer.Option("--patient", help="Registered patient pseudonym.")],
     lesion: Annotated[str, typer.Option("--lesion", help="Lesion pseudonym.")],
     anatom_site: Annotated[str | None, typer.Option(help="ISIC anatomic site label.")] = None,
@@ -80,40 +94,60 @@ def capture(
     reason: Annotated[str | None, typer.Option(help="Why the deviation is acceptable.")] = None,
     json_: Json = False,
 ) -> None:
-    """Capture one image under the SOP: decode, check, store, sign, flag duplicates.
+    """Capture images of one lesion under the SOP: decode, check, store, sign, flag
+    duplicates. Each file is captured on its own, all or nothing, and gets one result
+    line (captured as IMAGE-ID, or not captured and why); exit 1 if any was not captured.
 
-    Example: dermledger --as ada capture lesion.jpg --patient P0001 --lesion L0001
-             --dermoscopic-type "contact polarized" --anatom-site "Trunk:Posterior trunk"
+    Example: dermledger --as ada capture lesion-1.jpg lesion-2.jpg --patient P0001
+             --lesion L0001 --dermoscopic-type "contact polarized"
+             --anatom-site "Trunk:Posterior trunk"
     """
     c = get(ctx)
     if override_sop and not (reason and reason.strip()):
         raise InvalidInput("--override-sop needs --reason")
     if reason and not override_sop:
         raise InvalidInput("--reason goes with --override-sop")
-    data = read_file(image)
-    result = c.ledger.capture.capture(
-        c.signer(),
-        data,
-        patient_id=patient,
-        lesion_id=lesion,
-        metadata={
-            "anatom_site": anatom_site,
-            "clin_size_long_diam_mm": clin_size_long_diam_mm,
-            "image_type": image_type,
-            "dermoscopic_type": dermoscopic_type,
-            "acquisition_day": acquisition_day,
-        },
-        device=device,
-        override_reason=reason if override_sop else None,
-        name=image.name,
-    )
-    suspicions = [s.__dict__ for s in result.suspicions]
+    signer = c.signer()
+    metadata = {
+        "anatom_site": anatom_site, "clin_size_long_diam_mm": clin_size_long_diam_mm,
+        "image_type": image_type, "dermoscopic_type": dermoscopic_type,
+        "acquisition_day": acquisition_day,
+    }  # fmt: skip
+    results = []
+    for path in images:
+        try:
+            result = c.ledger.capture.capture(
+                signer, read_file(path), patient_id=patient, lesion_id=lesion,
+                metadata=metadata, device=device,
+                override_reason=reason if override_sop else None, name=path.name,
+            )  # fmt: skip
+        except DermLedgerError as refused:
+            results.append({"file": path.name, "image_id": None, "error": refused.diagnostics()})
+            continue
+        suspicions = [s.__dict__ for s in result.suspicions]
+        results.append({"file": path.name, "image_id": result.image_id, "error": None,
+                        "duplicate_suspicions": suspicions})  # fmt: skip
     if json_:
-        print_json({"image_id": result.image_id, "duplicate_suspicions": suspicions})
-        return
-    print(result.image_id)
-    for s in result.suspicions:
-        status(f"Suspected duplicate of {s.duplicate_of} ({s.kind}, distance {s.distance})")
+        print_json(results)
+    else:
+        for r in results:
+            out.print(capture_line(r))
+    failed = [r for r in results if r["error"] is not None]
+    if len(results) == 1 and failed:
+        raise InvalidInput(f"{failed[0]['file']}: {failed[0]['error']}")
+    if failed:
+        raise InvalidInput(f"{len(failed)} of {len(results)} files were not captured")
+
+
+def capture_line(result: dict[str, Any]) -> str:
+    """One file's result, for people: what happened to it, on one line."""
+    if result["error"] is not None:
+        return f"{result['file']}: not captured: {result['error']}"
+    line = f"{result['file']}: captured as {result['image_id']}"
+    for s in result["duplicate_suspicions"]:
+        kind = f"{s['kind']}, distance {s['distance']}"
+        line += f"; suspected duplicate of {s['duplicate_of']} ({kind})"
+    return line
 
 
 def read_file(path: Path) -> bytes:
@@ -124,15 +158,15 @@ def read_file(path: Path) -> bytes:
 def import_(
     ctx: typer.Context,
     folder: Annotated[Path, typer.Argument(help="Folder holding the image files.")],
-    metadata: Annotated[Path, typer.Option("--metadata", help="CSV: filename, patient_id, …")],
+    metadata: Annotated[
+        Path, typer.Option("--metadata", help="The CSV describing the files (columns above).")
+    ],
     json_: Json = False,
 ) -> None:
-    """Import a folder of captures described by a metadata CSV.
+    """Import a folder of captures described by a metadata CSV (policy import-csv).
 
     Every row and file is checked first; any problem is listed with its row number and
     nothing is written. Re-running an interrupted import completes it.
-
-    Example: dermledger --as ada import study/images --metadata study/metadata.csv
     """
     c = get(ctx)
     if not folder.is_dir():
@@ -162,6 +196,17 @@ def import_(
             f"Imported {report.captured} images ({report.already_present} already present), "
             f"{report.suspicions} duplicate suspicions"
         )
+
+
+def import_help() -> str:
+    """The import help, its CSV columns read from the policy that judges them."""
+    doc = (import_.__doc__ or "").strip().replace("\n    ", "\n")
+    return (
+        f"{doc}\n\nCSV columns (a header row, then one row per file):\n\n"
+        f"required: {', '.join(csv_rows.REQUIRED_COLUMNS)}\n\n"
+        f"optional: {', '.join(csv_rows.OPTIONAL_COLUMNS)}\n\n"
+        "Example: dermledger --as ada import study/images --metadata study/metadata.csv"
+    )
 
 
 def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -201,7 +246,8 @@ def metadata_set(
     """
     c = get(ctx)
     env = c.ledger.curation.edit_metadata(c.signer(), image, field, value, reason)
-    status(f"{field}: {env.payload['old_value']!r} -> {env.payload['new_value']!r}")
+    old, new = cell(env.payload["old_value"]), cell(env.payload["new_value"])
+    status(f"{image} {field}: {old} -> {new}")
 
 
 @duplicates_app.command("list")
@@ -215,13 +261,16 @@ def duplicates_list(
     Example: dermledger duplicates list --json
     """
     rows = get(ctx).ledger.curation.list_duplicates(include_resolved=all_)
-    if json_:
-        print_json(rows)
-        return
-    table = Table("image", "suspected duplicate of", "kind", "distance", "status")
-    for r in rows:
-        table.add_row(r["image_id"], r["duplicate_of"], r["kind"], str(r["distance"]), r["status"])
-    out.print(table)
+    emit(rows, DUPLICATE_COLUMNS, json_=json_)
+
+
+DUPLICATE_COLUMNS = (
+    Col("image", "image_id", ident=True),
+    Col("suspected duplicate of", "duplicate_of", ident=True),
+    Col("kind", "kind"),
+    Col("distance", "distance"),
+    Col("status", "status"),
+)
 
 
 @duplicates_app.command("resolve")
@@ -272,7 +321,7 @@ def reinstate(ctx: typer.Context, image: Annotated[str, typer.Argument()], reaso
 def register_commands(app: typer.Typer) -> None:
     app.add_typer(patient_app, name="patient")
     app.command()(capture)
-    app.command("import")(import_)
+    app.command("import", help=import_help())(import_)
     app.add_typer(metadata_app, name="metadata")
     app.add_typer(duplicates_app, name="duplicates")
     app.command()(exclude)

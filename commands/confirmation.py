@@ -8,11 +8,12 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from dermledger.commands.context import get, out, print_json, status
+from dermledger.commands.context import get, status
 from dermledger.commands.options import AsOf, Json
+from dermledger.commands.output import Col, emit
 from dermledger.ledger.errors import InvalidInput
+from dermledger.policies.confirmation import PANEL_SIZE, Verification
 
 Image = Annotated[str, typer.Argument(help="Image id.")]
 Diagnosis = Annotated[
@@ -59,6 +60,7 @@ def vote(
         raise InvalidInput("--reason goes with --supersede")
     env = c.ledger.confirmation.vote(c.signer(), image, diagnosis, supersede_reason=reason)
     status(f"Vote recorded as {env.payload['signature_meaning']}: {env.payload['category']}")
+    status(panel_sentence(c.ledger.confirmation.verification(image)))
 
 
 def histology(
@@ -76,6 +78,24 @@ def histology(
     c = get(ctx)
     env = c.ledger.confirmation.record_histology(c.signer(), image, diagnosis, report, date)
     status(f"Histology recorded for {image}: {env.payload['category']}")
+    after = c.ledger.confirmation.verification(image)
+    if after.discordant:
+        status(
+            f"Discordant: histology says {after.category}, the consensus said "
+            f"{after.consensus_category} ({after.consensus_support}); both are kept"
+        )
+
+
+def panel_sentence(v: Verification) -> str:
+    """What the panel's votes now amount to."""
+    if v.consensus == "reached":
+        return f"Consensus reached: {v.consensus_category} ({v.consensus_support} votes)"
+    if v.consensus == "disputed":
+        return (
+            "Disputed: no category has a majority; a coordinator orders histology or a "
+            "further reader (order --histology or --further-reader)"
+        )
+    return f"Consensus pending: {len(v.readers)} of {PANEL_SIZE} votes in"
 
 
 def order(
@@ -97,6 +117,9 @@ def order(
     kind = "further-reader" if further_reader else "histology"
     c.ledger.confirmation.order_read(c.signer(), image, kind, reason)
     status(f"Ordered {kind} for {image}")
+    if kind == "histology":
+        worklist = c.hint("dataset", "--awaiting", "histology")
+        status(f"Awaited until a pathologist records it; the worklist: {worklist}")
 
 
 def stats(
@@ -104,29 +127,28 @@ def stats(
     as_of: AsOf = None,
     json_: Json = False,
 ) -> None:
-    """Stage, category and malignancy counts of included images, and panel agreement.
+    """How many images are included, duplicate-suspected and excluded (the definition
+    `dataset` uses); stage, category and malignancy counts of the included ones; and the
+    consensus panel's agreement.
 
     Example: dermledger stats --as-of 5000 --json
     """
     result = get(ctx).ledger.queries.statistics(as_of)
-    if json_:
-        print_json(result)
-        return
-    table = Table("measure", "value", title="Study statistics")
-    for key in ("images", "included", "excluded", "malignant", "malignant_with_histology",
-                "discordant"):  # fmt: skip
-        table.add_row(key, str(result[key]))
-    for key in ("stages", "consensus", "categories"):
-        table.add_row(key, ", ".join(f"{k} {v}" for k, v in result[key].items()))
     a = result["agreement"]
-    table.add_row(
-        "Fleiss' kappa", f"{_fmt(a.get('fleiss_kappa'))} ({a.get('fleiss_items')} images)"
-    )
-    table.add_row(
-        "Krippendorff's alpha (nominal)",
-        f"{_fmt(a.get('krippendorff_alpha'))} ({a.get('alpha_items')} images)",
-    )
-    out.print(table)
+    rows = [
+        *({"measure": k.replace("_", " "), "value": result[k]} for k in STAT_KEYS),
+        *({"measure": k, "value": result[k]} for k in ("stages", "consensus", "categories")),
+        {"measure": "Fleiss' kappa",
+         "value": f"{_fmt(a.get('fleiss_kappa'))} ({a.get('fleiss_items')} images)"},
+        {"measure": "Krippendorff's alpha (nominal)",
+         "value": f"{_fmt(a.get('krippendorff_alpha'))} ({a.get('alpha_items')} images)"},
+    ]  # fmt: skip
+    emit(result, STAT_COLUMNS, json_=json_, rows=rows, title="Study statistics")
+
+
+STAT_KEYS = ("images", "included", "duplicate_suspected", "excluded", "malignant",
+             "malignant_with_histology", "discordant")  # fmt: skip
+STAT_COLUMNS = (Col("measure", "measure"), Col("value", "value"))
 
 
 def _fmt(value: object) -> str:

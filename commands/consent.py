@@ -8,11 +8,16 @@ from typing import Annotated
 import typer
 
 from dermledger.commands.capture import patient_app, read_file
-from dermledger.commands.context import get, out, print_json, status
+from dermledger.commands.context import get, print_json, status
 from dermledger.commands.options import Json
+from dermledger.commands.output import cell, console
 from dermledger.ledger.errors import InvalidInput
 
-app = typer.Typer(help="Record, withdraw and erase consent.", no_args_is_help=True)
+app = typer.Typer(
+    help="Record, withdraw and erase consent.\n\n"
+    'Example: dermledger --as ada consent withdraw P0001 --reason "patient request"',
+    no_args_is_help=True,
+)
 Patient = Annotated[str, typer.Argument(help="The patient's pseudonym.")]
 Reason = Annotated[str, typer.Option("--reason", help="Why (required).")]
 
@@ -32,7 +37,8 @@ def record(
     c = get(ctx)
     env = c.ledger.patients.record_consent(c.signer(), patient, scope, read_file(document))
     digest = env.payload.get("document_hmac") or env.payload.get("document_sha256") or ""
-    status(f"Consent recorded for {patient} (document commitment {digest[:16]}…)")
+    kind = "HMAC under the patient's key" if "document_hmac" in env.payload else "SHA-256"
+    status(f"Consent recorded for {patient} (document {kind} {digest})")
 
 
 @app.command("withdraw")
@@ -90,7 +96,7 @@ def show(
     record = {
         "patient_id": state.patient_id,
         **state.fields,
-        "consent": "in force" if state.consent else ("erased" if state.erased else "none"),
+        "consent": state.consent_state,
         "consent_scope": state.consent_scope,
         "personal_data": "erased" if state.erased else (
             "held, encrypted" if state.personal else "none"),
@@ -105,4 +111,8 @@ def show(
         print_json(record)
         return
     for key, value in record.items():
-        out.print(f"{key}: {value}", markup=False, highlight=False)
+        if isinstance(value, dict):
+            for inner, shown in value.items():
+                console().print(f"{key} {inner}: {cell(shown)}", markup=False)
+        else:
+            console().print(f"{key}: {cell(value)}", markup=False)

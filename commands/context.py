@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from dermledger.ledger.bootstrap import Settings
-from dermledger.ledger.errors import InvalidInput, KeystoreError
+from dermledger.ledger.bootstrap import Settings, ledger_exists
+from dermledger.ledger.errors import InvalidInput, KeystoreError, NotFound
 from dermledger.ledger.signing import Signer
 from dermledger.policies.free_text import printable
 from dermledger.study.ledger import DermLedger
@@ -39,8 +41,8 @@ class SafeConsole(Console):
         return super().render_str(printable(text, keep="\n"), **kwargs)
 
 
-out = SafeConsole(soft_wrap=True)
-err = SafeConsole(stderr=True, soft_wrap=True)
+out = SafeConsole(soft_wrap=True, markup=False, highlight=False)
+err = SafeConsole(stderr=True, soft_wrap=True, markup=False, highlight=False)
 
 
 @dataclass
@@ -55,6 +57,18 @@ class Context:
 
     @property
     def ledger(self) -> DermLedger:
+        """The existing ledger; refused in one sentence, creating nothing, when there is
+        none (a mistyped --home must not become a new, empty ledger)."""
+        if self._ledger is None:
+            if not ledger_exists(self.settings):
+                raise NotFound(no_ledger_sentence(self.settings))
+            self._ledger = DermLedger(self.settings)
+            if not self._ledger.kernel.is_initialised():
+                raise NotFound(no_ledger_sentence(self.settings))
+        return self._ledger
+
+    def create_ledger(self) -> DermLedger:
+        """The ledger at these settings, created if absent: for `init` only."""
         if self._ledger is None:
             self._ledger = DermLedger(self.settings)
         return self._ledger
@@ -67,9 +81,29 @@ class Context:
             self._signer = self.ledger.actors.unlock(self.actor, passphrase_for(self.actor))
         return self._signer
 
+    def hint(self, *args: str, home: Path | None = None) -> str:
+        """A `dermledger` command line for a hint that works as printed: it names this
+        ledger's home and, on PostgreSQL, its --db URL (a password in the URL is left to
+        the shell as ${PGPASSWORD}, never printed)."""
+        parts = ["dermledger", "--home", shlex.quote(str(home or self.settings.home))]
+        if self.settings.db_url:
+            parts += ["--db", hint_url(self.settings.db_url)]
+        return " ".join([*parts, *args])
+
     def close(self) -> None:
         if self._ledger is not None:
             self._ledger.close()
+
+
+def hint_url(url: str) -> str:
+    """A database URL quoted for a shell, its password (if any) as ${PGPASSWORD}."""
+    parsed = urlsplit(url)
+    if parsed.password is None:
+        return shlex.quote(url)
+    user = parsed.username or ""
+    host = parsed.netloc.rsplit("@", 1)[-1]
+    masked = urlunsplit(parsed._replace(netloc=f"{user}:${{PGPASSWORD}}@{host}"))
+    return f'"{masked}"'
 
 
 def passphrase_for(actor: str, *, env: str = PASSPHRASE_ENV, confirm: bool = False) -> str:
@@ -80,6 +114,14 @@ def passphrase_for(actor: str, *, env: str = PASSPHRASE_ENV, confirm: bool = Fal
     if not sys.stdin.isatty():
         raise KeystoreError(f"set {env} or run on a terminal to give {actor}'s passphrase")
     return typer.prompt(f"Passphrase for {actor}", hide_input=True, confirmation_prompt=confirm)
+
+
+def no_ledger_sentence(settings: Settings) -> str:
+    """Why a command other than init refuses: where it looked, and what to do."""
+    return (
+        f"there is no ledger at {settings.describe()}; check --home and --db, or create one "
+        "with dermledger init"
+    )
 
 
 def get(ctx: typer.Context) -> Context:

@@ -10,9 +10,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from dermledger.commands.context import err, get, out, status
+from dermledger.commands.output import Col, render
 from dermledger.ledger.errors import Conflict, VerificationError
 from dermledger.projections.release.cohort import CohortTable
 from dermledger.projections.release.columns import DASH
@@ -59,28 +59,28 @@ def demo(
             replace(c.settings, home=target), records=records, duplicates=duplicates,
             patients=patients, say=status, progress=progress,
         )  # fmt: skip
-    table = Table("step", "what happened", title="DermLedger demo")
-    for what, detail in result.steps:
-        table.add_row(what, detail)
-    out.print(table)
-    ledger = Table("measure", "value", title=LEDGER_TITLE)
-    for key, value in ledger_rows(result.statistics):
-        ledger.add_row(key, value)
-    out.print(ledger)
+    render(pairs(result.steps), STEP_COLUMNS, title="DermLedger demo")
+    render(pairs(ledger_rows(result.statistics)), MEASURE_COLUMNS, title=LEDGER_TITLE)
     if result.release is not None:
-        release = Table("measure", "value", title=RELEASE_TITLE.format(name=result.release_name))
-        for key, value in release_rows(result.release):
-            release.add_row(key, value)
-        out.print(release)
-    out.print(f"Demo home: {result.home}  (try: dermledger --home {result.home} audit verify)")
+        title = RELEASE_TITLE.format(name=result.release_name)
+        render(pairs(release_rows(result.release)), MEASURE_COLUMNS, title=title)
+    hint = c.hint("audit", "verify", home=Path(result.home))
+    out.print(f"Demo home: {result.home}  (try: {hint})", markup=False, highlight=False)
     if result.report is None or not result.report.ok:
         raise VerificationError("the demo ledger did not verify")
     if result.release_failures:
         raise VerificationError("a demo release did not verify")
 
 
+STEP_COLUMNS = (Col("step", "key"), Col("what happened", "value"))
+MEASURE_COLUMNS = (Col("measure", "key"), Col("value", "value"))
 LEDGER_TITLE = "The ledger after the last step (as dermledger stats reads it)"
 RELEASE_TITLE = "Release {name}: the published cohort (as its datasheet.md prints it)"
+
+
+def pairs(rows: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
+    """(key, value) rows as the output helper's row dicts."""
+    return [{"key": key, "value": value} for key, value in rows]
 
 
 def _counts(pairs: Iterable[tuple[str, int]]) -> str:
@@ -93,7 +93,8 @@ def _ratio(value: float | None) -> str:
 
 def ledger_rows(stats: Mapping[str, Any]) -> list[tuple[str, str]]:
     """The `stats` measures, named as `dermledger stats` names them."""
-    rows = [(key, str(stats[key])) for key in ("images", "included", "excluded")]
+    keys = ("images", "included", "duplicate_suspected", "excluded")
+    rows = [(key, str(stats[key])) for key in keys]
     rows.append(("categories", _counts(stats["categories"].items())))
     rows += [(key, str(stats[key])) for key in ("malignant", "malignant_with_histology",
                                                 "discordant")]  # fmt: skip

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from dermledger.commands.context import get, passphrase_for, print_json, progress_bar, status
+from dermledger.commands.context import get, out, passphrase_for, print_json, progress_bar, status
 from dermledger.commands.options import Json
 
 
@@ -22,10 +22,11 @@ def init(
     Example: DERMLEDGER_PASSPHRASE=... dermledger --home study init --founder ada
     """
     c = get(ctx)
-    if c.ledger.kernel.is_initialised():
+    ledger = c.create_ledger()  # the one command that may create a ledger
+    if ledger.kernel.is_initialised():
         # Refuse before asking for a passphrase or creating any key.
-        c.ledger.actors.found(founder, "unused")
-    ledger_id, envelope = c.ledger.actors.found(founder, passphrase_for(founder, confirm=True))
+        ledger.actors.found(founder, "unused")
+    ledger_id, envelope = ledger.actors.found(founder, passphrase_for(founder, confirm=True))
     result = {
         "ledger_id": ledger_id,
         "founder": founder,
@@ -37,7 +38,7 @@ def init(
         print_json(result)
         return
     status(f"Created ledger {ledger_id} in {c.settings.describe()}")
-    status(f"Founding coordinator {founder}, key {envelope.key_id[:16]}…")
+    status(f"Founding coordinator {founder}, key {envelope.key_id}")
 
 
 def checkpoint(
@@ -59,7 +60,7 @@ def checkpoint(
     if json_:
         print_json({k: payload[k] for k in ("ledger_id", "tree_size", "root", "timestamp")})
         return
-    print(f"checkpoint tree_size={payload['tree_size']} root={payload['root']}")
+    out.print(f"checkpoint tree_size={payload['tree_size']} root={payload['root']}")
 
 
 def register(app: typer.Typer) -> None:

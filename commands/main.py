@@ -21,6 +21,7 @@ from dermledger.commands import (
     ledger_cmds,
     readmodel,
     release,
+    serve,
     views,
     witness,
 )
@@ -30,7 +31,8 @@ from dermledger.commands.errors import DermLedgerGroup
 app = typer.Typer(
     name="dermledger",
     cls=DermLedgerGroup,
-    help="Signed, event-sourced record of a clinically verified dermoscopic image study.",
+    help="Signed, event-sourced record of a clinically verified dermoscopic image study.\n\n"
+    "Example: dermledger --home study init --founder ada",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -73,6 +75,7 @@ demo.register(app)
 capture.register_commands(app)
 views.register(app)
 confirmation.register(app)
+serve.register(app)
 app.add_typer(actor.app, name="actor")
 app.add_typer(audit.app, name="audit")
 app.add_typer(release.app, name="release")

@@ -10,7 +10,10 @@ from dermledger.commands.context import get, print_json, progress_bar, status
 from dermledger.commands.options import Json
 from dermledger.projections.readmodel import ReadModel
 
-app = typer.Typer(help="SQL read models for auditors' own queries.", no_args_is_help=True)
+app = typer.Typer(
+    help="SQL read models for auditors' own queries.\n\nExample: dermledger readmodel update",
+    no_args_is_help=True,
+)
 
 
 @app.command("update")

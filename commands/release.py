@@ -6,15 +6,19 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from dermledger.commands.context import err, get, out, print_json, status
 from dermledger.commands.options import AsOf, Json
+from dermledger.commands.output import Col, emit, when
 from dermledger.ledger.errors import VerificationError
 from dermledger.projections.release.messages import say
 from dermledger.projections.release.verify import verify_release_dir
 
-app = typer.Typer(help="Create, verify, list and compare releases.", no_args_is_help=True)
+app = typer.Typer(
+    help="Create, verify, list and compare releases.\n\n"
+    "Example: dermledger release verify releases/v1",
+    no_args_is_help=True,
+)
 
 
 @app.command("create")
@@ -46,9 +50,14 @@ def create(
     if json_:
         print_json(summary)
         return
+    done = (
+        f"Dry run, nothing published: built and signed {name} as a preview"
+        if dry_run
+        else f"Published {name}"
+    )
     status(
-        f"Published {name}: {summary['images']} images at seq {summary['as_of_seq']}, "
-        f"root {summary['root'][:16]}…, in {summary['out']}"
+        f"{done}: {summary['images']} images at seq {summary['as_of_seq']}, "
+        f"root {summary['root']}, in {summary['out']}"
     )
     for gate, count in summary["left_out"].items():
         if count:
@@ -94,15 +103,17 @@ def list_(ctx: typer.Context, json_: Json = False) -> None:
 
     Example: dermledger release list --json
     """
-    rows = get(ctx).ledger.releases.list_releases()
-    if json_:
-        print_json(rows)
-        return
-    table = Table("name", "as of seq", "images", "root", "published by", "at")
-    for r in rows:
-        table.add_row(r["name"], str(r["as_of_seq"]), str(r["images"]), r["root"][:16] + "…",
-                      r["published_by"], r["recorded_at"])  # fmt: skip
-    out.print(table)
+    emit(get(ctx).ledger.releases.list_releases(), RELEASE_COLUMNS, json_=json_)
+
+
+RELEASE_COLUMNS = (
+    Col("name", "name", ident=True),
+    Col("as of seq", "as_of_seq"),
+    Col("images", "images"),
+    Col("root", "root", ident=True),
+    Col("published by", "published_by", ident=True),
+    Col("at", lambda r: when(r["recorded_at"]), ident=True),
+)
 
 
 @app.command("diff")
@@ -121,12 +132,12 @@ def diff(
     if json_:
         print_json(result)
     else:
-        print(f"added {len(result['added'])}, removed {len(result['removed'])}, "
+        out.print(f"added {len(result['added'])}, removed {len(result['removed'])}, "
               f"relabelled {len(result['relabelled'])}")  # fmt: skip
         for image_id in result.get("erased", []):
             print(f"  {image_id}: erased (its patient was erased)")
         for r in result["relabelled"]:
-            print(f"  {r['image_id']}: {r['from']} -> {r['to']}")
-        print("extends: " + ("yes (consistency proof verifies)" if result["extends"] else "NO"))
+            out.print(f"  {r['image_id']}: {r['from']} -> {r['to']}")
+        out.print("extends: " + ("yes (consistency proof verifies)" if result["extends"] else "NO"))
     if not result["extends"]:
         raise VerificationError(f"{new} does not extend {old}: the log was rewritten between them")

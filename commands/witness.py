@@ -13,15 +13,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from dermledger.commands.context import out, print_json, settings_from, status
+from dermledger.commands.context import settings_from, status
 from dermledger.commands.options import Json
+from dermledger.commands.output import Col, emit
 from dermledger.ledger.errors import InvalidInput, KeystoreError
 from dermledger.ledger.witness_home import WitnessHome
 
 app = typer.Typer(
-    help="Run a witness that cosigns ledgers' checkpoints (C2SP tlog-witness).",
+    help="Run a witness that cosigns ledgers' checkpoints (C2SP tlog-witness).\n\n"
+    "Example: dermledger witness logs --home ./w1",
     no_args_is_help=True,
 )
 
@@ -93,14 +94,15 @@ def logs(home: Home, json_: Json = False) -> None:
         }
         for s in WitnessHome(home.expanduser()).store().logs()
     ]
-    if json_:
-        print_json(rows)
-        return
-    table = Table("origin", "size", "cosigned at (POSIX)", "keys")
-    for r in rows:
-        table.add_row(str(r["origin"]), str(r["size"]), str(r["cosigned_at"] or "-"),
-                      "\n".join(r["vkeys"]))  # type: ignore[arg-type]  # fmt: skip
-    out.print(table)
+    emit(rows, LOG_COLUMNS, json_=json_)
+
+
+LOG_COLUMNS = (
+    Col("origin", "origin", ident=True),
+    Col("size", "size"),
+    Col("cosigned at (POSIX)", "cosigned_at"),
+    Col("keys", "vkeys", ident=True),
+)
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -169,6 +169,19 @@ def postgres_connect(settings: Settings) -> Any:
     return psycopg.connect(**settings.database.psycopg_kwargs(), autocommit=True)
 
 
+def ledger_exists(settings: Settings) -> bool:
+    """Whether these settings name an event store that exists, found without creating
+    anything (no SQLite file, no folder, no schema or table): only `init` creates one."""
+    if settings.home.exists() and not settings.home.is_dir():
+        raise InvalidInput(f"the ledger's home {settings.home} is a file, not a folder")
+    if settings.db_url is None:
+        return settings.sqlite_path.is_file()
+    table = f'"{postgres_schema(settings.db_url) or "public"}".dermledger_events'
+    with postgres_connect(settings) as conn:
+        row = conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()
+    return row is not None and row[0] is not None
+
+
 def ensure_postgres_schema(settings: Settings) -> None:
     """Create the URL's schema if it names one (eventsourcing expects it to exist)."""
     if settings.database is None or not settings.database.schema:

@@ -22,7 +22,7 @@ from dermledger.ledger.canonical import (
     loads_plain,
 )
 from dermledger.ledger.errors import VerificationError
-from dermledger.ledger.signing import Signer, verify_digest
+from dermledger.ledger.signing import DigestSigner, verify_digest
 
 EXPORT_ORDER = (
     "seq",
@@ -166,7 +166,7 @@ def seal(
     stream_version: int,
     event_type: str,
     recorded_at: str,
-    signer: Signer,
+    signer: DigestSigner,
     payload: dict[str, Any],
     prev_hash: str | None,
 ) -> Envelope:

@@ -48,6 +48,15 @@ class BadSignature(VerificationError):
     """An Ed25519 signature does not verify against the enrolled key."""
 
 
+class SignatureRequired(DermLedgerError):
+    """An external signer was asked to sign a digest it holds no signature for: the
+    envelope was sealed differently (its stream moved), so its holder must sign again."""
+
+    def __init__(self, digest: bytes) -> None:
+        super().__init__("the event changed before it was saved; it must be signed again")
+        self.digest = digest
+
+
 class RootMismatch(VerificationError):
     """A Merkle root computed from the data differs from the expected one."""
 

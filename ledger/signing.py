@@ -23,6 +23,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
@@ -37,7 +38,7 @@ from cryptography.hazmat.primitives.serialization import (
 from nacl.bindings import crypto_sign, crypto_sign_open, crypto_sign_seed_keypair
 from nacl.exceptions import BadSignatureError
 
-from dermledger.ledger.errors import BadSignature
+from dermledger.ledger.errors import BadSignature, SignatureRequired
 
 PUBLIC_BYTES = 32
 SIGNATURE_BYTES = 64
@@ -51,6 +52,20 @@ def raw_public_key(public_key: Ed25519PublicKey) -> bytes:
 def key_id_of(public_raw: bytes) -> str:
     """Key identifier: hex SHA-256 of the raw 32-byte public key (DESIGN section 5)."""
     return hashlib.sha256(public_raw).hexdigest()
+
+
+class DigestSigner(Protocol):
+    """What sealing needs of a signer: who signs, with which key, and a signature over a
+    32-byte digest. A `Signer` holds the key here; an `ExternalSigner` holds a signature
+    made elsewhere (a reader's browser) for one digest."""
+
+    @property
+    def actor(self) -> str: ...
+
+    @property
+    def key_id(self) -> str: ...
+
+    def sign_digest(self, digest: bytes) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -81,6 +96,35 @@ class Signer:
     def sign_digest(self, digest: bytes) -> str:
         """Base64 Ed25519 signature over the raw digest bytes."""
         return base64.b64encode(sign_raw(self._sodium_secret, digest)).decode("ascii")
+
+
+@dataclass(frozen=True)
+class ExternalSigner:
+    """A key that never leaves its holder: "signs" only the one digest it was handed a
+    signature for, after checking that signature under the public key.
+
+    Any other digest (the envelope was sealed on a newer stream head) raises
+    SignatureRequired, so the holder is asked again rather than an envelope being
+    saved with a signature over different content. Without a signature (`signature`
+    empty) it seals a draft whose signature is empty: for showing, never for saving.
+    """
+
+    actor: str
+    public_raw: bytes = field(repr=False)
+    digest: bytes = b""
+    signature: str = field(default="", repr=False)
+
+    @cached_property
+    def key_id(self) -> str:
+        return key_id_of(self.public_raw)
+
+    def sign_digest(self, digest: bytes) -> str:
+        if not self.signature:
+            return ""
+        if digest != self.digest:
+            raise SignatureRequired(digest)
+        verify_digest(public_raw=self.public_raw, digest=digest, signature_b64=self.signature)
+        return self.signature
 
 
 def sign_raw(secret: bytes, message: bytes) -> bytes:

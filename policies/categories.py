@@ -178,3 +178,8 @@ def melanocytic_of(label: str) -> bool | None:
     if member in _MELANOCYTIC_UNKNOWN:
         return None
     return any(_within(member, node) for node in _MELANOCYTIC_BRANCHES)
+
+
+def diagnosis_labels() -> list[tuple[str, str]]:
+    """Every full ISIC diagnosis label with its category, for a reader's label picker."""
+    return [(member.value, category_of(member.value)) for member in DiagnosisEnum]

@@ -41,18 +41,19 @@ class Breach:
     subjects: list[str] = field(default_factory=list)
 
 
-def _included(facts: StudyFacts) -> list[ImageFacts]:
+def _not_excluded(facts: StudyFacts) -> list[ImageFacts]:
+    """Images still in the dataset or awaiting a duplicate decision (see policies.inclusion)."""
     return [i for i in facts.images if not i.excluded]
 
 
 RULES: list[tuple[str, str, Callable[[StudyFacts], list[str]]]] = [
     ("malignant-without-histology", "malignant labels (MEL, BCC, SCC) without histology",
-     lambda f: [i.image_id for i in _included(f) if i.verification.needs_histology]),
+     lambda f: [i.image_id for i in _not_excluded(f) if i.verification.needs_histology]),
     ("consensus-under-three-readers", "consensus with fewer than three distinct readers",
-     lambda f: [i.image_id for i in _included(f)
+     lambda f: [i.image_id for i in _not_excluded(f)
                 if i.verification.stage == "consensus" and len(set(i.verification.readers)) < 3]),
     ("unresolved-duplicate-suspicion", "duplicate suspicions nobody has resolved",
-     lambda f: [i.image_id for i in _included(f) if i.unresolved_suspicions]),
+     lambda f: [i.image_id for i in _not_excluded(f) if i.unresolved_suspicions]),
     ("sop-override", "captures accepted with a recorded SOP deviation",
      lambda f: [f"{i.image_id} ({', '.join(i.sop_deviations)})"
                 for i in f.images if i.sop_deviations]),
@@ -62,6 +63,9 @@ RULES: list[tuple[str, str, Callable[[StudyFacts], list[str]]]] = [
      lambda f: [i.image_id for i in f.images if i.consent_in_force_at_capture is False]),
     ("event-by-revoked-key", "events signed after the signer's key was revoked",
      lambda f: [f"seq {seq} {kind} by {actor}" for seq, actor, kind in f.revoked_key_events]),
+    ("histology-order-unfulfilled", "histology ordered by a coordinator, no result recorded",
+     lambda f: [i.image_id for i in _not_excluded(f)
+                if i.verification.histology_ordered and i.verification.stage != "histology"]),
 ]  # fmt: skip
 
 

@@ -16,7 +16,7 @@ so a past state derives identically.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from dermledger.policies.base import Decision
 from dermledger.policies.categories import is_malignant, melanocytic_of
@@ -75,6 +75,9 @@ class Verification:
     malignant: bool = False
     needs_histology: bool = False
     readers: tuple[str, ...] = field(default_factory=tuple)
+    histology_ordered: bool = False  # a coordinator ordered it (`order --histology`)
+    # no result yet, and either ordered or required by a malignant label
+    histology_awaited: bool = False
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -90,6 +93,8 @@ class Verification:
             "malignant": self.malignant,
             "needs_histology": self.needs_histology,
             "readers": list(self.readers),
+            "histology_ordered": self.histology_ordered,
+            "histology_awaited": self.histology_awaited,
         }
 
 
@@ -116,7 +121,14 @@ def consensus_of(votes: list[Vote]) -> tuple[str, str | None, str | None, str | 
 
 
 def derive(facts: Facts) -> Verification:
-    """The verification state the events imply."""
+    """The verification state the events imply, with whether histology is awaited."""
+    found = _derive_stage(facts)
+    ordered = facts.histology_ordered
+    awaited = facts.histology is None and (ordered or found.needs_histology)
+    return replace(found, histology_ordered=ordered, histology_awaited=awaited)
+
+
+def _derive_stage(facts: Facts) -> Verification:
     votes = facts.active_votes
     status, c_category, c_diagnosis, support = consensus_of(votes)
     if facts.annotation is None and not votes and facts.histology is None:

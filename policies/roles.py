@@ -39,7 +39,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
         }
     ),
     "annotator": frozenset({"AnnotationRecorded"}),
-    "specialist": frozenset({"ConsensusVoteCast"}),
+    "specialist": frozenset({"ConsensusVoteCast", "ReadingSeedDrawn"}),
     "pathologist": frozenset({"HistologyRecorded"}),
     "auditor": frozenset(),
 }

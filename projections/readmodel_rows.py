@@ -45,11 +45,7 @@ def dataset_values(image_id: str, state: ImageState, last_seq: int) -> tuple[Any
         meta.get("patient_id", state.patient_id),
         *_meta_values({**_NO_META, **meta}),
         *_labelled(state.facts()),
-        # The status rule of study.queries.image_summary, which this layer may
-        # not import (it would pull in the service); the tests hold the two equal.
-        "excluded"
-        if state.excluded
-        else ("duplicate-suspected" if state.suspicions and state.unresolved else "included"),
+        state.status,  # the dataset-inclusion policy, as every view asks it
         last_seq,
         pack_state(state),
     )

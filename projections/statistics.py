@@ -6,24 +6,26 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+from dermledger.policies import inclusion
 from dermledger.projections.agreement import agreement
 from dermledger.study.state import ImageState
 
 
 def study_statistics(images: Iterable[ImageState]) -> dict[str, Any]:
-    """Counts over included images, and the consensus panel's agreement."""
+    """How many images are included, duplicate-suspected and excluded; stage, category and
+    malignancy counts over the included ones; and the consensus panel's agreement."""
     stages: Counter[str] = Counter()
     categories: Counter[str] = Counter()
     consensus: Counter[str] = Counter()
     votes: dict[str, list[str]] = {}
-    counts = {"images": 0, "included": 0, "excluded": 0, "discordant": 0,
-              "malignant": 0, "malignant_with_histology": 0}  # fmt: skip
+    counts = {"images": 0, "included": 0, "duplicate_suspected": 0, "excluded": 0,
+              "discordant": 0, "malignant": 0, "malignant_with_histology": 0}  # fmt: skip
     for image in images:
         counts["images"] += 1
-        if image.excluded:
-            counts["excluded"] += 1
+        status = image.status  # the dataset-inclusion policy: one meaning of "included"
+        counts[status.replace("-", "_")] += 1
+        if status != inclusion.INCLUDED:
             continue
-        counts["included"] += 1
         v = image.verification()
         stages[v.stage or "unannotated"] += 1
         consensus[v.consensus] += 1

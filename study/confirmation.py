@@ -7,15 +7,16 @@ audit trail shows what each signature stands for.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 from dermledger.ledger.envelope import Envelope
 from dermledger.ledger.errors import InvalidInput
-from dermledger.ledger.signing import Signer
-from dermledger.policies import confirmation, free_text, metadata_schema, structures
+from dermledger.ledger.signing import DigestSigner, Signer
+from dermledger.policies import blinding, confirmation, free_text, metadata_schema, structures
 from dermledger.policies.categories import category_of
 from dermledger.policies.reasons import require_reason
-from dermledger.policies.roles import SIGNATURE_MEANING
+from dermledger.policies.roles import SIGNATURE_MEANING, AppendRequest, check_append
 from dermledger.study.kernel import Kernel, Proposal
 from dermledger.study.records import Records
 from dermledger.study.state import ImageState
@@ -34,9 +35,17 @@ class ConfirmationService:
         self.kernel = kernel
         self.records = records
 
-    def annotate(self, signer: Signer, image_id: str, diagnosis: str, items: list[str]) -> Envelope:
+    def annotate(
+        self, signer: DigestSigner, image_id: str, diagnosis: str, items: list[str]
+    ) -> Envelope:
         """The initial clinical annotation, with dermoscopic structures."""
         self.kernel.permit(signer, "AnnotationRecorded")
+        return self.kernel.append(signer, self.annotation_decision(image_id, diagnosis, items))[0]
+
+    def annotation_decision(
+        self, image_id: str, diagnosis: str, items: list[str]
+    ) -> Callable[[], list[Proposal]]:
+        """The decision behind an annotation, for `append` here or a browser to sign."""
         label, category = _label(diagnosis)
         found = structures.parse_structures(items)
 
@@ -51,18 +60,34 @@ class ConfirmationService:
                 })
             ]  # fmt: skip
 
-        return self.kernel.append(signer, decide)[0]
+        return decide
 
     def vote(
         self,
-        signer: Signer,
+        signer: DigestSigner,
         image_id: str,
         diagnosis: str,
         *,
         supersede_reason: str | None = None,
+        via: str = "cli",
     ) -> Envelope:
         """One specialist's consensus vote (or a reasoned replacement of their own)."""
         self.kernel.permit(signer, "ConsensusVoteCast")
+        decide = self.vote_decision(signer.actor, image_id, diagnosis, supersede_reason, via=via)
+        return self.kernel.append(signer, decide)[0]
+
+    def vote_decision(
+        self,
+        voter: str,
+        image_id: str,
+        diagnosis: str,
+        supersede_reason: str | None = None,
+        *,
+        via: str,
+    ) -> Callable[[], list[Proposal]]:
+        """The decision behind a vote, for `append` here or for a reader's browser to
+        sign (`via` says which: cli or web). It records what the reader was shown."""
+        self.check_role(voter, "ConsensusVoteCast")
         label, category = _label(diagnosis)
         supersede = supersede_reason is not None
         if supersede:
@@ -70,28 +95,38 @@ class ConfirmationService:
 
         def decide() -> list[Proposal]:
             image = self._open_image(image_id)
-            confirmation.check_vote(image.facts(), signer.actor, supersede=supersede).enforce()
+            confirmation.check_vote(image.facts(), voter, supersede=supersede).enforce()
             readers = list(dict.fromkeys(v.actor for _, v in image.votes))
-            slot = readers.index(signer.actor) + 1 if signer.actor in readers else len(readers) + 1
+            slot = readers.index(voter) + 1 if voter in readers else len(readers) + 1
             earlier = next(
-                (eid for eid, v in image.votes if v.actor == signer.actor and not v.superseded),
-                None,
+                (eid for eid, v in image.votes if v.actor == voter and not v.superseded), None
             )
             panel = confirmation.PANEL_SIZE + image.further_readers_ordered
+            shown = blinding.visibility(blinding.ReaderFacts(
+                self.kernel.get_actor(voter).roles, has_voted=earlier is not None,
+                panel_complete=len(image.facts().active_votes) >= panel,
+            ))  # fmt: skip
             return [
                 self.kernel.proposal(image_id, "ConsensusVoteCast", {
                     "image_id": image_id, "diagnosis": label, "category": category,
                     "reader_slot": slot, "supersedes": earlier if supersede else None,
                     "reason": supersede_reason, "signer_role": "specialist",
                     "signature_meaning": f"consensus reader {slot} of {panel}",
+                    "shown": shown.as_record() | {"via": via},
                 })
             ]  # fmt: skip
 
-        return self.kernel.append(signer, decide)[0]
+        return decide
+
+    def check_role(self, actor: str, event_type: str) -> None:
+        """Refuse early if the actor's roles cannot append this (the kernel checks again,
+        with the key, when it appends)."""
+        acting = self.kernel.get_actor(actor)
+        check_append(AppendRequest(actor, acting.roles, acting.revoked, event_type)).enforce()
 
     def record_histology(
         self,
-        signer: Signer,
+        signer: DigestSigner,
         image_id: str,
         diagnosis: str,
         report_ref: str,
@@ -99,6 +134,13 @@ class ConfirmationService:
     ) -> Envelope:
         """A pathology result: it becomes the label."""
         self.kernel.permit(signer, "HistologyRecorded")
+        decide = self.histology_decision(image_id, diagnosis, report_ref, report_date)
+        return self.kernel.append(signer, decide)[0]
+
+    def histology_decision(
+        self, image_id: str, diagnosis: str, report_ref: str, report_date: str | None = None
+    ) -> Callable[[], list[Proposal]]:
+        """The decision behind a histology result, for `append` here or a browser to sign."""
         label, category = _label(diagnosis)
         if not report_ref.strip():
             raise InvalidInput("a histology result needs a report reference")
@@ -124,7 +166,7 @@ class ConfirmationService:
             )
             return [self.kernel.proposal(image_id, "HistologyRecorded", result)]
 
-        return self.kernel.append(signer, decide)[0]
+        return decide
 
     def order_read(self, signer: Signer, image_id: str, kind: str, reason: str) -> Envelope:
         """A coordinator's decision for a disputed image: histology or a further reader."""
@@ -145,6 +187,10 @@ class ConfirmationService:
             ]
 
         return self.kernel.append(signer, decide)[0]
+
+    def verification(self, image_id: str) -> confirmation.Verification:
+        """The image's confirmation state now: what a judgement just changed."""
+        return self.records.get_image(image_id).verification()
 
     def _open_image(self, image_id: str, *, allow_excluded: bool = False) -> ImageState:
         image = self.records.get_image(image_id)

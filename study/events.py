@@ -203,6 +203,18 @@ class ConsensusVoteCast(SignedAs):
     reader_slot: int
     supersedes: str | None = None  # event_id of the voter's earlier vote
     reason: str | None = None
+    # What the reader was shown when voting: blinding policy, version, level, channel.
+    shown: dict[str, str] | None = None
+
+
+@register
+class ReadingSeedDrawn(Payload):
+    """The seed a reader's queue order is drawn from, so the order can be reproduced."""
+
+    actor: str
+    seed: str = Field(pattern=r"^[0-9a-f]{32}$")
+    policy: str
+    version: str
 
 
 @register

@@ -31,7 +31,7 @@ from dermledger.ledger.checkpoints import WitnessFolder
 from dermledger.ledger.envelope import Envelope, format_timestamp, seal
 from dermledger.ledger.errors import Conflict, InvalidInput, NotFound, PolicyViolation
 from dermledger.ledger.keystore import Keystore, check_actor_name
-from dermledger.ledger.signing import Signer
+from dermledger.ledger.signing import DigestSigner
 from dermledger.ledger.store import (
     EXPECTED,
     EXPECTED_TOPICS,
@@ -70,6 +70,9 @@ class Proposal:
     stream_id: str
     event_type: str
     payload: dict[str, Any]
+    # Fixed in advance when the event is signed elsewhere, so a re-seal reproduces it.
+    event_id: str | None = None
+    recorded_at: str | None = None
 
 
 class Kernel(Application[str]):
@@ -156,7 +159,7 @@ class Kernel(Application[str]):
 
     # ---------------------------------------------------------------- writes
 
-    def append(self, signer: Signer, decide: Callable[[], list[Proposal]]) -> list[Envelope]:
+    def append(self, signer: DigestSigner, decide: Callable[[], list[Proposal]]) -> list[Envelope]:
         """Decide, sign and save atomically; retry on a concurrent append.
 
         `decide` reads whatever state it needs and runs the policies; it raises a
@@ -176,30 +179,22 @@ class Kernel(Application[str]):
         version v+1 succeeds only if the stream is still at v; streams only grow, so it
         was at v all through the decision, and an event is never chained onto a state
         its policies never saw (two votes by one specialist). A wrong guess costs a retry.
+
+        An `ExternalSigner` (a reader's browser) signed one digest in advance: a retry
+        that seals differently raises SignatureRequired, and nothing is saved.
         """
         streams: list[str] = []
         fresh = False  # after a conflict, the acting actor is read again, not cached
         for _ in range(MAX_ATTEMPTS):
-            known = {s: stream_head(self.recorder, s) for s in streams}
-            with tracking_reads() as reads:
-                acting = self.acting_record(signer, cached=not fresh)
-                proposals = decide()
-            if not proposals:
+            decided = self._decide_and_seal(signer, decide, streams, cached=not fresh)
+            if decided is None:
                 return []
-            for proposal in proposals:
-                role_policy.check_append(
-                    role_policy.AppendRequest(
-                        acting.name, acting.roles, acting.revoked, proposal.event_type
-                    )
-                ).enforce()
-            streams = list(dict.fromkeys(p.stream_id for p in proposals))
-            heads = {
-                s: reads.get(s) or known.get(s) or self._heads.get(s) or (0, None) for s in streams
-            }
-            expected = {s: version for s, (version, _) in reads.items() if s not in heads}
-            envelopes = self.seal_all(signer, proposals, heads)
+            envelopes, expected, topics = decided
+            if not all(e.signature for e in envelopes):
+                raise InvalidInput("an unsigned draft cannot be appended")
+            streams = list(dict.fromkeys(e.stream_id for e in envelopes))
             try:
-                self.save(*envelopes, **{EXPECTED: expected, EXPECTED_TOPICS: reads.topics})
+                self.save(*envelopes, **{EXPECTED: expected, EXPECTED_TOPICS: topics})
             except IntegrityError:
                 fresh = True
                 for s in streams:
@@ -208,6 +203,41 @@ class Kernel(Application[str]):
             self._remember(envelopes)
             return envelopes
         raise Conflict("the ledger stayed busy with concurrent writers; try again")
+
+    def prepare(self, signer: DigestSigner, decide: Callable[[], list[Proposal]]) -> list[Envelope]:
+        """Decide and seal exactly as `append` would now, without saving: the envelopes a
+        signer whose key is elsewhere is shown and signs (their `hash`). Appending them is
+        `append` with an ExternalSigner holding that signature and the same `decide`,
+        whose proposals fix `event_id` and `recorded_at` so the hash is reproduced."""
+        decided = self._decide_and_seal(signer, decide, [], cached=False)
+        return [] if decided is None else decided[0]
+
+    def _decide_and_seal(
+        self,
+        signer: DigestSigner,
+        decide: Callable[[], list[Proposal]],
+        streams: list[str],
+        *,
+        cached: bool,
+    ) -> tuple[list[Envelope], dict[str, int], Any] | None:
+        """One attempt of `append` up to the save: the sealed envelopes, the read set's
+        expected versions and topics (None when `decide` proposes nothing)."""
+        known = {s: stream_head(self.recorder, s) for s in streams}
+        with tracking_reads() as reads:
+            acting = self.acting_record(signer, cached=cached)
+            proposals = decide()
+        if not proposals:
+            return None
+        for proposal in proposals:
+            role_policy.check_append(
+                role_policy.AppendRequest(
+                    acting.name, acting.roles, acting.revoked, proposal.event_type
+                )
+            ).enforce()
+        names = list(dict.fromkeys(p.stream_id for p in proposals))
+        heads = {s: reads.get(s) or known.get(s) or self._heads.get(s) or (0, None) for s in names}
+        expected = {s: version for s, (version, _) in reads.items() if s not in heads}
+        return self.seal_all(signer, proposals, heads), expected, reads.topics
 
     def _remember(self, envelopes: list[Envelope]) -> None:
         """Keep the heads this process wrote (bounded): the next append to one of these
@@ -218,14 +248,14 @@ class Kernel(Application[str]):
         while len(self._heads) > HEADS_KEPT:
             del self._heads[next(iter(self._heads))]
 
-    def permit(self, signer: Signer, event_type: str) -> None:
+    def permit(self, signer: DigestSigner, event_type: str) -> None:
         """Refuse early, before any other rule, if the signer's roles cannot append this."""
         acting = self.acting_record(signer)
         role_policy.check_append(
             role_policy.AppendRequest(acting.name, acting.roles, acting.revoked, event_type)
         ).enforce()
 
-    def acting_record(self, signer: Signer, *, cached: bool = False) -> ActorRecord:
+    def acting_record(self, signer: DigestSigner, *, cached: bool = False) -> ActorRecord:
         """The signer's standing, refused unless enrolled with this key and not revoked.
 
         With `cached`, the record folded last time is reused without reading the store:
@@ -261,7 +291,7 @@ class Kernel(Application[str]):
 
     def seal_all(
         self,
-        signer: Signer,
+        signer: DigestSigner,
         proposals: list[Proposal],
         heads: dict[str, tuple[int, str | None]],
     ) -> list[Envelope]:
@@ -276,11 +306,11 @@ class Kernel(Application[str]):
             except ValueError as exc:
                 raise InvalidInput(f"{proposal.event_type} payload is invalid: {exc}") from exc
             envelope = seal(
-                event_id=str(uuid.uuid4()),
+                event_id=proposal.event_id or str(uuid.uuid4()),
                 stream_id=proposal.stream_id,
                 stream_version=version + 1,
                 event_type=proposal.event_type,
-                recorded_at=recorded_at,
+                recorded_at=proposal.recorded_at or recorded_at,
                 signer=signer,
                 payload=payload,
                 prev_hash=prev_hash,

@@ -6,6 +6,7 @@ per service, each given only what it uses.
     ledger.capture.capture(...), ledger.imports.import_folder(...),
     ledger.curation.resolve_duplicate(...), ledger.confirmation.vote(...),
     ledger.queries.list_images(...), ledger.releases.create_release(...),
+    ledger.reading.queue(...), ledger.reading.prepare_vote(...),
     ledger.audit.verify(...)
 """
 
@@ -17,6 +18,7 @@ from datetime import datetime
 from eventsourcing.persistence import ApplicationRecorder
 
 from dermledger.ledger.bootstrap import Settings
+from dermledger.projections.live_images import LiveImages
 from dermledger.study.actors import ActorService
 from dermledger.study.audit import AuditService
 from dermledger.study.capture import CaptureService
@@ -26,8 +28,11 @@ from dermledger.study.imports import ImportService
 from dermledger.study.kernel import Kernel
 from dermledger.study.patients import PatientService
 from dermledger.study.queries import QueryService
+from dermledger.study.reading import ReadingService
 from dermledger.study.records import Records
 from dermledger.study.releases import ReleaseService
+from dermledger.study.remote_signing import RemoteSigning
+from dermledger.study.worklists import WorklistService
 
 
 class DermLedger:
@@ -46,6 +51,15 @@ class DermLedger:
         self.confirmation = ConfirmationService(self.kernel, self.records)
         self.queries = QueryService(self.kernel, self.records)
         self.releases = ReleaseService(self.kernel, self.queries)
+        self.remote_signing = RemoteSigning(self.kernel)
+        self.live_images = LiveImages(self.kernel.recorder)
+        self.reading = ReadingService(
+            self.kernel, self.records, self.queries, self.confirmation,
+            self.remote_signing, self.live_images,
+        )  # fmt: skip
+        self.worklists = WorklistService(
+            self.records, self.confirmation, self.remote_signing, self.live_images
+        )
 
     @property
     def recorder(self) -> ApplicationRecorder:

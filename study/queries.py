@@ -7,16 +7,15 @@ equals the current one, byte for byte.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 from dermledger.ledger.errors import InvalidInput, NotFound
 from dermledger.ledger.merkle import MerkleTree, hash_leaf
 from dermledger.ledger.store import read_topic
-from dermledger.policies import compliance
+from dermledger.policies import compliance, release_gates
 from dermledger.projections.audit_trail import trail_rows
+from dermledger.projections.release.candidate import release_candidate
 from dermledger.projections.statistics import study_statistics
 from dermledger.projections.study_view import (
     StudyView,
@@ -25,24 +24,10 @@ from dermledger.projections.study_view import (
     replay,
 )
 from dermledger.study.kernel import Kernel
-from dermledger.study.records import Records
+from dermledger.study.position import Position
+from dermledger.study.records import Records, patient_stream
 from dermledger.study.sealing import OpenedEntry, erased_patients
-from dermledger.study.state import ImageState
-
-SEQ = re.compile(r"^\d+$")
-
-
-def parse_moment(value: str) -> str:
-    """An ISO date or date-time as the log's canonical UTC timestamp string."""
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(f"--as-of {value!r} is neither a seq number nor an ISO time") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    if len(value) == 10:  # a bare date means the end of that day
-        moment = moment.replace(hour=23, minute=59, second=59, microsecond=999999)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+from dermledger.study.state import ImageState, PatientState, fold_patient
 
 
 class QueryService:
@@ -52,19 +37,29 @@ class QueryService:
         self.kernel = kernel
         self.records = records
 
-    def position(self, as_of: str | None) -> int | None:
-        """The seq an --as-of value names (None: now). Refuses positions beyond the log."""
+    def position(self, as_of: Position | None) -> int | None:
+        """The seq a position names (None: now). A seq is checked against the newest
+        notification id, without reading the log; a time is found by reading it."""
         if as_of is None:
             return None
-        if SEQ.match(as_of):
-            seq = int(as_of)
-            size = sum(1 for _ in self.kernel.log()) if seq > 0 else 0
-            if seq < 1 or seq > size:
-                raise InvalidInput(f"--as-of {seq} is outside the log (1..{size})")
-            return seq
-        return position_at_time(self.kernel.log(), parse_moment(as_of))
+        if as_of.seq is None:
+            return position_at_time(self.kernel.log(), str(as_of.time))
+        newest = int(self.kernel.recorder.max_notification_id() or 0)
+        if newest == 0:
+            raise InvalidInput("the ledger has no events yet, so there is no past position")
+        if as_of.seq < 1:
+            raise InvalidInput(
+                f"position {as_of.seq} is before the first event: the log runs from seq 1 "
+                f"to seq {newest}"
+            )
+        if as_of.seq > newest:
+            raise InvalidInput(
+                f"position {as_of.seq} is after the newest event: the log runs from seq 1 "
+                f"to seq {newest}"
+            )
+        return as_of.seq
 
-    def view(self, as_of: str | None) -> StudyView:
+    def view(self, as_of: Position | None) -> StudyView:
         return replay(self._opened_log(), upto=self.position(as_of))
 
     def _opened_log(self) -> Iterator[OpenedEntry]:
@@ -72,20 +67,41 @@ class QueryService:
         erased = erased_patients(self.kernel.recorder)
         return self.kernel.sealer.opened_log(self.kernel.log(), erased)
 
-    def images_at(self, as_of: str | None) -> list[ImageState]:
-        if as_of is None:
-            ids = [e.payload["image_id"] for e in read_topic(self.kernel.recorder, "ImageCaptured")]
-            erased = erased_patients(self.kernel.recorder)
-            return [self.records.get_image(i, erased) for i in ids]
-        return list(self.view(as_of).images.values())
+    def images_at(self, as_of: Position | None) -> list[ImageState]:
+        return self.snapshot(as_of)[0]
 
-    def list_images(self, as_of: str | None = None) -> list[dict[str, Any]]:
-        return [image_summary(i) for i in self.images_at(as_of)]
+    def snapshot(self, as_of: Position | None) -> tuple[list[ImageState], dict[str, PatientState]]:
+        """Every image, and the patients they show, now (one stream read each) or at a
+        past position (one replay)."""
+        if as_of is not None:
+            view = self.view(as_of)
+            return list(view.images.values()), view.patients
+        ids = [e.payload["image_id"] for e in read_topic(self.kernel.recorder, "ImageCaptured")]
+        erased = erased_patients(self.kernel.recorder)
+        images = [self.records.get_image(i, erased) for i in ids]
+        patients: dict[str, PatientState] = {}
+        for patient_id in {i.patient_id for i in images}:
+            stream = self.kernel.stream(patient_stream(patient_id))
+            state = fold_patient(self.kernel.sealer.open_all(stream, erased))
+            if state is not None:
+                patients[patient_id] = state
+        return images, patients
 
-    def statistics(self, as_of: str | None = None) -> dict[str, Any]:
+    def list_images(
+        self, as_of: Position | None = None, *, awaiting_histology: bool = False
+    ) -> list[dict[str, Any]]:
+        """The dataset listing; `awaiting_histology` keeps only included images whose
+        histology was ordered, or is required by a malignant label, and is not recorded."""
+        images, patients = self.snapshot(as_of)
+        rows = [image_summary(i, patients.get(i.patient_id)) for i in images]
+        if awaiting_histology:
+            rows = [r for r in rows if r["histology_awaited"] and r["status"] != "excluded"]
+        return rows
+
+    def statistics(self, as_of: Position | None = None) -> dict[str, Any]:
         return study_statistics(self.images_at(as_of))
 
-    def show_image(self, image_id: str, as_of: str | None = None) -> dict[str, Any]:
+    def show_image(self, image_id: str, as_of: Position | None = None) -> dict[str, Any]:
         """One image's record and provenance: every event with its seq, signer, meaning and
         an inclusion proof in the newest checkpoint that covers it."""
         upto = self.position(as_of)
@@ -116,7 +132,7 @@ class QueryService:
                 "payload": {k: v for k, v in e.payload.items() if k not in ("sop", "metadata")},
                 "inclusion_proof": None if proof is None else [h.hex() for h in proof],
             })  # fmt: skip
-        return image_summary(image) | {
+        return image_summary(image, view.patients.get(image.patient_id)) | {
             "as_of_seq": view.seq,
             "checkpoint": None
             if checkpoint is None
@@ -132,15 +148,13 @@ class QueryService:
         since: str | None = None,
         until: str | None = None,
     ) -> list[dict[str, Any]]:
+        """The trail's rows; `since` and `until` are canonical UTC times (see Position)."""
         return trail_rows(
-            iter_envelopes(self._opened_log(), None),
-            image=image,
-            actor=actor,
-            since=parse_moment(since) if since else None,
-            until=parse_moment(until) if until else None,
-        )
+            iter_envelopes(self._opened_log(), None), image=image, actor=actor,
+            since=since, until=until,
+        )  # fmt: skip
 
-    def compliance(self, as_of: str | None = None) -> dict[str, Any]:
+    def compliance(self, as_of: Position | None = None) -> dict[str, Any]:
         """Every rule breach at the position, with the rule's name and what breaches it."""
         view = self.view(as_of)
         facts = compliance.StudyFacts(
@@ -181,18 +195,22 @@ class QueryService:
         }
 
 
-def image_summary(image: ImageState) -> dict[str, Any]:
-    """The query shape of one image: its current fields and status, as plain data."""
+def image_summary(image: ImageState, patient: PatientState | None) -> dict[str, Any]:
+    """The query shape of one image as plain data: its status (the dataset-inclusion
+    policy), its patient's consent, the first release gate it would fail (None: it would
+    be released), and its verification fields flat, named as in a release's metadata.csv."""
+    verdict = image.verification()
+    consent_in_force = patient is not None and patient.consent
+    candidate, _ = release_candidate(image, verdict, consent_in_force)
+    gate = release_gates.first_failed_gate(candidate)
     return {
         "image_id": image.image_id,
-        "verification": image.verification().as_dict(),
-        "structures": image.structures,
-        "status": "erased"
-        if image.captured.get("erased")
-        else "excluded"
-        if image.excluded
-        else ("duplicate-suspected" if image.unresolved else "included"),
+        "status": image.status,
         "exclusion_reason": image.exclusion_reason,
+        "consent": patient.consent_state if patient is not None else "none",
+        "release_gate_failed": None if gate is None else gate.name,
+        **verdict.as_dict(),
+        "structures": image.structures,
         "metadata": dict(sorted(image.metadata.items())),
         "capture": {
             k: image.captured.get(k)

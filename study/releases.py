@@ -29,6 +29,7 @@ from dermledger.projections.release.writer import Progress, write_manifest, writ
 from dermledger.study.authority import ActorRecord, apply_actor_event
 from dermledger.study.erasure import blob_opener, mark_erased, refuse_rebuild_after_erasure
 from dermledger.study.kernel import Kernel, Proposal, actor_stream
+from dermledger.study.position import Position
 from dermledger.study.queries import QueryService
 from dermledger.study.sealing import erased_patients
 
@@ -65,7 +66,7 @@ class ReleaseService:
         name: str,
         out: Path,
         *,
-        as_of: str | None = None,
+        as_of: Position | None = None,
         progress: Progress | None = None,
         publish: bool = True,
     ) -> dict[str, Any]:
@@ -158,8 +159,8 @@ class ReleaseService:
         between the event and the rename): rebuild it at the published position, and keep
         it only if its manifest is byte for byte the one the ledger recorded."""
         summary = self.create_release(
-            signer, name, out, as_of=str(published["as_of_seq"]), progress=progress,
-            publish=False,
+            signer, name, out, as_of=Position.at_seq(int(published["as_of_seq"])),
+            progress=progress, publish=False,
         )  # fmt: skip
         if summary["manifest_sha256"] != published["manifest_sha256"]:
             shutil.rmtree(out, ignore_errors=True)

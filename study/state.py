@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dermledger.ledger.envelope import Envelope
-from dermledger.policies import confirmation
+from dermledger.policies import confirmation, inclusion
 
 
 @dataclass
@@ -24,6 +24,15 @@ class PatientState:
     consent: bool = False
     consent_scope: str | None = None
     erased: bool = False
+
+    @property
+    def consent_state(self) -> str:
+        """`in force`, `withdrawn`, `erased` or `none` (never recorded), for people."""
+        if self.erased:
+            return "erased"
+        if self.consent:
+            return "in force"
+        return "withdrawn" if self.consent_scope is not None else "none"
 
 
 def apply_patient_event(state: PatientState | None, env: Envelope) -> PatientState | None:
@@ -98,6 +107,14 @@ class ImageState:
     def patient_id(self) -> str:
         return str(self.captured["patient_id"])
 
+    @property
+    def status(self) -> str:
+        """The dataset-inclusion policy's status of this image; `erased` once its patient's
+        key is destroyed (erasure v2: study/sealing.py marks the opened capture)."""
+        if self.captured.get("erased"):
+            return "erased"
+        return inclusion.status(inclusion.Facts(self.excluded, len(self.unresolved)))
+
 
 def apply_image_event(state: ImageState | None, env: Envelope) -> ImageState | None:
     p = env.payload
@@ -110,7 +127,7 @@ def apply_image_event(state: ImageState | None, env: Envelope) -> ImageState | N
             metadata={
                 "patient_id": p["patient_id"],
                 "lesion_id": p["lesion_id"],
-                **p["metadata"],
+                **(p["metadata"] or {}),  # None: sealed and not opened (erasure v2)
             },
         )
     elif state is None:

@@ -17,8 +17,8 @@ import isic_metadata
 
 from dermledger import __version__
 from dermledger.ledger.blobs import BlobStore
-from dermledger.ledger.errors import InvalidInput
 from dermledger.policies import confirmation, metadata_schema, release_gates
+from dermledger.projections.release.candidate import release_candidate
 from dermledger.projections.release.cohort import CohortTable
 from dermledger.projections.release.columns import RELEASE_COLUMNS
 from dermledger.projections.release.croissant import (
@@ -182,24 +182,8 @@ def gate(
 ) -> dict[str, Any] | None:
     """The image's ISIC published values if it passes every release gate; else None,
     counted against the first gate it fails. `verdict` is `image.verification()`."""
-    values = {k: v for k, v in image.metadata.items() if v is not None} | {
-        "diagnosis": verdict.diagnosis,
-        "verification_stage": verdict.stage,
-        "diagnosis_confirm_type": verdict.diagnosis_confirm_type,
-        "melanocytic": verdict.melanocytic,
-    }
-    record, problem = record_problem({k: v for k, v in values.items() if v is not None})
-    candidate = release_gates.Candidate(
-        image_id=image.image_id,
-        excluded=image.excluded,
-        unresolved_suspicions=len(image.unresolved),
-        verification=verdict,
-        consent_in_force=(
-            image.patient_id in view.patients and view.patients[image.patient_id].consent
-        ),
-        metadata_problem=problem,
-        format=image.captured["format"],
-    )
+    consent = image.patient_id in view.patients and view.patients[image.patient_id].consent
+    candidate, record = release_candidate(image, verdict, consent)
     gate = release_gates.first_failed_gate(candidate)
     if gate is not None:
         left_out[gate.name] = left_out.get(gate.name, 0) + 1
@@ -248,13 +232,6 @@ def write_docs(
         cite_as=f"DermLedger release {name}, ledger {view.ledger_id}, seq {as_of['seq']}",
     )
     write_croissant(folder / "croissant.json", doc)
-
-
-def record_problem(values: dict[str, Any]) -> tuple[Any, str | None]:
-    try:
-        return metadata_schema.validate_record(values), None
-    except InvalidInput as exc:
-        return None, str(exc)
 
 
 def isic_metadata_version() -> str:

@@ -133,7 +133,99 @@ def test_every_command_has_help(cli) -> None:
                 yield from walk(sub, [*path, name])
 
     for path, command in walk(get_command(app), []):
-        assert hasattr(command, "commands") or "Example" in (command.help or ""), (
-            f"{' '.join(path)} has no help with an example"
-        )
+        last = (command.help or "").strip().split("\n\n")[-1]
+        assert last.lstrip().startswith("Example:"), f"{' '.join(path)}: help ends {last!r}"
         assert cli(*path, "--help").exit_code == 0
+
+
+def test_import_help_lists_the_csv_columns(cli) -> None:
+    from dermledger.policies.csv_rows import COLUMNS
+
+    shown = " ".join(cli("import", "--help").stdout.split())
+    for column in COLUMNS:
+        assert f" {column}," in shown or f" {column} " in shown, column
+
+
+MISSING_LEDGER_COMMANDS = (
+    ("audit", "verify"),
+    ("dataset",),
+    ("stats",),
+    ("actor", "list"),
+    ("audit", "trail"),
+    ("audit", "compliance"),
+    ("release", "list"),
+    ("duplicates", "list"),
+    ("show", "IMG-0000000000000000"),
+    ("--as", "ada", "checkpoint"),
+    ("readmodel", "update"),
+)
+
+
+def test_only_init_creates_a_ledger(cli, tmp_path: Path) -> None:
+    typo = tmp_path / "typo"
+    out = tmp_path / "log.jsonl"
+    for args in (*MISSING_LEDGER_COMMANDS, ("audit", "export", "--out", str(out))):
+        result = cli("--home", str(typo), *args)
+        assert result.exit_code == 1, (args, result.output)
+        assert result.output == (
+            f"Error: there is no ledger at {typo / 'ledger.sqlite'}; check --home and --db, "
+            "or create one with dermledger init\n"
+        ), args
+        assert not typo.exists(), args
+    assert not out.exists()
+    assert cli("--home", str(typo), "init", "--founder", "ada").exit_code == 0
+    assert cli("--home", str(typo), "audit", "verify").exit_code == 0
+
+
+@pytest.mark.postgres
+def test_only_init_creates_a_ledger_on_postgresql(cli, tmp_path: Path) -> None:
+    from dermledger.ledger.bootstrap import postgres_connect, postgres_schema
+    from tests.conftest import postgres_settings
+
+    settings = postgres_settings(tmp_path / "pg")
+    url = settings.db_url or ""
+    for args in MISSING_LEDGER_COMMANDS[:4]:
+        result = cli("--home", str(tmp_path / "h"), "--db", url, *args)
+        assert result.exit_code == 1 and "there is no ledger at postgresql://" in result.output
+    assert not (tmp_path / "h").exists()
+    with postgres_connect(settings) as conn:
+        found = conn.execute(
+            "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s",
+            (postgres_schema(url),),
+        ).fetchone()
+    assert found is None, "no schema is created for a missing ledger"
+
+
+def test_hints_name_the_database_and_never_its_password() -> None:
+    from dermledger.commands.context import Context, hint_url
+    from dermledger.ledger.bootstrap import Settings
+
+    url = "postgresql://dl:s3cret@db.example:5433/study?schema=dl_x"
+    assert hint_url(url) == '"postgresql://dl:${PGPASSWORD}@db.example:5433/study?schema=dl_x"'
+    plain = Context(Settings(home=Path("/tmp/a b"), db_url="postgresql://dl@db/study"))
+    assert plain.hint("audit", "verify") == (
+        "dermledger --home '/tmp/a b' --db postgresql://dl@db/study audit verify"
+    )
+    assert Context(Settings(home=Path("/h"))).hint("stats") == "dermledger --home /h stats"
+
+
+@pytest.mark.postgres
+def test_the_demo_hint_works_as_printed_on_postgresql(cli, tmp_path: Path) -> None:
+    import re
+    import shlex
+
+    from tests.conftest import postgres_settings
+    from tests.support import drop_schema
+
+    settings = postgres_settings(tmp_path / "pg")
+    try:
+        demo = cli("--db", settings.db_url or "", "demo", "--demo-home", str(tmp_path / "demo"),
+                   "--records", "24", "--duplicates", "2", "--patients", "8")  # fmt: skip
+        assert demo.exit_code == 0, demo.output
+        hint = re.search(r"\(try: (dermledger .*)\)\s*$", demo.stdout)
+        assert hint and "--db" in hint.group(1)
+        followed = cli(*shlex.split(hint.group(1))[1:])
+        assert followed.exit_code == 0, followed.output
+        assert "OK: every hash, signature" in followed.output
+    finally:
+        drop_schema(settings)

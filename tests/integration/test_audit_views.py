@@ -6,7 +6,9 @@ import json
 
 import pytest
 
+from dermledger.commands.options import parse_moment, parse_position
 from dermledger.ledger.errors import InvalidInput
+from dermledger.study.position import Position
 from dermledger.synthetic.images import blur, draw_image, encode_jpeg
 from tests.support import LedgerHandle, register_with_consent
 
@@ -51,27 +53,30 @@ def test_as_of_is_stable_and_equals_what_was_shown_then(study: LedgerHandle) -> 
     )
     for reader in ("sam", "sue", "sid"):
         study.ledger.confirmation.vote(study[reader], image, NEVUS)
-    assert dumps(study.ledger.queries.list_images(str(then))) == shown_then
-    assert dumps(study.ledger.queries.statistics(str(then))) == stats_then
-    assert dumps(study.ledger.queries.list_images(str(then))) == dumps(
-        study.ledger.queries.list_images(str(then))
+    assert dumps(study.ledger.queries.list_images(Position.at_seq(then))) == shown_then
+    assert dumps(study.ledger.queries.statistics(Position.at_seq(then))) == stats_then
+    assert dumps(study.ledger.queries.list_images(Position.at_seq(then))) == dumps(
+        study.ledger.queries.list_images(Position.at_seq(then))
     )
-    past = study.ledger.queries.show_image(image, str(then))
+    past = study.ledger.queries.show_image(image, Position.at_seq(then))
     assert past["metadata"]["anatom_site"] == "Trunk:Posterior trunk"
     assert [e["type"] for e in past["history"]] == [e["type"] for e in show_then["history"]]
     now = study.ledger.queries.list_images()
-    assert now[0]["verification"]["verification_stage"] == "consensus"
-    assert dumps(study.ledger.queries.list_images(str(size(study)))) == dumps(now)
+    assert now[0]["verification_stage"] == "consensus"
+    assert dumps(study.ledger.queries.list_images(Position.at_seq(size(study)))) == dumps(now)
 
 
 def test_as_of_by_time_and_bad_positions(study: LedgerHandle) -> None:
     capture(study, 2)
-    assert study.ledger.queries.list_images("2000-01-01") == []
-    assert len(study.ledger.queries.list_images("2999-01-01T00:00:00Z")) == 1
+    assert study.ledger.queries.list_images(Position.at_time(parse_moment("2000-01-01"))) == []
+    later = Position.at_time(parse_moment("2999-01-01T00:00:00Z"))
+    assert len(study.ledger.queries.list_images(later)) == 1
     with pytest.raises(InvalidInput):
-        study.ledger.queries.list_images(str(size(study) + 1))
+        study.ledger.queries.list_images(Position.at_seq(size(study) + 1))
     with pytest.raises(InvalidInput):
-        study.ledger.queries.list_images("yesterday")
+        study.ledger.queries.list_images(Position.at_seq(0))
+    with pytest.raises(InvalidInput):
+        parse_position("yesterday")
 
 
 def test_audit_trail_keeps_old_and_new(study: LedgerHandle) -> None:
@@ -130,3 +135,29 @@ def test_compliance_rules_fire_on_real_scenarios_and_fall_silent(study: LedgerHa
     )
     rules = {b["rule"] for b in study.ledger.queries.compliance()["breaches"]}
     assert rules == {"sop-override"}
+
+
+def test_a_seq_position_is_checked_without_reading_the_log(
+    study: LedgerHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    newest = size(study)
+
+    def unread() -> None:
+        raise AssertionError("a seq position must not read the log")
+
+    monkeypatch.setattr(study.ledger.kernel, "log", unread)
+    assert study.ledger.queries.position(Position.at_seq(newest)) == newest
+    with pytest.raises(InvalidInput, match=f"after the newest event: .* to seq {newest}"):
+        study.ledger.queries.position(Position.at_seq(newest + 1))
+
+
+def test_a_position_in_an_empty_log_is_one_sentence(settings) -> None:
+    from dermledger.study.ledger import DermLedger
+
+    ledger = DermLedger(settings)
+    try:
+        for seq in (0, 1):
+            with pytest.raises(InvalidInput, match=r"^the ledger has no events yet"):
+                ledger.queries.list_images(Position.at_seq(seq))
+    finally:
+        ledger.close()

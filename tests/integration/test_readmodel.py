@@ -115,7 +115,7 @@ def assert_agrees_with_ledger(model: ReadModel, ledger: DermLedger) -> None:
     summaries = {s["image_id"]: s for s in ledger.queries.list_images()}
     assert rows.keys() == summaries.keys()
     for image_id, summary in summaries.items():
-        row, v = rows[image_id], summary["verification"]
+        row, v = rows[image_id], summary
         assert row["status"] == summary["status"], image_id
         for name in (
             "verification_stage",

@@ -12,6 +12,7 @@ import pytest
 
 from dermledger.ledger.errors import Conflict, PolicyViolation
 from dermledger.projections.release.verify import verify_release_dir
+from dermledger.study.position import Position
 from dermledger.synthetic.images import draw_image, encode_jpeg
 from tests.support import LedgerHandle, register_with_consent
 
@@ -85,7 +86,11 @@ def test_gates_reproducibility_and_verification(
     assert "malignant-histology" in datasheet and "verified-by-consensus" in datasheet
     # The same position and software give byte-identical files (a rebuild at the same seq).
     team.ledger.releases.create_release(
-        team["ada"], "v1", tmp_path / "again", publish=False, as_of=str(summary["as_of_seq"])
+        team["ada"],
+        "v1",
+        tmp_path / "again",
+        publish=False,
+        as_of=Position.at_seq(summary["as_of_seq"]),
     )
     files = sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_file())
     assert files == sorted(

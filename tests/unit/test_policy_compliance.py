@@ -20,6 +20,7 @@ MEL_HISTOLOGY = Verification(
     "histology", "m", "MEL", "histopathology", True, "none", malignant=True, readers=("s1",)
 )
 TWO_READERS = dataclasses.replace(NV, readers=("s1", "s2", "s1"))
+ORDERED = dataclasses.replace(NV, histology_ordered=True, histology_awaited=True)
 
 
 def image(image_id: str = "IMG-1", **changes: object) -> ImageFacts:
@@ -49,6 +50,7 @@ def test_rules_are_named_versioned_and_ordered() -> None:
         "edit-without-reason",
         "capture-without-consent",
         "event-by-revoked-key",
+        "histology-order-unfulfilled",
     ]
 
 
@@ -135,6 +137,7 @@ def test_every_rule_breached_is_reported_in_rule_order() -> None:
             image("C", unresolved_suspicions=1),
             image("B", verification=TWO_READERS),
             image("A", verification=MEL_CLINICAL),
+            image("F", verification=ORDERED),
         ],
         edits_without_reason=[(3, "C")],
         revoked_key_events=[(9, "eve", "MetadataEdited")],
@@ -149,5 +152,15 @@ def test_every_rule_breached_is_reported_in_rule_order() -> None:
         ["seq 3 (C)"],
         ["E"],
         ["seq 9 MetadataEdited by eve"],
+        ["F"],
     ]
     assert {b.version for b in result} == {"1"}
+
+
+def test_an_ordered_histology_is_a_breach_until_it_is_recorded() -> None:
+    recorded = dataclasses.replace(MEL_HISTOLOGY, histology_ordered=True)
+    facts = StudyFacts(
+        images=[image("A", verification=ORDERED), image("B", verification=recorded),
+                image("C", verification=ORDERED, excluded=True)]
+    )  # fmt: skip
+    assert found(facts) == {"histology-order-unfulfilled": ["A"]}

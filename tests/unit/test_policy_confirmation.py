@@ -7,6 +7,8 @@ may break; superseded votes do not count; a malignant label needs histology.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from dermledger.policies import confirmation
@@ -159,7 +161,22 @@ def test_an_image_without_events_has_no_stage() -> None:
         "malignant": False,
         "needs_histology": False,
         "readers": [],
+        "histology_ordered": False,
+        "histology_awaited": False,
     }
+
+
+def test_histology_is_awaited_when_ordered_or_needed_until_recorded() -> None:
+    annotated = Facts(annotation=Label("a", NEVUS, "NV"))
+    assert not derive(annotated).histology_awaited
+    ordered = derive(dataclasses.replace(annotated, histology_ordered=True))
+    assert ordered.histology_ordered and ordered.histology_awaited
+    assert not ordered.needs_histology  # the order does not make a benign label malignant
+    malignant = derive(Facts(annotation=Label("a", MEL, "MEL")))
+    assert malignant.needs_histology and malignant.histology_awaited
+    done = derive(Facts(annotation=Label("a", MEL, "MEL"), histology=Label("p", MEL, "MEL"),
+                        histology_ordered=True))  # fmt: skip
+    assert done.histology_ordered and not done.histology_awaited
 
 
 def test_an_annotation_alone_is_the_clinical_stage() -> None:

@@ -43,6 +43,8 @@ CLINICAL = {
     "specialist": "ConsensusVoteCast",
     "pathologist": "HistologyRecorded",
 }
+# A reader's queue seed (the reading station): signed by the specialist, no clinical meaning.
+READING = {"specialist": "ReadingSeedDrawn"}
 
 
 def request(
@@ -60,13 +62,14 @@ def test_permissions_table() -> None:
     assert set(PERMISSIONS) == set(ROLES)
     assert PERMISSIONS["coordinator"] == COORDINATOR_EVENTS
     for role, event in CLINICAL.items():
-        assert PERMISSIONS[role] == {event}
+        assert PERMISSIONS[role] == {event} | ({READING[role]} if role in READING else set())
     assert PERMISSIONS["auditor"] == frozenset()
 
 
 def test_every_event_type_belongs_to_exactly_one_role() -> None:
     events = [e for role in ROLES for e in PERMISSIONS[role]]
-    assert len(events) == len(set(events)) == len(COORDINATOR_EVENTS) + len(CLINICAL)
+    expected = len(COORDINATOR_EVENTS) + len(CLINICAL) + len(READING)
+    assert len(events) == len(set(events)) == expected
     for event in events:
         assert len(roles_for(event)) == 1
 

@@ -1,0 +1,1 @@
+"""The reading station (`dermledger serve`): Starlette routes over the study's services."""
