@@ -113,7 +113,9 @@ class KeyedBlobStore:
         try:
             data = AESGCM(key).decrypt(raw[:_NONCE], raw[_NONCE:], _AAD + address.encode())
         except InvalidTag as exc:
-            raise VerificationError(f"keyed blob {address[:16]}… cannot be opened") from exc
+            raise VerificationError(
+                f"keyed blob {address[:16]}… does not match what was stored (it cannot be opened)"
+            ) from exc
         if keyed_address(key, hashlib.sha256(data).hexdigest()) != address:
             raise VerificationError(f"keyed blob {address[:16]}… does not match its address")
         return data

@@ -61,11 +61,15 @@ def _aad(event_type: str, patient_id: str, subject: str) -> bytes:
 
 
 def seal_fields(key: bytes, aad: bytes, values: dict[str, Any]) -> dict[str, str]:
-    """The sealed object of an event: nonce and ciphertext of the JSON of `values`."""
-    import os
+    """The sealed object of an event: nonce and ciphertext of the JSON of `values`.
 
-    nonce = os.urandom(12)
+    The nonce is synthetic (HMAC of the associated data and the plain text under a subkey,
+    as in AES-GCM-SIV): sealing the same values for the same event again gives the same
+    bytes, so a decision that is re-run (a retry, a remote signer's completion) reproduces
+    the hash that was signed; different values never share a nonce."""
     plain = json.dumps(values, sort_keys=True, separators=(",", ":")).encode()
+    mac = hmac.new(subkey(key, "nonce"), aad + b"\x00" + plain, hashlib.sha256)
+    nonce = mac.digest()[:12]
     sealed = AESGCM(subkey(key, "fields")).encrypt(nonce, plain, aad)
     return {
         "format": SEAL_FORMAT,

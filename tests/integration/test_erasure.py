@@ -14,6 +14,7 @@ from dermledger.ledger.errors import InvalidInput, PolicyViolation
 from dermledger.projections.readmodel import ReadModel
 from dermledger.projections.release.verify import verify_release_dir
 from dermledger.study.imaging import inspect_image
+from dermledger.study.position import Position
 from dermledger.synthetic.images import draw_image, encode_jpeg
 from tests.independent_checker import check_export
 from tests.support import LedgerHandle, register_with_consent
@@ -152,7 +153,7 @@ def test_erasure_leaves_nothing_that_depicts_describes_or_matches_the_patient(
     # Views show the images as erased, now and as of before the erasure
     statuses = {r["image_id"]: r["status"] for r in ledger.queries.list_images()}
     assert statuses[mine[0]] == statuses[mine[1]] == "erased" and statuses[other] == "included"
-    past = {i["image_id"]: i for i in ledger.queries.list_images(as_of=str(v1_seq))}
+    past = {i["image_id"]: i for i in ledger.queries.list_images(as_of=Position.at_seq(v1_seq))}
     assert past[mine[0]]["status"] == "erased" and past[mine[0]]["metadata"] == {
         "patient_id": "P0042", "lesion_id": "L31"}  # fmt: skip
     trail = ledger.queries.audit_trail(image=mine[0])
@@ -164,7 +165,7 @@ def test_erasure_leaves_nothing_that_depicts_describes_or_matches_the_patient(
     # Rebuilding the old release would need what is gone: one sentence naming the patient
     with pytest.raises(InvalidInput, match=r"cannot be rebuilt: patient P0042 was erased"):
         ledger.releases.create_release(
-            team["ada"], "v1", tmp_path / "v1-again", as_of=str(v1_seq), publish=False
+            team["ada"], "v1", tmp_path / "v1-again", as_of=Position.at_seq(v1_seq), publish=False
         )
 
 
@@ -218,10 +219,10 @@ def test_a_patient_captured_before_the_upgrade_is_shown_erased(tmp_path: Path) -
         assert ledger.audit.verify().ok
         manifest, failures = verify_release_dir(fixture / "release-v1")
         assert failures == []
-        as_of = str(manifest["as_of"]["seq"])
+        as_of = int(manifest["as_of"]["seq"])
         with pytest.raises(InvalidInput, match=f"patient {owner} was erased"):
             ledger.releases.create_release(
-                ada, "v1", tmp_path / "again", as_of=as_of, publish=False
+                ada, "v1", tmp_path / "again", as_of=Position.at_seq(as_of), publish=False
             )
     finally:
         ledger.close()
