@@ -8,6 +8,12 @@ signature and the proof, signs a cosignature and commits. Baseline: `GET /health
 the same server and connection. The two alternate in blocks so drift hits both.
 Request bodies are built before timing: the log's side is not what is measured.
 Peak memory is the witness process's (VmHWM), not this one's.
+
+Second measure, the ledger's side: `checkpoint` with two witness processes (the note
+signed by the log key, unlocked each time as the CLI does, sent with its consistency
+proof to both witnesses at once, replies checked, `CheckpointCosigned` appended) beside a
+plain signed checkpoint (no note, no witnesses) on a second SQLite ledger of the same size
+(a log with a key must sign notes), alternating checkpoint by checkpoint.
 """
 
 from __future__ import annotations
@@ -20,15 +26,19 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from hashlib import sha256
+from math import nan
 from pathlib import Path
 
 import httpx
 
 from dermledger.bench.common import SQLITE, BenchArgs, Row, Stopwatch, rate, say
+from dermledger.ledger.bootstrap import Settings
 from dermledger.ledger.merkle import MerkleTree, hash_leaf
 from dermledger.ledger.notes import Ed25519Signer
+from dermledger.ledger.signing import Signer
 from dermledger.ledger.tlog import AddCheckpointRequest, Checkpoint, sign_checkpoint
 from dermledger.ledger.witness_home import WitnessHome
+from dermledger.study.ledger import DermLedger
 
 BLOCK = 100  # requests per turn while ours and the baseline alternate
 MAX_REQUESTS = 2_000  # each request is one fsync'ed commit: keep the run to seconds
@@ -44,12 +54,12 @@ def _cli_env() -> dict[str, str]:
 
 
 @contextmanager
-def witness_server(home: Path, log_vkey: str) -> Iterator[tuple[str, int]]:
+def witness_server(home: Path, log_vkey: str, origin: str = ORIGIN) -> Iterator[tuple[str, int]]:
     """Init a witness home, trust the log, serve on a free port; yield (URL, pid)."""
     command = [sys.executable, "-m", "dermledger.commands", "witness"]
-    subprocess.run([*command, "init", "--home", str(home), "--name", "bench.example/w"],
+    subprocess.run([*command, "init", "--home", str(home), "--name", f"{home.name}.example/w"],
                    env=_cli_env(), check=True, capture_output=True, timeout=60)  # fmt: skip
-    WitnessHome(home).trust(ORIGIN, log_vkey)
+    WitnessHome(home).trust(origin, log_vkey)
     process = subprocess.Popen(
         [*command, "serve", "--home", str(home), "--port", "0"],
         env=_cli_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -108,6 +118,55 @@ def measure(url: str, bodies: list[bytes]) -> tuple[float, float]:
     return ours.seconds, baseline.seconds
 
 
+CHECKPOINTS = 20  # per side; each witnessed one is two fsync'ed witness commits + two appends
+LEDGER_PASS = "bench"
+BASELINE_CHECKPOINT = (
+    "a plain signed checkpoint (CheckpointSigned, no note, no witness) on a ledger of the "
+    "same size, alternating with ours"
+)
+
+
+def measure_checkpoints(workdir: Path, count: int) -> tuple[float, float, int]:
+    """Seconds for `count` witnessed and `count` plain checkpoints, and the log's size."""
+    ledger, ada = _small_ledger(workdir / "witnessed")
+    plain, bea = _small_ledger(workdir / "plain")  # a note-less ledger: no log key
+    vkey = ledger.audit.enrol_log_key(ada, LEDGER_PASS)
+    origin = vkey.split("+", 1)[0]
+    ours, baseline = Stopwatch(), Stopwatch()
+    with (
+        witness_server(workdir / "w1", vkey, origin) as (url1, _),
+        witness_server(workdir / "w2", vkey, origin) as (url2, _),
+    ):
+        for name, url in (("w1", url1), ("w2", url2)):
+            ledger.witnesses.add(ada, name, url, _witness_vkey(workdir / name))
+        for _ in range(count):
+            with ours:
+                env = ledger.audit.sign_checkpoint(ada, log_passphrase=LEDGER_PASS)
+                report = ledger.witnesses.cosign(ada, env)
+            if not report.quorum_met:
+                raise RuntimeError(f"the witnesses did not cosign: {report.missing}")
+            with baseline:
+                plain.audit.sign_checkpoint(bea)
+    size = ledger.kernel.recorder.max_notification_id() or 0
+    ledger.close()
+    plain.close()
+    return ours.seconds, baseline.seconds, size
+
+
+def _small_ledger(home: Path) -> tuple[DermLedger, Signer]:
+    """A ledger of 51 events: what grows with the log (hashing it) is alike both sides."""
+    ledger = DermLedger(Settings(home=home, kdf_log2_n=10))
+    ledger.actors.found("ada", LEDGER_PASS)
+    ada = ledger.actors.unlock("ada", LEDGER_PASS)
+    for i in range(50):
+        ledger.actors.enrol(ada, f"actor{i}", ["annotator"], passphrase=LEDGER_PASS)
+    return ledger, ada
+
+
+def _witness_vkey(home: Path) -> str:
+    return WitnessHome(home).vkey
+
+
 def run(args: BenchArgs) -> list[Row]:
     count = max(1, min(args.events, MAX_REQUESTS))
     bodies, vkey = request_bodies(count)
@@ -127,8 +186,18 @@ def run(args: BenchArgs) -> list[Row]:
             rate(count, baseline),
             peak,
             BASELINE,
-        )
+        ),
+        *run_checkpoints(args),
     ]
+
+
+def run_checkpoints(args: BenchArgs) -> list[Row]:
+    with tempfile.TemporaryDirectory(dir=args.workdir, prefix="witnessed-") as tmp:
+        say(f"{CHECKPOINTS} checkpoints with two witnesses, {CHECKPOINTS} plain …")
+        ours, baseline, size = measure_checkpoints(Path(tmp), CHECKPOINTS)
+    measure = f"`checkpoint` cosigned by 2 witnesses (log of ~{size} events)"
+    ours_rate, base_rate = rate(CHECKPOINTS, ours), rate(CHECKPOINTS, baseline)
+    return [Row(measure, SQLITE, CHECKPOINTS, ours_rate, base_rate, nan, BASELINE_CHECKPOINT)]
 
 
 if __name__ == "__main__":

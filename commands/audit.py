@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from dermledger.commands.context import get, out, print_json, progress_bar, status
 from dermledger.commands.options import AsOf, Json, Since, Until
 from dermledger.commands.output import Col, emit, when
+from dermledger.commands.witness import read_text_file
 from dermledger.ledger.errors import PolicyViolation, VerificationError
+from dermledger.ledger.verify import Report
+from dermledger.policies.witness_quorum import parse_policy
+from dermledger.study.witness_audit import WitnessSummary
 
 app = typer.Typer(
     help="Verify and export the signed log, read its audit trail, check compliance.\n\n"
@@ -31,19 +35,47 @@ def verify(
             "all cores for logs of 20,000 events or more).",
         ),
     ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", help="A tlog-policy file: the witness keys and quorum you trust."),
+    ] = None,
     json_: Json = False,
 ) -> None:
-    """Recompute every hash, signature, stream chain, role permission and checkpoint.
+    """Recompute every hash, signature, stream chain, role permission and checkpoint,
+    every checkpoint note and every recorded witness cosignature.
 
-    Exit 1 naming the first bad event (seq, stream, type) if anything fails.
+    Exit 1 naming the first bad event (seq, stream, type) if anything fails. With
+    --policy, cosignatures are checked against your keys, the newest checkpoint must meet
+    your quorum, and each witness with a URL is asked whether the log still contains the
+    checkpoint it cosigned.
 
-    Example: dermledger audit verify
+    Example: dermledger audit verify --policy ethics.policy
     """
     c = get(ctx)
+    trusted = parse_policy(read_text_file(policy, "policy")) if policy is not None else None
     total = c.ledger.kernel.recorder.max_notification_id() or 0
     with progress_bar("Verifying", total, quiet=c.quiet) as advance:
-        report = c.ledger.audit.verify(advance, workers=workers)
-    summary = {
+        report, witnessing = c.ledger.audit.verify_all(advance, workers=workers, policy=trusted)
+    summary = report_summary(report) | {"witnesses": witnessing.as_dict()}
+    summary["ok"] = report.ok and witnessing.ok
+    if json_:
+        print_json(summary)
+    else:
+        out.print(
+            f"{report.events} events in {report.streams} streams, {report.actors} actors, "
+            f"{report.checkpoints} checkpoints; root {report.root}"
+        )
+        print_witnessing(witnessing)
+    if report.failure is not None:
+        raise VerificationError(report.failure.sentence())
+    if not witnessing.ok:
+        raise VerificationError(witnessing.failures[0])
+    status("OK: every hash, signature, chain, permission and checkpoint verifies")
+
+
+def report_summary(report: Report) -> dict[str, Any]:
+    """`audit verify --json`: what the pass saw and the first failure, if any."""
+    return {
         "ok": report.ok,
         "ledger_id": report.ledger_id,
         "events": report.events,
@@ -61,16 +93,20 @@ def verify(
             "problem": report.failure.problem,
         },
     }
-    if json_:
-        print_json(summary)
-    else:
-        out.print(
-            f"{report.events} events in {report.streams} streams, {report.actors} actors, "
-            f"{report.checkpoints} checkpoints; root {report.root}"
-        )
-    if report.failure is not None:
-        raise VerificationError(report.failure.sentence())
-    status("OK: every hash, signature, chain, permission and checkpoint verifies")
+
+
+def print_witnessing(summary: WitnessSummary) -> None:
+    """The newest cosigned checkpoint's quorum, each witness's view, every failure."""
+    if summary.checkpoints:
+        newest = summary.checkpoints[-1]
+        verdict = "met" if newest["quorum_met"] else f"NOT met ({newest['reason']})"
+        out.print(f"witnesses ({summary.source}): newest checkpoint tree_size "
+              f"{newest['tree_size']} cosigned by {', '.join(newest['cosigned']) or 'nobody'}; "
+              f"quorum {verdict}")  # fmt: skip
+    for view in summary.views:
+        out.print(f"  witness {view['witness']}: {view['status']}: {view['detail']}")
+    for failure in summary.failures:
+        out.print(f"  FAIL {failure}")
 
 
 @app.command("export")

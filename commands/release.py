@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from dermledger.commands.context import err, get, out, print_json, status
+from dermledger.commands.ledger_cmds import Timeout, log_passphrase
 from dermledger.commands.options import AsOf, Json
 from dermledger.commands.output import Col, emit, when
+from dermledger.commands.witness import read_text_file
 from dermledger.ledger.errors import VerificationError
+from dermledger.ledger.witness_client import DEFAULT_TIMEOUT
+from dermledger.policies.witness_quorum import parse_policy
 from dermledger.projections.release.messages import say
 from dermledger.projections.release.verify import verify_release_dir
+from dermledger.projections.release.witnessing import WitnessCheck, check_release_witnesses
+from dermledger.study.release_witnessing import Witnessing
 
 app = typer.Typer(
     help="Create, verify, list and compare releases.\n\n"
@@ -30,19 +37,36 @@ def create(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Build and sign, but do not publish.")
     ] = False,
+    allow_unwitnessed: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unwitnessed",
+            help="Publish without the witness quorum; the datasheet says so.",
+        ),
+    ] = False,
+    timeout: Timeout = DEFAULT_TIMEOUT,
     json_: Json = False,
 ) -> None:
     """Build, sign and publish a release of the dataset as it was at a position.
+
+    With witnesses, the manifest carries the checkpoint note of the release's position
+    cosigned by them: the ledger's recorded one, or at the end of the log a checkpoint
+    made now. Without the quorum the release is refused unless --allow-unwitnessed.
 
     Example: dermledger --as ada release create v1 --out releases/v1
     """
     c = get(ctx)
     from rich.progress import Progress
 
+    signer = c.signer()
+    witnessing = Witnessing(
+        lambda: log_passphrase(signer.actor), allow_unwitnessed=allow_unwitnessed, timeout=timeout
+    )
+
     with Progress(console=err, transient=True, disable=c.quiet) as bar:
         task = bar.add_task("Replaying the log", total=None)
         summary = c.ledger.releases.create_release(
-            c.signer(), name, out_dir, as_of=as_of, publish=not dry_run,
+            signer, name, out_dir, as_of=as_of, publish=not dry_run, witnessing=witnessing,
             progress=lambda what, done, total: bar.update(
                 task, description=what, completed=done, total=total
             ),
@@ -72,20 +96,32 @@ def verify(
         bool,
         typer.Option("--ledger", help="Also prove it consistent with this ledger's current log."),
     ] = False,
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", help="A tlog-policy file: the witness keys and quorum you trust."),
+    ] = None,
     json_: Json = False,
 ) -> None:
-    """Verify a release offline: signature, every file, no extras, every inclusion proof.
+    """Verify a release offline: signature, every file, no extras, every inclusion proof,
+    and with --policy the witnesses' cosignatures on its checkpoint and their quorum.
 
     Exit 1 naming each failure.
 
-    Example: dermledger release verify releases/v1 --ledger
+    Example: dermledger release verify releases/v1 --policy ethics.policy
     """
+    trusted = parse_policy(read_text_file(policy, "policy")) if policy is not None else None
     manifest, failures = verify_release_dir(folder)
+    witnesses = check_release_witnesses(manifest, trusted) if trusted is not None else None
+    if witnesses is not None:
+        failures += witnesses.failures
     if ledger:
         failures += get(ctx).ledger.releases.check_release_against_ledger(manifest, folder)
     if json_:
-        print_json({"release": manifest.get("name"), "ok": not failures, "failures": failures})
+        print_json({"release": manifest.get("name"), "ok": not failures, "failures": failures,
+                    "witnesses": None if witnesses is None else witnesses.__dict__})  # fmt: skip
     else:
+        if witnesses is not None:
+            print_witnesses(witnesses)
         for failure in failures:
             err.print(f"  FAIL {failure}", markup=False, highlight=False)
     if failures:
@@ -95,6 +131,15 @@ def verify(
             tree_size=manifest["checkpoint"]["tree_size"])
         + (" against the ledger" if ledger else "")
     )  # fmt: skip
+
+
+def print_witnesses(check: WitnessCheck) -> None:
+    """The page's witness box, in its words: the state, then one line per witness."""
+    key = {"not witnessed": "state_unwitnessed", "witnessed": "state_witnessed"}
+    status(say(key.get(check.state, "state_failed")))
+    for row in check.rows:
+        when = f" at {datetime.fromtimestamp(row['time'], UTC).isoformat()}" if row["time"] else ""
+        status(f"  {row['key_name']}: {row['status']}{when}")
 
 
 @app.command("list")

@@ -1,7 +1,9 @@
-"""`dermledger witness`: run a C2SP tlog-witness for other institutions' ledgers.
+"""`dermledger witness`: run a C2SP tlog-witness, and choose this ledger's witnesses.
 
-The witness has a home of its own (`--home`, not the ledger's), its own key sealed with
-DERMLEDGER_WITNESS_PASSPHRASE (or a prompt), and the list of logs it witnesses.
+Two sides in one group. `init`, `trust`, `logs`, `serve` are the witness operator's: the
+witness has a home of its own (`--home`, not the ledger's), its own key sealed with
+DERMLEDGER_WITNESS_PASSPHRASE (or a prompt), and the list of logs it witnesses. `add`,
+`remove`, `list`, `quorum`, `policy`, `check` are the ledger's (global --home/--as).
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from typing import Annotated
 
 import typer
 
-from dermledger.commands.context import settings_from, status
+from dermledger.commands.context import get, out, print_json, settings_from, status
 from dermledger.commands.options import Json
 from dermledger.commands.output import Col, emit
-from dermledger.ledger.errors import InvalidInput, KeystoreError
+from dermledger.ledger.errors import InvalidInput, KeystoreError, VerificationError
+from dermledger.ledger.witness_client import DEFAULT_TIMEOUT
 from dermledger.ledger.witness_home import WitnessHome
+from dermledger.policies.witness_quorum import parse_policy
 
 app = typer.Typer(
     help="Run a witness that cosigns ledgers' checkpoints (C2SP tlog-witness).\n\n"
@@ -149,3 +153,149 @@ def serve(
         timeout_graceful_shutdown=5,
     )  # fmt: skip
     uvicorn.Server(config).run(sockets=[sock])
+
+
+# ------------------------------------------------- the ledger's side: its witnesses
+
+Reason = Annotated[str, typer.Option("--reason", help="Why (recorded in the event).")]
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="A short name for the witness, e.g. ethics.")],
+    url: Annotated[str, typer.Argument(help="Its submission prefix, e.g. https://w.example/w")],
+    vkey: Annotated[str, typer.Argument(help="Its cosignature verifier key (from witness init).")],
+    json_: Json = False,
+) -> None:
+    """Ask a witness to cosign this ledger's checkpoints (an event; coordinator).
+
+    The witness's operator must first trust this log (`witness trust` with the origin and
+    key that `witness list` shows).
+
+    Example: dermledger --as ada witness add ethics http://127.0.0.1:8080 "$(cat w1.vkey)"
+    """
+    c = get(ctx)
+    env = c.ledger.witnesses.add(c.signer(), name, url, vkey)
+    if json_:
+        print_json(env.payload)
+        return
+    status(f"Added witness {name} ({env.payload['url']})")
+
+
+@app.command("remove")
+def remove(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The witness's name on this ledger.")],
+    reason: Reason,
+) -> None:
+    """Stop asking a witness to cosign (an event; its past cosignatures stay valid).
+
+    Example: dermledger --as ada witness remove ethics --reason "replaced by ethics2"
+    """
+    c = get(ctx)
+    c.ledger.witnesses.remove(c.signer(), name, reason)
+    status(f"Removed witness {name}")
+
+
+@app.command("list")
+def list_(ctx: typer.Context, json_: Json = False) -> None:
+    """The log's origin and key, its witnesses with the size each last cosigned, the quorum.
+
+    Example: dermledger witness list --json
+    """
+    listing = get(ctx).ledger.witnesses.listing()
+    title = f"origin {listing['origin'] or '(no log key yet: run dermledger checkpoint)'}"
+    if listing["log_vkey"]:
+        title += f"\nlog key {listing['log_vkey']}"
+    footer = f"quorum: {listing['quorum']} of {len(listing['witnesses'])}"
+    emit(listing, WITNESS_COLUMNS, json_=json_, rows=listing["witnesses"], title=title,
+         footer=footer)  # fmt: skip
+
+
+WITNESS_COLUMNS = (
+    Col("name", "name", ident=True),
+    Col("url", "url", ident=True),
+    Col("last cosigned size", "last_cosigned_size"),
+    Col("key", "vkey", ident=True),
+)
+
+
+@app.command("quorum")
+def quorum(
+    ctx: typer.Context,
+    k: Annotated[int, typer.Argument(help="How many witnesses must cosign (0: none).")],
+) -> None:
+    """Require K of the ledger's witnesses to cosign each checkpoint (an event).
+
+    Example: dermledger --as ada witness quorum 2
+    """
+    c = get(ctx)
+    c.ledger.witnesses.set_quorum(c.signer(), k)
+    status(f"Quorum set to {k}")
+
+
+@app.command("policy")
+def policy(
+    ctx: typer.Context,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write the ledger's policy to this file.")
+    ] = None,
+    import_file: Annotated[
+        Path | None,
+        typer.Option("--import", help="Enrol the witnesses and quorum of this policy file."),
+    ] = None,
+) -> None:
+    """Export or import the witnesses and quorum as a C2SP tlog-policy file.
+
+    Without options the policy is printed. An imported policy needs a URL on each witness
+    line and a quorum of k of all its witnesses.
+
+    Example: dermledger witness policy --out study.policy
+    """
+    c = get(ctx)
+    if import_file is not None:
+        text = read_text_file(import_file, "policy")
+        added = c.ledger.witnesses.import_policy(c.signer(), parse_policy(text))
+        status(f"Imported {import_file}: {len(added) - 1} witness(es) added, quorum set")
+        return
+    text = c.ledger.witnesses.policy_text()
+    if out_file is None:
+        sys.stdout.write(text)
+        return
+    out_file.write_text(text)
+    status(f"Wrote {out_file}")
+
+
+@app.command("check")
+def check(
+    ctx: typer.Context,
+    url: Annotated[str, typer.Argument(help="The witness's submission prefix URL.")],
+    vkey: Annotated[
+        str | None, typer.Option("--vkey", help="Its key, if it is not a witness of this ledger.")
+    ] = None,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=120)] = DEFAULT_TIMEOUT,
+    json_: Json = False,
+) -> None:
+    """Ask a witness for the latest checkpoint it cosigned for this log and prove the log
+    still contains it. Exit 1 naming a log cut back or forked behind it.
+
+    Example: dermledger witness check http://127.0.0.1:8080
+    """
+    row = get(ctx).ledger.witnesses.check(url, vkey, timeout=timeout)
+    if json_:
+        print_json(row)
+    else:
+        out.print(f"{row['witness']}: {row['status']}: {row['detail']}")
+    if not row["ok"]:
+        raise VerificationError(row["detail"])
+    if row["status"] == "unreachable":
+        raise InvalidInput(f"the witness at {url} cannot be reached: {row['detail']}")
+
+
+def read_text_file(path: Path, what: str) -> str:
+    """A small UTF-8 file, or one sentence why not."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read the {what} file {path}: {exc}") from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import types
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -122,8 +122,10 @@ class LogVerifier:
         authority: KeyAuthority,
         witness: WitnessedCheckpoint | None = None,
         workers: int = 1,
+        observers: Sequence[Callable[[Envelope, int], None]] = (),
     ) -> None:
         self.witness = witness
+        self.observers = tuple(observers)  # more checks per event; raise VerificationError
         self.authority = authority
         self.workers = workers
         self.pending: list[Item] = []
@@ -238,6 +240,8 @@ class LogVerifier:
             self.where[entry.seq] = (entry.stream_id, entry.topic)
         if env.type == "CheckpointSigned":
             self._check_checkpoint(env, entry.seq)
+        for observe in self.observers:
+            observe(env, entry.seq)
         if entry.seq == 1:
             self.report.ledger_id = env.payload.get("ledger_id") or ""
         self.authority.observe(env)

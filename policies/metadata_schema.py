@@ -7,6 +7,10 @@ rules, which are stricter. Validation is delegated to the pinned `isic-metadata`
 (`MetadataRow`) wherever ISIC has the field, and our rules are layered on top, so the two
 can never drift apart silently.
 
+The field table and its vocabularies live in `metadata_fields`, the judging of one value
+in `metadata_values`; the names callers use (FIELDS, the limits, the types) are
+re-exported here, so callers import this module only.
+
 Contract:
 
 - `validate_field(field, value)` parses one command-line string into its typed value, or
@@ -34,35 +38,81 @@ Our rules on top of ISIC (ISIC accepts all of these values):
 
 from __future__ import annotations
 
-import difflib
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from decimal import Decimal
-from enum import Enum
-from typing import Annotated, Any, Final, Literal
+from collections.abc import Mapping
+from typing import Annotated, Final
 
-from isic_metadata import (
-    AnatomSiteEnum,
-    DermoscopicTypeEnum,
-    DiagnosisConfirmTypeEnum,
-    DiagnosisEnum,
-    FitzpatrickSkinType,
-    ImageTypeEnum,
-    MetadataRow,
-)
+from isic_metadata import AnatomSiteEnum, DiagnosisEnum, ImageTypeEnum, MetadataRow
 from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    TypeAdapter,
     ValidationError,
     model_validator,
 )
-from pydantic_core import ErrorDetails, PydanticCustomError
+from pydantic_core import PydanticCustomError
 
 from dermledger.ledger.errors import InvalidInput, PolicyViolation
 from dermledger.policies.categories import melanocytic_of
+from dermledger.policies.metadata_fields import (
+    AGE_APPROX_CAP,
+    AGE_MAX,
+    AGE_MIN,
+    CLIN_SIZE_MAX_MM,
+    CONFIRM_TYPE_OF_STAGE,
+    FIELDS,
+    PSEUDONYM,
+    PUBLISHED_COLUMNS,
+    REQUIRED_FIELDS,
+    VERIFICATION_STAGES,
+    FieldSpec,
+    FieldType,
+    FieldValue,
+    LabelKind,
+    VerificationStage,
+)
+from dermledger.policies.metadata_values import (
+    FieldProblem,
+    label_sentence,
+    parse_value,
+    problems_sentence,
+    show_value,
+    unknown_field_sentence,
+)
+
+__all__ = [
+    "AGE_APPROX_CAP",
+    "AGE_MAX",
+    "AGE_MIN",
+    "CLIN_SIZE_MAX_MM",
+    "CONFIRM_TYPE_OF_STAGE",
+    "FIELDS",
+    "ISIC_METADATA_PIN",
+    "POLICY",
+    "POLICY_NAME",
+    "POLICY_VERSION",
+    "PSEUDONYM",
+    "PUBLISHED_COLUMNS",
+    "VERIFICATION_STAGES",
+    "AcquisitionBlock",
+    "DiagnosisBlock",
+    "FieldSpec",
+    "FieldType",
+    "FieldValue",
+    "ImageRecord",
+    "LabelKind",
+    "LesionBlock",
+    "PatientBlock",
+    "PhenotypeBlock",
+    "VerificationBlock",
+    "VerificationStage",
+    "age_approx",
+    "check_editable",
+    "parse_label",
+    "to_isic_input",
+    "to_isic_published",
+    "validate_field",
+    "validate_record",
+]
 
 POLICY: Final = ("metadata-schema", "1")
 POLICY_NAME, POLICY_VERSION = POLICY
@@ -71,122 +121,6 @@ POLICY_NAME, POLICY_VERSION = POLICY
 # around); a test fails when the installed package differs, prompting a review.
 ISIC_METADATA_PIN: Final = "6.1.0"
 
-AGE_MIN: Final = 0
-AGE_MAX: Final = 120
-AGE_APPROX_CAP: Final = 85
-CLIN_SIZE_MAX_MM: Final = 200
-PSEUDONYM: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-
-VerificationStage = Literal["clinical", "consensus", "histology"]
-VERIFICATION_STAGES: Final[tuple[str, ...]] = ("clinical", "consensus", "histology")
-CONFIRM_TYPE_OF_STAGE: Final[dict[str, str]] = {
-    "clinical": DiagnosisConfirmTypeEnum.single_contributor_clinical_assessment.value,
-    "consensus": DiagnosisConfirmTypeEnum.single_image_expert_consensus.value,
-    "histology": DiagnosisConfirmTypeEnum.histopathology.value,
-}
-
-FieldValue = str | int | float | bool
-FieldType = Literal["pseudonym", "integer", "number", "boolean", "choice", "label"]
-LabelKind = Literal["diagnosis", "anatom_site"]
-
-_DASH = "\u2013"  # an en dash, as in "(0 to 120)" typeset; escaped to keep sources ASCII
-
-
-@dataclass(frozen=True, slots=True)
-class FieldSpec:
-    """What the rest of the system needs to know about one of the sixteen fields.
-
-    `type` is one of "pseudonym", "integer", "number" (millimetres), "boolean", "choice"
-    (then `choices` lists the values) and "label" (an ISIC hierarchical label).
-    `published` names the columns the field becomes in ISIC published notation.
-    """
-
-    name: str
-    block: str
-    isic_name: str | None
-    editable: bool
-    type: FieldType
-    choices: tuple[str, ...] = ()
-    published: tuple[str, ...] = ()
-
-
-def _levels(name: str) -> tuple[str, ...]:
-    return tuple(f"{name}_{i}" for i in range(1, 6))
-
-
-def _spec(
-    name: str,
-    block: str,
-    type_: FieldType,
-    *,
-    editable: bool = True,
-    isic: bool = True,
-    choices: tuple[str, ...] = (),
-    published: tuple[str, ...] | None = None,
-) -> FieldSpec:
-    return FieldSpec(
-        name=name,
-        block=block,
-        isic_name=name if isic else None,
-        editable=editable,
-        type=type_,
-        choices=choices,
-        published=(name,) if published is None else published,
-    )
-
-
-def _values(enum: type[Enum]) -> tuple[str, ...]:
-    return tuple(str(member.value) for member in enum)
-
-
-# In block order; every dict derived from FIELDS keeps it.
-FIELDS: Final[dict[str, FieldSpec]] = {
-    spec.name: spec
-    for spec in (
-        # An image stays with the patient it was captured for: consent is per patient.
-        _spec("patient_id", "Patient", "pseudonym", editable=False),
-        _spec("age", "Patient", "integer", published=("age_approx",)),
-        _spec("sex", "Patient", "choice", choices=("male", "female")),
-        _spec(
-            "fitzpatrick_skin_type",
-            "Phenotype and history",
-            "choice",
-            choices=_values(FitzpatrickSkinType),
-        ),
-        _spec("personal_hx_mm", "Phenotype and history", "boolean"),
-        _spec("family_hx_mm", "Phenotype and history", "boolean"),
-        _spec("lesion_id", "Lesion", "pseudonym"),
-        _spec("anatom_site", "Lesion", "label", published=_levels("anatom_site")),
-        _spec("clin_size_long_diam_mm", "Lesion", "number"),
-        _spec("image_type", "Acquisition", "choice", choices=_values(ImageTypeEnum)),
-        _spec("dermoscopic_type", "Acquisition", "choice", choices=_values(DermoscopicTypeEnum)),
-        _spec("acquisition_day", "Acquisition", "integer"),
-        # The diagnosis block and the stage follow from annotations, votes and histology.
-        _spec("diagnosis", "Diagnosis", "label", editable=False, published=_levels("diagnosis")),
-        _spec(
-            "diagnosis_confirm_type",
-            "Diagnosis",
-            "choice",
-            editable=False,
-            choices=_values(DiagnosisConfirmTypeEnum),
-        ),
-        _spec("melanocytic", "Diagnosis", "boolean", editable=False),
-        _spec(
-            "verification_stage",
-            "Verification",
-            "choice",
-            editable=False,
-            isic=False,
-            choices=VERIFICATION_STAGES,
-        ),
-    )
-}
-
-PUBLISHED_COLUMNS: Final[tuple[str, ...]] = tuple(
-    column for spec in FIELDS.values() if spec.isic_name for column in spec.published
-)
-
-_REQUIRED: Final = frozenset({"patient_id", "lesion_id"})
 _LOCKED_BECAUSE: Final[dict[str, str]] = {
     "patient_id": "an image stays with the patient it was captured for",
     "diagnosis": "it follows from annotations, consensus votes and histology",
@@ -194,209 +128,13 @@ _LOCKED_BECAUSE: Final[dict[str, str]] = {
     "melanocytic": "it follows from the diagnosis",
     "verification_stage": "it follows from annotations, consensus votes and histology",
 }
-_RANGE_TEXT: Final[dict[str, str]] = {
-    "age": f"{AGE_MIN}{_DASH}{AGE_MAX}",
-    "clin_size_long_diam_mm": f"more than 0 and at most {CLIN_SIZE_MAX_MM} mm",
-    "acquisition_day": "0 or more",
-}
-# ISIC refuses dermoscopic_type without image_type "dermoscopic"; a one-field probe of
-# dermoscopic_type needs that context to be judged on its own value.
-_PROBE_CONTEXT: Final[dict[str, dict[str, str]]] = {
-    "dermoscopic_type": {"image_type": ImageTypeEnum.dermoscopic.value},
-}
 _LABEL_ENUMS: Final[dict[str, type[DiagnosisEnum] | type[AnatomSiteEnum]]] = {
     "diagnosis": DiagnosisEnum,
     "anatom_site": AnatomSiteEnum,
 }
-_INT: Final = TypeAdapter(int)
-
-
-class _Problem(Exception):
-    """One field's problem as a finished sentence, before it becomes an InvalidInput."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-# --- messages --------------------------------------------------------------------------
-
-
-def _show(value: object) -> str:
-    """A value as it appears in a message: numbers bare, text quoted, escaped, truncated."""
-    text = value if isinstance(value, str) else str(value)
-    if re.fullmatch(r"[+-]?\d+(\.\d+)?", text):
-        return text
-    if len(text) > 60:
-        text = text[:57] + "..."
-    return repr(text)
-
-
-def _one_of(choices: tuple[str, ...]) -> str:
-    quoted = [repr(choice) for choice in choices]
-    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
-
-
-def _choice_sentence(field: str, value: object) -> str:
-    choices = FIELDS[field].choices
-    sentence = f"{field} {_show(value)} is not one of {_one_of(choices)}"
-    by_lower = {choice.lower(): choice for choice in choices}
-    close = difflib.get_close_matches(str(value).lower(), by_lower, n=1, cutoff=0.6)
-    return f"{sentence} (did you mean {by_lower[close[0]]!r}?)" if close else sentence
-
-
-def _label_sentence(field: str, value: object, ctx: Mapping[str, Any]) -> str:
-    kind = ctx.get("kind", field)
-    sentence = f"{field} {_show(value)} is not an ISIC {kind} label"
-    if ctx.get("suggestions"):
-        return f"{sentence} (did you mean {ctx['suggestions']}?)"
-    return f"{sentence}, and none is close to it"
-
-
-def _range_sentence(field: str, value: object) -> str:
-    return f"{field} {_show(value)} is out of range ({_RANGE_TEXT[field]})"
-
-
-def _isic_sentence(field: str, value: object, error: ErrorDetails) -> str:
-    """One sentence for one of isic-metadata's (pydantic's) errors about `field`."""
-    kind, ctx = error["type"], error.get("ctx") or {}
-    shown = _show(value)
-    if kind == "unknown_hierarchical_value":
-        return _label_sentence(field, value, ctx)
-    if kind in {"enum", "literal_error"}:
-        return _choice_sentence(field, value)
-    if kind == "bool_parsing":
-        return f"{field} {shown} is not true or false"
-    if kind in {"int_parsing", "int_from_float", "int_type"}:
-        unit = {"age": " of years", "acquisition_day": " of days"}.get(field, "")
-        return f"{field} {shown} is not a whole number{unit}"
-    if kind in {"decimal_parsing", "decimal_type", "finite_number", "float_parsing"}:
-        return f"{field} {shown} is not a number of millimetres"
-    if kind == "decimal_max_places":
-        return f"{field} {shown} has more than 2 decimal places"
-    if kind in {"greater_than_equal", "decimal_whole_digits"} and field in _RANGE_TEXT:
-        return _range_sentence(field, value)
-    return f"{field} {shown} is not valid ({str(error['msg']).rstrip('.')})"
-
-
-def _unknown_field_sentence(field: str) -> str:
-    sentence = f"{_show(field)} is not one of the {len(FIELDS)} metadata fields"
-    close = difflib.get_close_matches(field, FIELDS, n=1)
-    return f"{sentence} (did you mean {close[0]!r}?)" if close else sentence
-
-
-def _joined(messages: list[str]) -> str:
-    """Several problems as one sentence, so the CLI can print `Error: <message>`."""
-    if len(messages) == 1:
-        return messages[0]
-    return f"{len(messages)} problems: {'; '.join(messages)}"
 
 
 # --- one field -------------------------------------------------------------------------
-
-
-def _isic_value(field: str, value: object) -> object:
-    """Validate one value with isic-metadata and return ISIC's parsed value.
-
-    MetadataRow.model_validate mutates the dict it is given (it pops hierarchical columns
-    and adds `unstructured`), so it always gets a fresh one. Errors located at no field are
-    ISIC's cross-field rules; they are judged with the whole record, not here.
-    """
-    row = {**_PROBE_CONTEXT.get(field, {}), field: value}
-    try:
-        parsed = MetadataRow.model_validate(dict(row))
-    except ValidationError as exc:
-        errors = [error for error in exc.errors() if error["loc"]]
-        if errors:
-            raise _Problem(_isic_sentence(field, value, errors[0])) from None
-        raise _Problem(f"{field} {_show(value)} is not valid for ISIC") from None
-    result = getattr(parsed, field)
-    if isinstance(result, Enum):
-        return str(result.value)
-    if isinstance(result, Decimal):
-        return float(result)
-    return result
-
-
-def _age(value: object, parsed: object) -> int:
-    # ISIC clamps ages above 85 and reads "85+" as 85; we keep the real age, so parse it
-    # again with the same integer rules and no clamp.
-    try:
-        age = _INT.validate_python(value)
-    except ValidationError:
-        raise _Problem(f"age {_show(value)} is not a whole number of years") from None
-    if not AGE_MIN <= age <= AGE_MAX:
-        raise _Problem(_range_sentence("age", value))
-    return age
-
-
-def _clin_size(value: object, parsed: object) -> float:
-    assert isinstance(parsed, float)
-    if not 0 < parsed <= CLIN_SIZE_MAX_MM:
-        raise _Problem(_range_sentence("clin_size_long_diam_mm", value))
-    return parsed
-
-
-def _acquisition_day(value: object, parsed: object) -> int:
-    assert isinstance(parsed, int)
-    if parsed < 0:
-        raise _Problem(_range_sentence("acquisition_day", value))
-    return parsed
-
-
-def _pseudonym(field: str) -> Callable[[object, object], str]:
-    def check(value: object, parsed: object) -> str:
-        if not (isinstance(parsed, str) and PSEUDONYM.fullmatch(parsed)):
-            # The value is not echoed: a rejected identifier may well be a person's name.
-            raise _Problem(
-                f"{field} is not a valid pseudonym: use 1 to 64 letters, digits, '.', '_' or "
-                "'-', starting with a letter or digit (the value is not repeated here)"
-            )
-        return parsed
-
-    return check
-
-
-_OWN_RULES: Final[dict[str, Callable[[object, object], Any]]] = {
-    "age": _age,
-    "clin_size_long_diam_mm": _clin_size,
-    "acquisition_day": _acquisition_day,
-    "patient_id": _pseudonym("patient_id"),
-    "lesion_id": _pseudonym("lesion_id"),
-}
-
-
-def _parse(field: str, value: object) -> FieldValue | None:
-    """The typed value of one field; None for an empty optional value. Raises _Problem."""
-    spec = FIELDS[field]
-    if spec.type == "pseudonym" and isinstance(value, str) and value.strip() not in ("", value):
-        # Refused, not trimmed: ' P3' stored as a new patient would be released as 'P3'.
-        raise _Problem(
-            f"{field} has leading or trailing spaces, tabs or line breaks; give the "
-            "identifier exactly, without them (the value is not repeated here)"
-        )
-    if isinstance(value, str):
-        value = value.strip()
-    if value is None or value == "":
-        if field in _REQUIRED:
-            raise _Problem(f"{field} is {'required' if value is None else 'empty'}")
-        return None
-    # Guard what ISIC would mishandle: unhashable values make its cached label lookup raise
-    # TypeError, and pydantic reads True as the integer 1.
-    if isinstance(value, bool) and spec.type != "boolean":
-        expected = "a number" if spec.type in {"integer", "number"} else "text"
-        raise _Problem(f"{field} {value} is a true/false value, not {expected}")
-    if not isinstance(value, str | int | float | Decimal):
-        raise _Problem(f"{field} {_show(value)} is neither text nor a number")
-    if spec.isic_name is None:
-        if value not in spec.choices:
-            raise _Problem(_choice_sentence(field, value))
-        return str(value)
-    parsed = _isic_value(field, value)
-    rule = _OWN_RULES.get(field)
-    result = rule(value, parsed) if rule else parsed
-    assert isinstance(result, str | int | float | bool)
-    return result
 
 
 def validate_field(field: str, value: str) -> FieldValue | None:
@@ -408,10 +146,10 @@ def validate_field(field: str, value: str) -> FieldValue | None:
     Raises InvalidInput naming the field and value, e.g. "age 200 is out of range (0\u2013120)".
     """
     if field not in FIELDS:
-        raise InvalidInput(_unknown_field_sentence(field))
+        raise InvalidInput(unknown_field_sentence(field))
     try:
-        return _parse(field, value)
-    except _Problem as problem:
+        return parse_value(field, value)
+    except FieldProblem as problem:
         raise InvalidInput(problem.message) from None
 
 
@@ -422,7 +160,7 @@ def check_editable(field: str) -> FieldSpec:
     from other events (the diagnosis block, the stage) or ties the image to its patient.
     """
     if field not in FIELDS:
-        raise InvalidInput(_unknown_field_sentence(field))
+        raise InvalidInput(unknown_field_sentence(field))
     spec = FIELDS[field]
     if not spec.editable:
         raise PolicyViolation(
@@ -440,14 +178,16 @@ def parse_label(kind: LabelKind, value: str) -> str:
     "Cheek"), matched exactly. Raises InvalidInput with ISIC's own suggestions otherwise.
     """
     if kind not in _LABEL_ENUMS:
-        raise InvalidInput(f"{_show(kind)} is not a label kind; use 'diagnosis' or 'anatom_site'")
+        raise InvalidInput(
+            f"{show_value(kind)} is not a label kind; use 'diagnosis' or 'anatom_site'"
+        )
     text = value.strip() if isinstance(value, str) else ""
     if not text:
         raise InvalidInput(f"{kind} is empty")
     try:
         return str(_LABEL_ENUMS[kind].accept_terminal_values(text))
     except PydanticCustomError as error:
-        raise InvalidInput(_label_sentence(kind, text, error.context or {})) from None
+        raise InvalidInput(label_sentence(kind, text, error.context or {})) from None
 
 
 def age_approx(age: int) -> int:
@@ -458,7 +198,7 @@ def age_approx(age: int) -> int:
     gives the same result without Python's round-half-to-even. Ages 83 and 84 round to 85.
     """
     if isinstance(age, bool) or not isinstance(age, int) or age < 0:
-        raise InvalidInput(f"age {_show(age)} is not a whole number of years")
+        raise InvalidInput(f"age {show_value(age)} is not a whole number of years")
     return min(AGE_APPROX_CAP, (age + 2) // 5 * 5)
 
 
@@ -469,11 +209,11 @@ def _checked(field: str) -> BeforeValidator:
     """Route a model field through `_parse`, so models and `validate_field` agree."""
 
     def check(value: object) -> object:
-        if value is None and field not in _REQUIRED:
+        if value is None and field not in REQUIRED_FIELDS:
             return None
         try:
-            return _parse(field, value)
-        except _Problem as problem:
+            return parse_value(field, value)
+        except FieldProblem as problem:
             raise _custom("dermledger_field", problem.message) from None
 
     return BeforeValidator(check)
@@ -631,7 +371,7 @@ def _messages(exc: ValidationError) -> list[str]:
         if kind in {"dermledger_field", "dermledger_record"}:
             messages.append(str(error["msg"]))
         elif kind == "extra_forbidden":
-            messages.append(_unknown_field_sentence(field))
+            messages.append(unknown_field_sentence(field))
         elif kind == "missing":
             messages.append(f"{field} is required")
         else:
@@ -648,7 +388,7 @@ def validate_record(values: Mapping[str, object]) -> ImageRecord:
     try:
         return ImageRecord.model_validate(dict(values))
     except ValidationError as exc:
-        raise InvalidInput(_joined(_messages(exc))) from None
+        raise InvalidInput(problems_sentence(_messages(exc))) from None
 
 
 # --- ISIC published notation -----------------------------------------------------------

@@ -35,6 +35,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "ImageReinstated",
             "FurtherReadOrdered",
             "CheckpointSigned",
+            "LogKeyEnrolled",
+            "WitnessAdded",
+            "WitnessRemoved",
+            "WitnessQuorumSet",
+            "CheckpointCosigned",
             "ReleasePublished",
         }
     ),

@@ -11,13 +11,27 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from dermledger.ledger import tlog
 from dermledger.ledger.checkpoints import Checkpoint, WitnessedCheckpoint
+from dermledger.ledger.cosigning import LOG_KEY_ENROLLED, WitnessLedger
 from dermledger.ledger.envelope import Envelope, format_timestamp
+from dermledger.ledger.errors import InvalidInput
+from dermledger.ledger.logkey import LogKeystore, origin_for
 from dermledger.ledger.merkle import RootBuilder, hash_leaf
+from dermledger.ledger.notes import Ed25519Signer
 from dermledger.ledger.signing import Signer
 from dermledger.ledger.verify import LogVerifier, Report
+from dermledger.ledger.witness_client import DEFAULT_TIMEOUT
+from dermledger.policies.witness_quorum import TlogPolicy
 from dermledger.study.authority import Authority
 from dermledger.study.kernel import LEDGER_STREAM, Kernel, Proposal
+from dermledger.study.witness_audit import (
+    WitnessSummary,
+    ledger_summary,
+    policy_summary,
+    policy_verifiers,
+    witness_views,
+)
 
 PARALLEL_FROM = 20_000  # events; below this, starting worker processes costs more than it saves
 Progress = Callable[[int], None] | None
@@ -28,6 +42,67 @@ class AuditService:
 
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
+        settings = kernel.settings
+        self.log_keys = LogKeystore(settings.keys_dir, kdf_log2_n=settings.kdf_log2_n)
+
+    def witness_state(self) -> WitnessLedger:
+        """The log key, witnesses and cosignatures, folded from the ledger stream."""
+        return WitnessLedger.fold((0, e) for e in self.kernel.stream(LEDGER_STREAM))
+
+    def enrol_log_key(self, signer: Signer, passphrase: str, *, rotate: bool = False) -> str:
+        """Make and enrol the log's checkpoint key (or a new one, rotating it); its vkey.
+
+        Refused when the log already has a key and `rotate` is not given, so a key is
+        never replaced by accident: witnesses must be told of a rotation.
+        """
+        origin = origin_for(self.kernel.ledger_id())
+        key, entry = self.log_keys.create(origin, passphrase)
+        reason = "rotation" if rotate else "the log's checkpoint key"
+
+        def decide() -> list[Proposal]:
+            if (self.witness_state().log_vkey is not None) != rotate:
+                raise InvalidInput(
+                    "the log already has a checkpoint key (rotate it with --rotate-log-key)"
+                    if not rotate
+                    else "the log has no checkpoint key to rotate yet"
+                )
+            return [self._log_key_proposal(origin, key, reason)]
+
+        try:
+            self.kernel.append(signer, decide)
+        except BaseException:
+            self.log_keys.discard(entry)
+            raise
+        return key.verifier.vkey
+
+    @staticmethod
+    def _log_key_proposal(origin: str, key: Ed25519Signer, reason: str) -> Proposal:
+        return Proposal(
+            LEDGER_STREAM, LOG_KEY_ENROLLED,
+            {"origin": origin, "vkey": key.verifier.vkey, "reason": reason},
+        )  # fmt: skip
+
+    def _log_signer(
+        self,
+        state: WitnessLedger,
+        passphrase: str | None,
+        made: list[tuple[Ed25519Signer, str]],
+        unlocked: dict[str, Ed25519Signer],
+    ) -> tuple[Ed25519Signer | None, list[Proposal]]:
+        """The key that signs this checkpoint's note, and its enrolment if it is new
+        (`made` and `unlocked` keep keys across a retried decision: scrypt is slow)."""
+        if passphrase is None:
+            if state.log_vkey is not None:
+                raise InvalidInput("the log has a checkpoint key: its passphrase is needed")
+            return None, []
+        if state.log_vkey is not None:
+            if state.log_vkey not in unlocked:
+                unlocked[state.log_vkey] = self.log_keys.load(state.log_vkey, passphrase)
+            return unlocked[state.log_vkey], []
+        origin = origin_for(self.kernel.ledger_id())
+        if not made:
+            made.append(self.log_keys.create(origin, passphrase))
+        return made[0][0], [self._log_key_proposal(origin, made[0][0], "first checkpoint")]
 
     def tree_head(self, progress: Progress = None) -> tuple[int, bytes]:
         """(size, root) of the Merkle tree over the whole log."""
@@ -40,15 +115,30 @@ class AuditService:
                 progress(size)
         return size, builder.root()
 
-    def sign_checkpoint(self, signer: Signer, progress: Progress = None) -> Envelope:
-        """Sign the current tree head, append it, and keep a witness copy in the home."""
+    def sign_checkpoint(
+        self, signer: Signer, progress: Progress = None, *, log_passphrase: str | None = None
+    ) -> Envelope:
+        """Sign the current tree head, append it, and keep a witness copy in the home.
+
+        With `log_passphrase`, the head is also a C2SP checkpoint note signed by the log
+        key, which is made and enrolled (in the same append) at the first such checkpoint.
+        """
         ledger_id = self.kernel.ledger_id()
         witnessed: list[WitnessedCheckpoint] = []
+        made: list[tuple[Ed25519Signer, str]] = []
+        keys: dict[str, Ed25519Signer] = {}
 
         def decide() -> list[Proposal]:
+            log_signer, enrol = self._log_signer(self.witness_state(), log_passphrase, made, keys)
             size, root = self.tree_head(progress)
             moment = format_timestamp(self.kernel.clock())
             checkpoint = Checkpoint(ledger_id, size, root.hex(), moment)
+            origin = origin_for(ledger_id)
+            note = (
+                tlog.sign_checkpoint(tlog.Checkpoint(origin, size, root), [log_signer]).decode()
+                if log_signer is not None
+                else None
+            )
             witnessed[:] = [
                 WitnessedCheckpoint(
                     checkpoint,
@@ -58,7 +148,9 @@ class AuditService:
                     signer.public_hex,
                 )
             ]
+            extra = {"origin": origin, "note": note} if note is not None else {}
             return [
+                *enrol,
                 Proposal(
                     LEDGER_STREAM,
                     "CheckpointSigned",
@@ -68,16 +160,37 @@ class AuditService:
                         "root": root.hex(),
                         "timestamp": checkpoint.timestamp,
                         "checkpoint_signature": witnessed[0].signature,
+                        **extra,
                     },
-                )
+                ),
             ]
 
-        envelope = self.kernel.append(signer, decide)[0]
+        enrolled: set[str] = set()
+        try:
+            appended = self.kernel.append(signer, decide)
+            enrolled = {e.payload["vkey"] for e in appended if e.type == LOG_KEY_ENROLLED}
+        finally:
+            for key, entry in made:  # a key made but not enrolled (refused, or raced)
+                if key.verifier.vkey not in enrolled:
+                    self.log_keys.discard(entry)
         self.kernel.witness.record(witnessed[0])
-        return envelope
+        return appended[-1]
 
     def verify(self, progress: Progress = None, *, workers: int | None = None) -> Report:
-        """Verify the whole log and the home's witnessed checkpoint.
+        """Verify the whole log and the home's witnessed checkpoint (see `verify_all`)."""
+        return self.verify_all(progress, workers=workers)[0]
+
+    def verify_all(
+        self,
+        progress: Progress = None,
+        *,
+        workers: int | None = None,
+        policy: TlogPolicy | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> tuple[Report, WitnessSummary]:
+        """Verify the whole log, its checkpoint notes and recorded cosignatures, and the
+        home's witnessed checkpoint; then the witness quorum, the ledger's own or, with
+        `policy`, the auditor's (whose witnesses with a URL are asked for their view).
 
         With workers > 1, hashes and signatures are checked in that many processes; by
         default every core is used once the log is large enough to repay starting them.
@@ -85,10 +198,24 @@ class AuditService:
         if workers is None:
             large = (self.kernel.recorder.max_notification_id() or 0) >= PARALLEL_FROM
             workers = (os.cpu_count() or 1) if large else 1
+        state = WitnessLedger()
         verifier = LogVerifier(
-            authority=Authority(), witness=self.kernel.witness.latest(), workers=workers
-        )
-        return verifier.run(self.kernel.log(), progress=progress)
+            authority=Authority(), witness=self.kernel.witness.latest(), workers=workers,
+            observers=[state.observe],
+        )  # fmt: skip
+        report = verifier.run(self.kernel.log(), progress=progress)
+        if policy is None:
+            return report, ledger_summary(state)
+        summary = policy_summary(state, policy)
+        if report.ok and state.origin is not None:
+            keys = policy_verifiers(policy)
+            asked = [(n, w.url, keys[n]) for n, w in policy.witnesses.items() if w.url]
+            logs = [v for v, _ in policy.logs] or [state.log_vkey or ""]
+            summary.views, failures = witness_views(
+                verifier.tree, state.origin, logs, asked, timeout=timeout
+            )
+            summary.failures += failures
+        return report, summary
 
     def export(self, out: Path, progress: Progress = None) -> int:
         """Write the JSON-lines export of DESIGN section 5; atomic (temp file, rename)."""

@@ -35,6 +35,10 @@ class CheckpointSigned(Payload):
     root: str
     timestamp: str
     checkpoint_signature: str
+    # Since issue 13: the same tree head as a C2SP signed note by the log key (absent on
+    # checkpoints made before the log had a key of its own).
+    origin: str | None = None
+    note: str | None = None
 
 
 PAYLOADS: dict[str, type[Payload]] = {
@@ -246,3 +250,56 @@ class ReleasePublished(Payload):
     root: str
     manifest_sha256: str
     images: int
+
+
+# ------------------------------------------------------- witnesses (C2SP tlog-witness)
+
+
+@register
+class LogKeyEnrolled(Payload):
+    """The key that signs the log's checkpoint notes; a later one rotates it."""
+
+    origin: str = Field(min_length=1, max_length=200)
+    vkey: str = Field(min_length=1, max_length=400)
+    reason: str = Field(min_length=1)
+
+
+@register
+class WitnessAdded(Payload):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    url: str = Field(min_length=1, max_length=500)
+    vkey: str = Field(min_length=1, max_length=400)
+
+
+@register
+class WitnessRemoved(Payload):
+    name: str
+    reason: str = Field(min_length=1)
+
+
+@register
+class WitnessQuorumSet(Payload):
+    k: int = Field(ge=0)
+    policy: str
+    version: str
+
+
+class Cosignature(Payload):
+    witness: str
+    line: str  # "— <key name> base64(key ID || timestamp || signature)"
+
+
+class WitnessGap(Payload):
+    witness: str
+    reason: str
+
+
+@register
+class CheckpointCosigned(Payload):
+    """The cosignatures the witnesses returned for the checkpoint note of `tree_size`."""
+
+    origin: str
+    tree_size: int
+    root: str
+    cosignatures: list[Cosignature] = Field(default_factory=list)
+    missing: list[WitnessGap] = Field(default_factory=list)

@@ -32,6 +32,7 @@ from dermledger.study.reading import ReadingService
 from dermledger.study.records import Records
 from dermledger.study.releases import ReleaseService
 from dermledger.study.remote_signing import RemoteSigning
+from dermledger.study.witnesses import WitnessService
 from dermledger.study.worklists import WorklistService
 
 
@@ -44,13 +45,14 @@ class DermLedger:
         self.records = Records(self.kernel)
         self.actors = ActorService(self.kernel)
         self.audit = AuditService(self.kernel)
+        self.witnesses = WitnessService(self.kernel)
         self.patients = PatientService(self.kernel, self.records)
         self.capture = CaptureService(self.kernel)
         self.imports = ImportService(self.kernel, self.records, self.capture)
         self.curation = CurationService(self.kernel, self.records)
         self.confirmation = ConfirmationService(self.kernel, self.records)
         self.queries = QueryService(self.kernel, self.records)
-        self.releases = ReleaseService(self.kernel, self.queries)
+        self.releases = ReleaseService(self.kernel, self.queries, self.audit, self.witnesses)
         self.remote_signing = RemoteSigning(self.kernel)
         self.live_images = LiveImages(self.kernel.recorder)
         self.reading = ReadingService(
@@ -67,4 +69,5 @@ class DermLedger:
         return self.kernel.recorder
 
     def close(self) -> None:
+        self.witnesses.close()
         self.kernel.close()

@@ -26,12 +26,15 @@ from dermledger.projections.release.diff import diff_releases
 from dermledger.projections.release.replay import Replay
 from dermledger.projections.release.verify import MANIFEST, file_sha256, manifest_digest
 from dermledger.projections.release.writer import Progress, write_manifest, write_release
+from dermledger.study.audit import AuditService
 from dermledger.study.authority import ActorRecord, apply_actor_event
 from dermledger.study.erasure import blob_opener, mark_erased, refuse_rebuild_after_erasure
 from dermledger.study.kernel import Kernel, Proposal, actor_stream
 from dermledger.study.position import Position
 from dermledger.study.queries import QueryService
+from dermledger.study.release_witnessing import Witnessing, release_witnessing
 from dermledger.study.sealing import erased_patients
+from dermledger.study.witnesses import WitnessService
 
 
 def _partial_folder(out: Path) -> Path:
@@ -56,9 +59,17 @@ def release_stream(name: str) -> str:
 class ReleaseService:
     """Create, list, check and compare releases of this ledger."""
 
-    def __init__(self, kernel: Kernel, queries: QueryService) -> None:
+    def __init__(
+        self,
+        kernel: Kernel,
+        queries: QueryService,
+        audit: AuditService | None = None,
+        witnesses: WitnessService | None = None,
+    ) -> None:
         self.kernel = kernel
         self.queries = queries
+        self.audit = audit or AuditService(kernel)
+        self.witnesses = witnesses or WitnessService(kernel)
 
     def create_release(
         self,
@@ -69,11 +80,15 @@ class ReleaseService:
         as_of: Position | None = None,
         progress: Progress | None = None,
         publish: bool = True,
+        witnessing: Witnessing | None = None,
     ) -> dict[str, Any]:
         """Build, sign and publish release `name` of the dataset at `as_of` into `out`.
 
         With publish=False the folder is built and signed but no ReleasePublished event is
         appended: a preview, or a rebuild to check that a release reproduces byte for byte.
+        With witnesses, the manifest carries the cosigned checkpoint note at the release's
+        position (see `release_witnessing`); without the quorum publishing is refused
+        unless `witnessing.allow_unwitnessed`, which the datasheet then states.
         """
         self.kernel.permit(signer, "ReleasePublished")
         if not name or not all(c.isalnum() or c in "._-" for c in name) or len(name) > 64:
@@ -101,6 +116,10 @@ class ReleaseService:
         refuse_rebuild_after_erasure(self.kernel, replayed.view, name)
         position = replayed.position
         root = replayed.tree.root(position).hex()
+        note, statement = release_witnessing(
+            self.audit, self.witnesses, signer, position,
+            witnessing if publish else None,
+        )  # fmt: skip
         tmp = _partial_folder(out)
         try:
             manifest, summary = write_release(
@@ -108,8 +127,10 @@ class ReleaseService:
                 blobs=BlobStore(self.kernel.settings.blobs_dir),
                 signer={"actor": signer.actor, "key_id": signer.key_id,
                         "public_key": signer.public_hex},
-                progress=progress, open_blob=blob_opener(self.kernel),
+                progress=progress, witnessing=statement, open_blob=blob_opener(self.kernel),
             )  # fmt: skip
+            if note is not None:
+                manifest["checkpoint"]["note"] = note
             manifest["signature"] = signer.sign_digest(manifest_digest(manifest))
             write_manifest(tmp, manifest)
             manifest_sha = file_sha256(tmp / MANIFEST)

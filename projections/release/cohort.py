@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from isic_metadata import AnatomSiteEnum
@@ -91,72 +91,91 @@ class CohortTable:
         Raises ValueError for a category or stage outside the study's values, or an
         age_approx that is not a whole number: nothing is dropped silently.
         """
-        images = 0  # one pass: `metadata_rows` may be a stream (a release's metadata.csv)
-        categories: Counter[str] = Counter()
-        stages: Counter[str] = Counter()
-        fitz_images: Counter[str] = Counter()
-        sites: Counter[tuple[str, str]] = Counter()
-        sex_of: defaultdict[str, set[str]] = defaultdict(set)
-        fitz_of: defaultdict[str, set[str]] = defaultdict(set)
-        age_of: dict[str, int | None] = {}
-        lesions: set[tuple[str, str]] = set()
-        malignant = malignant_histology = other = other_histology = histology = 0
+        tally = _Tally()
+        for row in metadata_rows:  # one pass: this may be a stream (a release's metadata.csv)
+            tally.add(row)
+        return tally.table(cls)
 
-        for row in metadata_rows:
-            images += 1
-            category, stage = row.get("category", ""), row.get("verification_stage", "")
-            if category not in CATEGORY_NAMES:
-                raise ValueError(f"image {row.get('image_id')!r}: unknown category {category!r}")
-            if stage not in VERIFICATION_STAGES:
-                raise ValueError(f"image {row.get('image_id')!r}: unknown stage {stage!r}")
-            categories[category] += 1
-            stages[stage] += 1
-            verified = stage == "histology"
-            histology += verified
-            if category in MALIGNANT:
-                malignant += 1
-                malignant_histology += verified
-            elif row.get("diagnosis_1") == "Malignant":
-                other += 1
-                other_histology += verified
 
-            patient = row.get("patient_id", "")
-            lesions.add((patient, row.get("lesion_id", "")))
-            sex_of[patient].add(row.get("sex", ""))
-            fitz = row.get("fitzpatrick_skin_type", "")
-            fitz_of[patient].add(fitz)
-            fitz_images[fitz or NOT_RECORDED] += 1
-            age = _age(row)
-            known = age_of.get(patient)
-            age_of[patient] = age if known is None else known if age is None else min(age, known)
-            site_1 = row.get("anatom_site_1", "")
-            sites[(site_1, row.get("anatom_site_2", "")) if site_1 else (NOT_RECORDED, "")] += 1
+@dataclass(slots=True)
+class _Tally:
+    """What `CohortTable.from_rows` counts as the rows go by, images and patients at once."""
 
-        ages = sorted(age for age in age_of.values() if age is not None)
-        sex = Counter(_patient_value(values) for values in sex_of.values())
-        fitz_patients = Counter(_patient_value(values) for values in fitz_of.values())
+    images: int = 0
+    categories: Counter[str] = field(default_factory=Counter)
+    stages: Counter[str] = field(default_factory=Counter)
+    fitz_images: Counter[str] = field(default_factory=Counter)
+    sites: Counter[tuple[str, str]] = field(default_factory=Counter)
+    sex_of: defaultdict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    fitz_of: defaultdict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    age_of: dict[str, int | None] = field(default_factory=dict)
+    lesions: set[tuple[str, str]] = field(default_factory=set)
+    malignant: int = 0
+    malignant_histology: int = 0
+    other_malignant: int = 0  # OTHER whose ISIC label is under "Malignant"
+    other_malignant_histology: int = 0
+    histology: int = 0
+
+    def add(self, row: Mapping[str, str]) -> None:
+        """Count one image; patient values are collected per patient_id, resolved at the end."""
+        self.images += 1
+        self._add_label(row)
+        patient = row.get("patient_id", "")
+        self.lesions.add((patient, row.get("lesion_id", "")))
+        self.sex_of[patient].add(row.get("sex", ""))
+        fitz = row.get("fitzpatrick_skin_type", "")
+        self.fitz_of[patient].add(fitz)
+        self.fitz_images[fitz or NOT_RECORDED] += 1
+        age, known = _age(row), self.age_of.get(patient)
+        self.age_of[patient] = age if known is None else known if age is None else min(age, known)
+        site_1 = row.get("anatom_site_1", "")
+        self.sites[(site_1, row.get("anatom_site_2", "")) if site_1 else (NOT_RECORDED, "")] += 1
+
+    def _add_label(self, row: Mapping[str, str]) -> None:
+        """Category, stage and malignancy; refuses values the study does not have."""
+        category, stage = row.get("category", ""), row.get("verification_stage", "")
+        if category not in CATEGORY_NAMES:
+            raise ValueError(f"image {row.get('image_id')!r}: unknown category {category!r}")
+        if stage not in VERIFICATION_STAGES:
+            raise ValueError(f"image {row.get('image_id')!r}: unknown stage {stage!r}")
+        self.categories[category] += 1
+        self.stages[stage] += 1
+        verified = stage == "histology"
+        self.histology += verified
+        if category in MALIGNANT:
+            self.malignant += 1
+            self.malignant_histology += verified
+        elif row.get("diagnosis_1") == "Malignant":
+            self.other_malignant += 1
+            self.other_malignant_histology += verified
+
+    def table(self, cls: type[CohortTable]) -> CohortTable:
+        """The finished table: fixed orders, zeros kept, one value per patient."""
+        ages = sorted(age for age in self.age_of.values() if age is not None)
+        sex = Counter(_patient_value(values) for values in self.sex_of.values())
+        fitz_patients = Counter(_patient_value(values) for values in self.fitz_of.values())
         return cls(
-            images=images,
-            patients=len(sex_of),
-            lesions=len(lesions),
-            categories=tuple((code, categories[code]) for code in CATEGORIES),
-            malignant=malignant,
-            malignant_histology=malignant_histology,
-            other_malignant=other,
-            other_malignant_histology=other_histology,
-            histology=histology,
-            stages=tuple((stage, stages[stage]) for stage in VERIFICATION_STAGES),
+            images=self.images,
+            patients=len(self.sex_of),
+            lesions=len(self.lesions),
+            categories=tuple((code, self.categories[code]) for code in CATEGORIES),
+            malignant=self.malignant,
+            malignant_histology=self.malignant_histology,
+            other_malignant=self.other_malignant,
+            other_malignant_histology=self.other_malignant_histology,
+            histology=self.histology,
+            stages=tuple((stage, self.stages[stage]) for stage in VERIFICATION_STAGES),
             sex_patients=tuple(_ordered(sex, SEX_ORDER)),
             age_patients=tuple(sorted(Counter(ages).items())),
             age_median=float(statistics.median(ages)) if ages else None,
             age_min=ages[0] if ages else None,
             age_max=ages[-1] if ages else None,
-            age_not_recorded=len(age_of) - len(ages),
+            age_not_recorded=len(self.age_of) - len(ages),
             fitzpatrick_patients=tuple(_ordered(fitz_patients, FITZPATRICK)),
-            fitzpatrick_images=tuple(_ordered(fitz_images, FITZPATRICK)),
+            fitzpatrick_images=tuple(_ordered(self.fitz_images, FITZPATRICK)),
             sites=tuple(
                 sorted(
-                    sites.items(),
+                    self.sites.items(),
                     key=lambda kv: (kv[0][0] == NOT_RECORDED, _site_rank(*kv[0])),
                 )
             ),

@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Final
 
 from dermledger.policies.categories import MALIGNANT
 from dermledger.policies.metadata_schema import (
@@ -100,16 +100,93 @@ def _listing(pairs: Iterable[tuple[str, int]]) -> str:
     return ", ".join(f"{key}: {n}" for key, n in pairs)
 
 
-def _rai(rai: RaiFacts) -> dict[str, Any]:
-    """The Croissant RAI properties that apply to the study and this release."""
-    malignant = [(code, n) for code, n in rai.categories if code in MALIGNANT]
-    ages = (
-        f"ages (age_approx) {rai.age_min}{DASH}{rai.age_max}"
-        if rai.age_min is not None
-        else "no age recorded"
+_DATA_COLLECTION_TYPE: Final = ("Direct measurement", "Manual Human Curator")
+
+_DATA_COLLECTION_MISSING_DATA: Final = (
+    "Optional metadata fields may be empty in metadata.csv; an empty cell means "
+    "not recorded. Nothing is imputed."
+)
+
+_DATA_ANNOTATION_PROTOCOL: Final = (
+    "Staged verification of every diagnosis, recorded as signed events: (1) an "
+    "initial clinical annotation (ISIC diagnosis label and dermoscopic "
+    "structures) by an annotator; (2) consensus review by three distinct "
+    "specialists, none of them the initial annotator, each voting an ISIC "
+    "diagnosis mapped to one of nine categories (MEL, BCC, SCC, NV, BKL, DF, "
+    "VASC, AK, OTHER); a category chosen by at least two of three is the "
+    "consensus, and a three-way split is resolved by histology or a further "
+    "reader; (3) histopathology, required for every malignant label (MEL, BCC, "
+    "SCC), whose diagnosis is then the label; disagreement with the consensus is "
+    "recorded as discordance. Only images at stage consensus or histology are "
+    "released; verification_stage and diagnosis_confirm_type give each image's "
+    "stage."
+)
+
+_DATA_ANNOTATION_PLATFORM: Final = (
+    "DermLedger command line: annotations, consensus votes and histology results "
+    "are appended as Ed25519-signed events by enrolled actors with the annotator, "
+    "specialist and pathologist roles; the audit trail keeps every vote.",
+)
+
+_ANNOTATIONS_PER_ITEM: Final = (
+    "One initial clinical annotation, three specialist consensus votes (a further "
+    "reader's vote where a three-way split was broken that way) and, for every "
+    "malignant lesion and wherever ordered, one histopathology result."
+)
+
+_ANNOTATOR_DEMOGRAPHICS: Final = (
+    "Not recorded. Annotators are the study's clinicians (annotators, specialist "
+    "dermatologists and pathologists), identified in the ledger only by actor name "
+    "and key.",
+)
+
+_DATA_USE_CASES: Final = (
+    "Training, validation and testing of dermoscopic skin-lesion classifiers for "
+    "the nine diagnostic categories.",
+    "Research on dermoscopy with histologically verified malignant labels, and on "
+    "inter-rater agreement.",
+)
+
+_PERSONAL_SENSITIVE_INFORMATION: Final = (
+    "Health data: diagnoses, histology results and images of patients' skin.",
+    "Patients and lesions appear only by pseudonym (patient_id, lesion_id); no "
+    "names, record numbers or dates of birth are released. Personal data the "
+    "study holds is encrypted per patient and never published.",
+    f"Age is published only as age_approx (nearest 5 years, capped at "
+    f"{AGE_APPROX_CAP}); sex and Fitzpatrick skin type are released.",
+)
+
+_DATA_RELEASE_MAINTENANCE_PLAN: Final = (
+    "Point-in-time releases: each is signed (manifest.json) and never changed; "
+    "later releases follow the ledger, so consent withdrawals and exclusions take "
+    "effect in the next release."
+)
+
+_RELEASED_LABEL: Final = (
+    "The released label is the histology diagnosis where there is one, else the "
+    "consensus category's diagnosis; individual votes are kept in annotations.csv."
+)
+
+
+def _rai_collection(rai: RaiFacts) -> str:
+    """What was collected, how, and how much is in this release."""
+    return (
+        "Dermoscopic images of skin lesions, captured with mobile (smartphone) "
+        "dermatoscopes under the study's standard operating procedure (SOP), whose "
+        "checklist is recorded with every capture. Each image is described by 16 "
+        "structured metadata fields in ISIC Archive notation. Every capture, edit, "
+        "annotation and decision is an Ed25519-signed, append-only event in the "
+        "DermLedger ledger; provenance.jsonl gives each image's events with Merkle "
+        "inclusion proofs. Exact and perceptual duplicates are flagged and resolved "
+        f"by a coordinator before release. This release: {rai.images} images of "
+        f"{rai.patients} patients."
     )
+
+
+def _rai_agreement(rai: RaiFacts) -> str:
+    """The consensus panel's agreement statistics, as the datasheet computes them."""
     readers = rai.fleiss_ratings_per_item
-    agreement = (
+    return (
         f"Inter-rater agreement of the consensus panel on the nine categories: Fleiss' "
         f"kappa {_stat(rai.fleiss_kappa)} (over {rai.fleiss_items} images with exactly "
         f"{readers if readers is not None else 'the modal number of'} votes), "
@@ -122,103 +199,65 @@ def _rai(rai: RaiFacts) -> dict[str, Any]:
         )
         + ". Computed with statsmodels (Fleiss) and krippendorff (alpha); see datasheet.md."
     )
+
+
+def _rai_biases(rai: RaiFacts) -> list[str]:
+    """Who is represented, and who is not: skin types, sex and ages."""
+    ages = (
+        f"ages (age_approx) {rai.age_min}{DASH}{rai.age_max}"
+        if rai.age_min is not None
+        else "no age recorded"
+    )
+    return [
+        "Fitzpatrick skin types (images): "
+        + _listing(rai.fitzpatrick_images)
+        + ". Types with few or no images are under-represented; models trained on "
+        "this release may perform worse on them.",
+        f"Patients: {_listing(rai.sex_patients)}; {ages}.",
+        "Images are of lesions clinicians chose to capture under the SOP; category "
+        "frequencies reflect that selection, not population prevalence.",
+    ]
+
+
+def _rai_limitations(rai: RaiFacts) -> list[str]:
+    """What the release cannot support: few malignant lesions, one device, no clinic use."""
+    malignant = [(code, n) for code, n in rai.categories if code in MALIGNANT]
+    return [
+        f"Few malignant lesions: {rai.malignant} ({_listing(malignant)}), "
+        f"{rai.malignant_histology} of them histologically verified. Benign labels "
+        "rest on specialist consensus unless histology was done.",
+        "One study and one kind of device: results may not transfer to other "
+        "dermatoscopes, clinical settings or populations.",
+        "Not validated for clinical diagnosis; not a substitute for a clinician.",
+    ]
+
+
+def _rai(rai: RaiFacts) -> dict[str, Any]:
+    """The Croissant RAI properties that apply to the study and this release."""
     gates = [
         f"Release gate {g.name} (version {g.version}) left out {g.excluded} images: {g.description}"
         for g in rai.gates
     ]
     return {
-        "rai:dataCollection": (
-            "Dermoscopic images of skin lesions, captured with mobile (smartphone) "
-            "dermatoscopes under the study's standard operating procedure (SOP), whose "
-            "checklist is recorded with every capture. Each image is described by 16 "
-            "structured metadata fields in ISIC Archive notation. Every capture, edit, "
-            "annotation and decision is an Ed25519-signed, append-only event in the "
-            "DermLedger ledger; provenance.jsonl gives each image's events with Merkle "
-            "inclusion proofs. Exact and perceptual duplicates are flagged and resolved "
-            f"by a coordinator before release. This release: {rai.images} images of "
-            f"{rai.patients} patients."
-        ),
-        "rai:dataCollectionType": ["Direct measurement", "Manual Human Curator"],
-        "rai:dataCollectionMissingData": (
-            "Optional metadata fields may be empty in metadata.csv; an empty cell means "
-            "not recorded. Nothing is imputed."
-        ),
+        "rai:dataCollection": _rai_collection(rai),
+        "rai:dataCollectionType": list(_DATA_COLLECTION_TYPE),
+        "rai:dataCollectionMissingData": _DATA_COLLECTION_MISSING_DATA,
         "rai:dataPreprocessingProtocol": [
             "Images are released as captured (JPEG or PNG), named <image_id>.<ext>; "
             "ages are published only as age_approx (nearest 5 years, capped at "
             f"{AGE_APPROX_CAP}); labels are split into ISIC's five levels.",
             *gates,
         ],
-        "rai:dataAnnotationProtocol": (
-            "Staged verification of every diagnosis, recorded as signed events: (1) an "
-            "initial clinical annotation (ISIC diagnosis label and dermoscopic "
-            "structures) by an annotator; (2) consensus review by three distinct "
-            "specialists, none of them the initial annotator, each voting an ISIC "
-            "diagnosis mapped to one of nine categories (MEL, BCC, SCC, NV, BKL, DF, "
-            "VASC, AK, OTHER); a category chosen by at least two of three is the "
-            "consensus, and a three-way split is resolved by histology or a further "
-            "reader; (3) histopathology, required for every malignant label (MEL, BCC, "
-            "SCC), whose diagnosis is then the label; disagreement with the consensus is "
-            "recorded as discordance. Only images at stage consensus or histology are "
-            "released; verification_stage and diagnosis_confirm_type give each image's "
-            "stage."
-        ),
-        "rai:dataAnnotationPlatform": [
-            "DermLedger command line: annotations, consensus votes and histology results "
-            "are appended as Ed25519-signed events by enrolled actors with the annotator, "
-            "specialist and pathologist roles; the audit trail keeps every vote."
-        ],
-        "rai:dataAnnotationAnalysis": [
-            agreement,
-            "The released label is the histology diagnosis where there is one, else the "
-            "consensus category's diagnosis; individual votes are kept in annotations.csv.",
-        ],
-        "rai:annotationsPerItem": (
-            "One initial clinical annotation, three specialist consensus votes (a further "
-            "reader's vote where a three-way split was broken that way) and, for every "
-            "malignant lesion and wherever ordered, one histopathology result."
-        ),
-        "rai:annotatorDemographics": [
-            "Not recorded. Annotators are the study's clinicians (annotators, specialist "
-            "dermatologists and pathologists), identified in the ledger only by actor name "
-            "and key."
-        ],
-        "rai:dataBiases": [
-            "Fitzpatrick skin types (images): "
-            + _listing(rai.fitzpatrick_images)
-            + ". Types with few or no images are under-represented; models trained on "
-            "this release may perform worse on them.",
-            f"Patients: {_listing(rai.sex_patients)}; {ages}.",
-            "Images are of lesions clinicians chose to capture under the SOP; category "
-            "frequencies reflect that selection, not population prevalence.",
-        ],
-        "rai:dataUseCases": [
-            "Training, validation and testing of dermoscopic skin-lesion classifiers for "
-            "the nine diagnostic categories.",
-            "Research on dermoscopy with histologically verified malignant labels, and on "
-            "inter-rater agreement.",
-        ],
-        "rai:dataLimitations": [
-            f"Few malignant lesions: {rai.malignant} ({_listing(malignant)}), "
-            f"{rai.malignant_histology} of them histologically verified. Benign labels "
-            "rest on specialist consensus unless histology was done.",
-            "One study and one kind of device: results may not transfer to other "
-            "dermatoscopes, clinical settings or populations.",
-            "Not validated for clinical diagnosis; not a substitute for a clinician.",
-        ],
-        "rai:personalSensitiveInformation": [
-            "Health data: diagnoses, histology results and images of patients' skin.",
-            "Patients and lesions appear only by pseudonym (patient_id, lesion_id); no "
-            "names, record numbers or dates of birth are released. Personal data the "
-            "study holds is encrypted per patient and never published.",
-            f"Age is published only as age_approx (nearest 5 years, capped at "
-            f"{AGE_APPROX_CAP}); sex and Fitzpatrick skin type are released.",
-        ],
-        "rai:dataReleaseMaintenancePlan": (
-            "Point-in-time releases: each is signed (manifest.json) and never changed; "
-            "later releases follow the ledger, so consent withdrawals and exclusions take "
-            "effect in the next release."
-        ),
+        "rai:dataAnnotationProtocol": _DATA_ANNOTATION_PROTOCOL,
+        "rai:dataAnnotationPlatform": list(_DATA_ANNOTATION_PLATFORM),
+        "rai:dataAnnotationAnalysis": [_rai_agreement(rai), _RELEASED_LABEL],
+        "rai:annotationsPerItem": _ANNOTATIONS_PER_ITEM,
+        "rai:annotatorDemographics": list(_ANNOTATOR_DEMOGRAPHICS),
+        "rai:dataBiases": _rai_biases(rai),
+        "rai:dataUseCases": list(_DATA_USE_CASES),
+        "rai:dataLimitations": _rai_limitations(rai),
+        "rai:personalSensitiveInformation": list(_PERSONAL_SENSITIVE_INFORMATION),
+        "rai:dataReleaseMaintenancePlan": _DATA_RELEASE_MAINTENANCE_PLAN,
     }
 
 
@@ -271,6 +310,9 @@ def _field(column: str) -> dict[str, Any]:
     return field
 
 
+KEYWORDS: Final = ("dermoscopy", "skin lesion", "dermatology", "melanoma", "histopathology", "ISIC")
+
+
 def croissant_document(
     *,
     name: str,
@@ -296,10 +338,6 @@ def croissant_document(
     if not HEX64.fullmatch(csv_sha256):
         raise ValueError("csv_sha256 must be a lowercase hex SHA-256")
     files = _checked_files(metadata_rows, image_files)
-    extensions = sorted({PurePosixPath(path).suffix.lstrip(".") for path, _, _ in files})
-    extensions = extensions or sorted(IMAGE_FORMATS)
-    total = sum(size for _, _, size in files)
-
     doc: dict[str, Any] = {
         "@context": dict(CROISSANT_CONTEXT),
         "@type": "sc:Dataset",
@@ -309,87 +347,93 @@ def croissant_document(
     }
     if cite_as:
         doc["citeAs"] = cite_as
-    doc |= {
-        "version": version,
-        "datePublished": date_published,
-        "license": license,
-    }
+    doc |= {"version": version, "datePublished": date_published, "license": license}
     if url:
         doc["url"] = url
-    doc["keywords"] = [
-        "dermoscopy",
-        "skin lesion",
-        "dermatology",
-        "melanoma",
-        "histopathology",
-        "ISIC",
-    ]
+    doc["keywords"] = list(KEYWORDS)
     doc |= _rai(rai)
-    distribution: list[dict[str, Any]] = [
-        {
-            "@type": "cr:FileObject",
-            "@id": METADATA_FILE,
-            "name": METADATA_FILE,
-            "description": (
-                f"One row per released image ({len(metadata_rows)} rows), ISIC published "
-                "notation plus image_id, filename, category, verification_stage and "
-                "file_name (the image's path, for Hugging Face datasets' imagefolder)."
-            ),
-            "contentUrl": METADATA_FILE,
-            "encodingFormat": "text/csv",
-            "sha256": csv_sha256,
-        },
-        {
-            "@type": "cr:FileSet",
-            "@id": IMAGES_FILESET,
-            "name": IMAGES_FILESET,
-            "description": (
-                f"The {len(files)} image files ({total} bytes), named <image_id>.<ext>; "
-                "the SHA-256 of each is listed in the signed manifest.json."
-            ),
-            "encodingFormat": [IMAGE_FORMATS[ext] for ext in extensions],
-            "includes": [f"images/*.{ext}" for ext in extensions],
-        },
+    doc["distribution"] = [
+        _metadata_file(len(metadata_rows), csv_sha256),
+        _image_fileset(files),
+        *(_extra_file(*extra) for extra in sorted(extra_files)),
     ]
-    for path, sha256, size, mime in sorted(extra_files):
-        if not HEX64.fullmatch(sha256):
-            raise ValueError(f"file {path!r} needs a lowercase hex SHA-256")
-        distribution.append(
-            {
-                "@type": "cr:FileObject",
-                "@id": path,
-                "name": path,
-                "contentUrl": path,
-                "contentSize": f"{size} B",
-                "encodingFormat": mime,
-                "sha256": sha256,
-            }
-        )
-    doc["distribution"] = distribution
-    doc["recordSet"] = [
-        {
-            "@type": "cr:RecordSet",
-            "@id": RECORD_SET,
-            "name": RECORD_SET,
-            "description": "One record per released image: its metadata and the image.",
-            "key": {"@id": f"{RECORD_SET}/image_id"},
-            "field": [
-                *(_field(column) for column in RELEASE_COLUMNS),
-                {
-                    "@type": "cr:Field",
-                    "@id": f"{RECORD_SET}/{IMAGE_FIELD}",
-                    "name": IMAGE_FIELD,
-                    "description": "The dermoscopic image, joined on filename.",
-                    "dataType": "sc:ImageObject",
-                    "source": {
-                        "fileSet": {"@id": IMAGES_FILESET},
-                        "extract": {"fileProperty": "content"},
-                    },
-                },
-            ],
-        }
-    ]
+    doc["recordSet"] = [_record_set()]
     return doc
+
+
+def _metadata_file(rows: int, csv_sha256: str) -> dict[str, Any]:
+    """metadata.csv, with the digest mlcroissant checks on load."""
+    return {
+        "@type": "cr:FileObject",
+        "@id": METADATA_FILE,
+        "name": METADATA_FILE,
+        "description": (
+            f"One row per released image ({rows} rows), ISIC published "
+            "notation plus image_id, filename, category, verification_stage and "
+            "file_name (the image's path, for Hugging Face datasets' imagefolder)."
+        ),
+        "contentUrl": METADATA_FILE,
+        "encodingFormat": "text/csv",
+        "sha256": csv_sha256,
+    }
+
+
+def _image_fileset(files: list[tuple[str, str, int]]) -> dict[str, Any]:
+    """images/ as a FileSet: per-image digests live in the signed manifest."""
+    extensions = sorted({PurePosixPath(path).suffix.lstrip(".") for path, _, _ in files})
+    extensions = extensions or sorted(IMAGE_FORMATS)
+    total = sum(size for _, _, size in files)
+    return {
+        "@type": "cr:FileSet",
+        "@id": IMAGES_FILESET,
+        "name": IMAGES_FILESET,
+        "description": (
+            f"The {len(files)} image files ({total} bytes), named <image_id>.<ext>; "
+            "the SHA-256 of each is listed in the signed manifest.json."
+        ),
+        "encodingFormat": [IMAGE_FORMATS[ext] for ext in extensions],
+        "includes": [f"images/*.{ext}" for ext in extensions],
+    }
+
+
+def _extra_file(path: str, sha256: str, size: int, mime: str) -> dict[str, Any]:
+    """A further file of the release (e.g. annotations.csv) with its digest."""
+    if not HEX64.fullmatch(sha256):
+        raise ValueError(f"file {path!r} needs a lowercase hex SHA-256")
+    return {
+        "@type": "cr:FileObject",
+        "@id": path,
+        "name": path,
+        "contentUrl": path,
+        "contentSize": f"{size} B",
+        "encodingFormat": mime,
+        "sha256": sha256,
+    }
+
+
+def _record_set() -> dict[str, Any]:
+    """One record per released image: every metadata.csv column and the image itself."""
+    return {
+        "@type": "cr:RecordSet",
+        "@id": RECORD_SET,
+        "name": RECORD_SET,
+        "description": "One record per released image: its metadata and the image.",
+        "key": {"@id": f"{RECORD_SET}/image_id"},
+        "field": [
+            *(_field(column) for column in RELEASE_COLUMNS),
+            {
+                "@type": "cr:Field",
+                "@id": f"{RECORD_SET}/{IMAGE_FIELD}",
+                "name": IMAGE_FIELD,
+                "description": "The dermoscopic image, joined on filename.",
+                "dataType": "sc:ImageObject",
+                "source": {
+                    "fileSet": {"@id": IMAGES_FILESET},
+                    "extract": {"fileProperty": "content"},
+                },
+            },
+        ],
+    }
 
 
 def croissant_json(doc: Mapping[str, Any]) -> bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dermledger.policies.categories import CATEGORIES, CATEGORY_NAMES, MALIGNANT
 from dermledger.policies.metadata_schema import (
@@ -22,6 +22,10 @@ from dermledger.projections.release.cohort import (
 )
 from dermledger.projections.release.columns import DASH, NOT_RECORDED
 from dermledger.projections.release.croissant import GateCount
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 
 def _pct(n: int, total: int) -> str:
@@ -146,6 +150,7 @@ def _markdown(
     gates: Sequence[GateCount],
     agreement: Mapping[str, Any],
     as_of: Mapping[str, Any],
+    witnessing: str | None = None,
 ) -> str:
     seq, recorded_at = as_of.get("seq"), as_of.get("recorded_at")
     position = [f"ledger position {seq}"] if seq is not None else []
@@ -176,6 +181,7 @@ def _markdown(
         "",
         *_gates_lines(gates),
         "",
+        *(["## Witnesses", "", witnessing, ""] if witnessing else []),
         "## Charts",
         "",
         f"![Images per diagnostic category]({CHART_FILES['categories']})",
@@ -200,106 +206,144 @@ def write_datasheet(
     gates: list[GateCount],
     agreement: dict[str, Any],
     as_of: dict[str, Any],
+    witnessing: str | None = None,
 ) -> list[str]:
     """Write datasheet.md and its PNG charts into `out_dir`; return their relative paths.
 
     `agreement` is `AgreementReport.as_dict()`; `as_of` is the manifest's
-    {"seq": ..., "recorded_at": ...}. The paths are returned sorted.
+    {"seq": ..., "recorded_at": ...}; `witnessing`, if given, is a statement about the
+    release's witnesses (one published without their quorum says so). Paths are sorted.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / DATASHEET).write_bytes(_markdown(name, table, gates, agreement, as_of).encode())
+    text = _markdown(name, table, gates, agreement, as_of, witnessing)
+    (out / DATASHEET).write_bytes(text.encode())
     _charts(out, table)
     return sorted([DATASHEET, *CHART_FILES.values()])
 
 
 # --- charts ------------------------------------------------------------------------------
+# matplotlib is imported inside these functions: it is slow to import, and only a release
+# being written draws charts, not every command that imports this module.
 
 
 def _charts(out: Path, t: CohortTable) -> None:
+    """Draw the five PNG charts; the default style keeps the bytes independent of rcParams."""
     import matplotlib.style
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    def figure(height: float, width: float = WIDTH_IN) -> tuple[Figure, Any]:
-        fig = Figure(figsize=(width, height), layout="constrained")
-        ax = fig.add_subplot()
-        ax.spines[["top", "right"]].set_visible(False)
-        return fig, ax
-
-    def save(fig: Figure, key: str) -> None:
-        FigureCanvasAgg(fig)
-        fig.savefig(out / CHART_FILES[key], format="png", dpi=DPI, metadata={"Software": None})
-
-    def bars(ax: Any, labels: list[str], values: list[int], colours: Any, zeros: bool) -> None:
-        container = ax.bar(range(len(labels)), values, color=colours)
-        shown = [str(v) if v or zeros else "" for v in values]
-        ax.bar_label(container, labels=shown, padding=2, fontsize=8)
-        ax.set_xticks(range(len(labels)), labels)
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel("count")
-        ax.margins(y=0.15)
 
     with matplotlib.style.context("default"):
-        fig, ax = figure(3.6)
-        codes = [code for code, _ in t.categories]
-        colours = [MALIGNANT_COLOUR if c in MALIGNANT else BENIGN_COLOUR for c in codes]
-        bars(ax, codes, [n for _, n in t.categories], colours, zeros=True)
-        ax.set_title(f"Images per diagnostic category (n={t.images}; red: malignant)")
-        save(fig, "categories")
+        _save(_categories_chart(t), out, "categories")
+        _save(_age_chart(t), out, "age")
+        _save(_sex_chart(t), out, "sex")
+        _save(_fitzpatrick_chart(t), out, "fitzpatrick")
+        _save(_sites_chart(t), out, "sites")
 
-        fig, ax = figure(3.6)
-        ages = dict(t.age_patients)
-        grid = list(range(0, AGE_APPROX_CAP + 1, 5))
-        grid += sorted(a for a in ages if a not in grid)
-        bars(ax, [str(a) for a in grid], [ages.get(a, 0) for a in grid], BENIGN_COLOUR, False)
-        ax.tick_params(axis="x", labelsize=7)
-        ax.set_xlabel(f"age_approx, years (nearest 5; {AGE_APPROX_CAP} = {AGE_APPROX_CAP}+)")
-        known = t.patients - t.age_not_recorded
-        ax.set_title(
-            f"Patients by age, each patient's youngest age_approx (n={known}"
-            + (f"; {t.age_not_recorded} not recorded)" if t.age_not_recorded else ")")
+
+def _figure(height: float, width: float = WIDTH_IN) -> tuple[Figure, Axes]:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    ax = fig.add_subplot()
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig, ax
+
+
+def _save(fig: Figure, out: Path, key: str) -> None:
+    """PNG without the Software tag, which would change the bytes with matplotlib's version."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    fig.savefig(out / CHART_FILES[key], format="png", dpi=DPI, metadata={"Software": None})
+
+
+def _whole_number_ticks(axis: Any) -> None:
+    """Counts are whole numbers; matplotlib would tick a small count at 0.5 steps."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _bars(ax: Axes, labels: list[str], values: list[int], colours: Any, zeros: bool) -> None:
+    """Vertical bars labelled with their counts (zeros left blank unless `zeros`)."""
+    container = ax.bar(range(len(labels)), values, color=colours)
+    shown = [str(v) if v or zeros else "" for v in values]
+    ax.bar_label(container, labels=shown, padding=2, fontsize=8)
+    ax.set_xticks(range(len(labels)), labels)
+    _whole_number_ticks(ax.yaxis)
+    ax.set_ylabel("count")
+    ax.margins(y=0.15)
+
+
+def _categories_chart(t: CohortTable) -> Figure:
+    fig, ax = _figure(3.6)
+    codes = [code for code, _ in t.categories]
+    colours = [MALIGNANT_COLOUR if c in MALIGNANT else BENIGN_COLOUR for c in codes]
+    _bars(ax, codes, [n for _, n in t.categories], colours, zeros=True)
+    ax.set_title(f"Images per diagnostic category (n={t.images}; red: malignant)")
+    return fig
+
+
+def _age_chart(t: CohortTable) -> Figure:
+    """Every 5-year step up to the cap, so gaps show; any other age_approx after them."""
+    fig, ax = _figure(3.6)
+    ages = dict(t.age_patients)
+    grid = list(range(0, AGE_APPROX_CAP + 1, 5))
+    grid += sorted(a for a in ages if a not in grid)
+    _bars(ax, [str(a) for a in grid], [ages.get(a, 0) for a in grid], BENIGN_COLOUR, False)
+    ax.tick_params(axis="x", labelsize=7)
+    ax.set_xlabel(f"age_approx, years (nearest 5; {AGE_APPROX_CAP} = {AGE_APPROX_CAP}+)")
+    known = t.patients - t.age_not_recorded
+    ax.set_title(
+        f"Patients by age, each patient's youngest age_approx (n={known}"
+        + (f"; {t.age_not_recorded} not recorded)" if t.age_not_recorded else ")")
+    )
+    return fig
+
+
+def _sex_chart(t: CohortTable) -> Figure:
+    fig, ax = _figure(3.6, WIDTH_IN / 2)
+    sex = t.sex_patients
+    _bars(ax, [k for k, _ in sex], [n for _, n in sex], BENIGN_COLOUR, zeros=True)
+    ax.set_title(f"Patients by sex (n={t.patients})")
+    return fig
+
+
+def _fitzpatrick_chart(t: CohortTable) -> Figure:
+    """Patients and images side by side: a skin type can be rare in one and not the other."""
+    fig, ax = _figure(3.6)
+    keys = [k for k, _ in t.fitzpatrick_images]
+    keys += [k for k, _ in t.fitzpatrick_patients if k not in keys]
+    patients, images = dict(t.fitzpatrick_patients), dict(t.fitzpatrick_images)
+    width = 0.4
+    for offset, counts, label, colour in (
+        (-width / 2, patients, f"patients (n={t.patients})", BENIGN_COLOUR),
+        (width / 2, images, f"images (n={t.images})", SECOND_COLOUR),
+    ):
+        values = [counts.get(k, 0) for k in keys]
+        container = ax.bar(
+            [i + offset for i in range(len(keys))], values, width, label=label, color=colour
         )
-        save(fig, "age")
-
-        fig, ax = figure(3.6, WIDTH_IN / 2)
-        sex = t.sex_patients
-        bars(ax, [k for k, _ in sex], [n for _, n in sex], BENIGN_COLOUR, zeros=True)
-        ax.set_title(f"Patients by sex (n={t.patients})")
-        save(fig, "sex")
-
-        fig, ax = figure(3.6)
-        keys = [k for k, _ in t.fitzpatrick_images]
-        keys += [k for k, _ in t.fitzpatrick_patients if k not in keys]
-        patients, images = dict(t.fitzpatrick_patients), dict(t.fitzpatrick_images)
-        width = 0.4
-        for offset, counts, label, colour in (
-            (-width / 2, patients, f"patients (n={t.patients})", BENIGN_COLOUR),
-            (width / 2, images, f"images (n={t.images})", SECOND_COLOUR),
-        ):
-            values = [counts.get(k, 0) for k in keys]
-            container = ax.bar(
-                [i + offset for i in range(len(keys))], values, width, label=label, color=colour
-            )
-            ax.bar_label(container, padding=2, fontsize=7)
-        ax.set_xticks(range(len(keys)), keys)
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel("count")
-        ax.margins(y=0.15)
-        ax.legend(frameon=False)
-        ax.set_title("Fitzpatrick skin type")
-        save(fig, "fitzpatrick")
-
-        labels = [_site_label(site) for site, _ in t.sites] or [NOT_RECORDED]
-        values = [n for _, n in t.sites] or [0]
-        fig, ax = figure(1.2 + 0.28 * len(labels))
-        container = ax.barh(range(len(labels)), values, color=BENIGN_COLOUR)
         ax.bar_label(container, padding=2, fontsize=7)
-        ax.set_yticks(range(len(labels)), labels, fontsize=8)
-        ax.invert_yaxis()
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("images")
-        ax.margins(x=0.12)
-        ax.set_title(f"Anatomic sites, anatom_site_1 / anatom_site_2 (n={t.images})")
-        save(fig, "sites")
+    ax.set_xticks(range(len(keys)), keys)
+    _whole_number_ticks(ax.yaxis)
+    ax.set_ylabel("count")
+    ax.margins(y=0.15)
+    ax.legend(frameon=False)
+    ax.set_title("Fitzpatrick skin type")
+    return fig
+
+
+def _sites_chart(t: CohortTable) -> Figure:
+    """Horizontal bars, one per site, so long site names stay readable."""
+    labels = [_site_label(site) for site, _ in t.sites] or [NOT_RECORDED]
+    values = [n for _, n in t.sites] or [0]
+    fig, ax = _figure(1.2 + 0.28 * len(labels))
+    container = ax.barh(range(len(labels)), values, color=BENIGN_COLOUR)
+    ax.bar_label(container, padding=2, fontsize=7)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.invert_yaxis()
+    _whole_number_ticks(ax.xaxis)
+    ax.set_xlabel("images")
+    ax.margins(x=0.12)
+    ax.set_title(f"Anatomic sites, anatom_site_1 / anatom_site_2 (n={t.images})")
+    return fig

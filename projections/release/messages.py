@@ -44,6 +44,26 @@ MESSAGES: Final[dict[str, str]] = {
     "quorum": (
         "checkpoint: the witness quorum is not met ({verified} of the trusted witnesses cosigned)"
     ),
+    "unwitnessed": "checkpoint: the manifest carries no witness cosignatures",
+    "log_signature": (
+        "checkpoint: the log's signature on the note does not verify with the policy's log key"
+    ),
+    # The witnesses' state as the page's box and `release verify --policy` state it.
+    "state_unwitnessed": "Not witnessed: the manifest carries no witness cosignatures.",
+    "state_unchecked": (
+        "{count} cosignature(s) in the manifest, not checked: paste the witnesses' keys or "
+        "load a policy file."
+    ),
+    "state_witnessed": (
+        "Witnessed: the cosignatures of the trusted witnesses verify and the quorum holds."
+    ),
+    "state_failed": "The witness cosignatures do not satisfy the keys you trust.",
+    # What the datasheet says of a release published with --allow-unwitnessed.
+    "datasheet_unwitnessed": (
+        "This release was published without the witness quorum (--allow-unwitnessed): "
+        "{reason}. Its checkpoint is signed by the study's own log key only, so no outside "
+        "witness vouches that the log was not rewritten before it."
+    ),
     # The verdict.
     "fails": "release {name} fails {count} check(s)",
     "ok": "OK: release {name} ({files} files, tree_size {tree_size}) verifies",

@@ -75,6 +75,7 @@ def write_release(
     blobs: BlobStore,
     signer: dict[str, str],
     progress: Progress | None,
+    witnessing: str | None = None,
     open_blob: Callable[[dict[str, Any]], bytes] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Gate every image and write it out at once, one image at a time: its file, its
@@ -143,7 +144,7 @@ def write_release(
         for w in (metadata_file, annotations_file, provenance_file)
     }
     as_of = {"seq": position, "recorded_at": view.recorded_at}
-    write_docs(folder, name, released, image_files, written, view, left_out, as_of)
+    write_docs(folder, name, released, image_files, written, view, left_out, as_of, witnessing)
     write_report(folder)  # report.html, listed in `files` like every other file
     known = written | {path: (sha, size) for path, sha, size in image_files}
     files = []
@@ -200,6 +201,7 @@ def write_docs(
     view: StudyView,
     left_out: dict[str, int],
     as_of: dict[str, Any],
+    witnessing: str | None = None,
 ) -> None:
     """The datasheet and croissant.json, from metadata.csv read back as a stream (the
     very rows a reader will see) and the image digests already known."""
@@ -217,6 +219,7 @@ def write_docs(
         gates=gates,
         agreement=stats["agreement"],
         as_of=as_of,
+        witnessing=witnessing,
     )
     doc = croissant_document(
         name=name,

@@ -61,10 +61,11 @@ def test_init_add_list_checkpoint_verify_export(cli, tmp_path: Path) -> None:
     assert cp.exit_code == 0 and json.loads(cp.stdout)["tree_size"] == 3
     verified = cli("audit", "verify")
     assert verified.exit_code == 0
-    assert verified.stdout.startswith("4 events in 4 streams, 3 actors, 1 checkpoints; root ")
+    # The first checkpoint also enrols the log's checkpoint key (LogKeyEnrolled).
+    assert verified.stdout.startswith("5 events in 4 streams, 3 actors, 1 checkpoints; root ")
     out = tmp_path / "log.jsonl"
     assert cli("audit", "export", "--out", str(out)).exit_code == 0
-    assert len(out.read_text().splitlines()) == 4
+    assert len(out.read_text().splitlines()) == 5
     assert check_export(out) == []
 
 

@@ -36,6 +36,11 @@ COORDINATOR_EVENTS = {
     "ImageReinstated",
     "FurtherReadOrdered",
     "CheckpointSigned",
+    "LogKeyEnrolled",
+    "WitnessAdded",
+    "WitnessRemoved",
+    "WitnessQuorumSet",
+    "CheckpointCosigned",
     "ReleasePublished",
 }
 CLINICAL = {

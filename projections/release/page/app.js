@@ -17,10 +17,10 @@ function showProgress(done, total) {
 function witnessSection(report) {
   const box = $("witnesses");
   const text = {
-    "not witnessed": "Not witnessed: the manifest carries no witness cosignatures.",
-    "not checked": `${report.count} cosignature(s) in the manifest, not checked: paste the witnesses' keys or load a policy file.`,
-    witnessed: "Witnessed: the cosignatures of the trusted witnesses verify and the quorum holds.",
-    failed: "The witness cosignatures do not satisfy the keys you trust.",
+    "not witnessed": say("state_unwitnessed"),
+    "not checked": say("state_unchecked", { count: report.count }),
+    witnessed: say("state_witnessed"),
+    failed: say("state_failed"),
   }[report.state];
   const list = el("ul");
   for (const row of report.rows) {

@@ -114,7 +114,12 @@ function quorumMet(policy, cosigned, name) {
 async function checkCosignatures(manifest, policyText) {
   const note = splitNote((manifest.checkpoint || {}).note);
   const count = note ? note.lines.length : 0;
-  if (!count) return { state: "not witnessed", failures: [], rows: [], count };
+  if (!count) {
+    // A policy that asks for witnesses is not met by a release that has none.
+    const required = policyText.trim() && (await parsePolicy(policyText)).quorum !== "none";
+    return { state: "not witnessed", failures: required ? [say("unwitnessed")] : [], rows: [],
+             count };
+  }
   if (!policyText.trim()) return { state: "not checked", failures: [], rows: [], count };
   const policy = await parsePolicy(policyText);
   if (!await noteMatches(note.body, manifest.checkpoint)) {
