@@ -55,6 +55,14 @@ def canonical_json(value: Any) -> bytes:
             return _encode(value).encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate: not UTF-8, rfc8785 says what happens
             pass
+    kind = type(value)
+    if kind is dict and all(type(key) is str and key.isascii() for key in value):
+        # JCS of an object is its members' JCS in key order: only the parts that need
+        # it (a float, say, in an otherwise plain payload) go to the pure-Python rfc8785.
+        members = [canonical_str(key) + b":" + canonical_json(value[key]) for key in sorted(value)]
+        return b"{" + b",".join(members) + b"}"
+    if kind is list:
+        return b"[" + b",".join([canonical_json(item) for item in value]) + b"]"
     return rfc8785.dumps(value)
 
 

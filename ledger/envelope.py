@@ -151,8 +151,16 @@ def decode_plain(state: bytes) -> Envelope | None:
         return None
     if prev is not None and type(prev) is not str:
         return None
-    envelope = PlainEnvelope.__new__(PlainEnvelope)
-    object.__setattr__(envelope, "__dict__", {name: value[name] for name in _FIELD_ORDER})
+    return assemble({name: value[name] for name in _FIELD_ORDER}, plain=True)
+
+
+def assemble(fields: dict[str, Any], *, plain: bool) -> Envelope:
+    """An envelope of fields already proven to be of exactly their declared types, in
+    declaration order (as pydantic keeps `__dict__`), without validating them again;
+    `plain` if the C encoder is proven to write their JCS (a `PlainEnvelope`)."""
+    kind = PlainEnvelope if plain else Envelope
+    envelope = kind.__new__(kind)
+    object.__setattr__(envelope, "__dict__", fields)
     object.__setattr__(envelope, "__pydantic_fields_set__", set(_FIELDS_SET))
     object.__setattr__(envelope, "__pydantic_extra__", None)
     object.__setattr__(envelope, "__pydantic_private__", None)

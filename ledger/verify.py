@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from dermledger.ledger.checkpoints import Checkpoint, WitnessedCheckpoint
 from dermledger.ledger.envelope import Envelope, decode_plain
+from dermledger.ledger.envelope_fast import decode_hashed
 from dermledger.ledger.errors import VerificationError
 from dermledger.ledger.merkle import MerkleTree, hash_leaf
 from dermledger.ledger.signing import verify_digest
@@ -221,15 +222,20 @@ class LogVerifier:
         """All checks of one event, in the order one process makes them: columns, hash,
         chain, key and role, signature, checkpoint. Deferred, only the signature (most of
         the cost) goes to a worker; checkpoints (rare) are checked whole here, signature
-        before root. The stored bytes are parsed once, by `decode_plain` where it can."""
-        env = decode_plain(entry.state) or entry.envelope()
+        before root. The stored bytes are parsed once: by `decode_hashed` (which also gives
+        the hash of their proven JCS) where it can, else by `decode_plain` or pydantic."""
+        fast = decode_hashed(entry.state)
+        env = fast[0] if fast is not None else decode_plain(entry.state) or entry.envelope()
         if (env.stream_id, env.stream_version, env.type) != (
             entry.stream_id,
             entry.stream_version,
             entry.topic,
         ):
             raise VerificationError("the store's stream, version or type columns disagree with it")
-        digest = _checked_digest(env)
+        if fast is None:
+            digest = _checked_digest(env)
+        elif (digest := fast[1]).hex() != env.hash:
+            raise VerificationError("its hash does not match its contents")
         self._check_chain(env)
         public = self.authority.signing_key(env, entry.seq)
         if not defer or env.type == "CheckpointSigned":

@@ -52,6 +52,7 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from dermledger.ledger.bootstrap import Settings, ensure_postgres_schema, open_home
 from dermledger.ledger.envelope import Envelope
+from dermledger.ledger.envelope_fast import decode_envelope
 from dermledger.ledger.errors import Conflict, InvalidInput
 from dermledger.ledger.store import decode
 from dermledger.projections import readmodel_tables as t
@@ -260,7 +261,7 @@ class ReadModel:
             opened = self.sealer.opening(erased_patients(ledger.recorder))
             batch = _Batch(
                 [
-                    (seq, opened(decode(n.state)))
+                    (seq, opened(decode_envelope(n.state) or decode(n.state)))
                     for seq, n in enumerate(page, start=mark.last_seq + 1)
                 ]
             )

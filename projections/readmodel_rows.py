@@ -6,9 +6,10 @@ The columns come from the folds and the confirmation policy, never from rules of
 from __future__ import annotations
 
 import functools
-import json
 import operator
 from typing import Any
+
+import msgspec
 
 from dermledger.policies import confirmation
 from dermledger.projections import readmodel_tables as t
@@ -69,8 +70,10 @@ def dataset_row(image_id: str, state: ImageState, last_seq: int) -> dict[str, An
 # ------------------------------------------------------------- folded states
 
 
-# The states are acyclic: skipping the encoder's circularity bookkeeping saves a fifth.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, check_circular=False, separators=(",", ":"))
+# msgspec's C codec: compact JSON, UTF-8 unescaped, a third of the standard library's
+# time for these small lists (read back only by `unpack_state`).
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
 _SHARED_MAX = 50_000
 _shared: dict[tuple[Any, ...], Any] = {}
 
@@ -96,7 +99,7 @@ def pack_state(state: ImageState) -> str:
     """An image's folded state as compact JSON: every field `apply_image_event` and the
     rows read, without the event list and the capture payload beyond the patient
     (the rows never read them; the log keeps them)."""
-    return _ENCODER.encode(
+    return _encode(
         [
             state.captured_at,
             state.captured_by,
@@ -112,13 +115,13 @@ def pack_state(state: ImageState) -> str:
             state.further_readers_ordered,
             state.histology_ordered,
         ]
-    )
+    ).decode()
 
 
 def unpack_state(image_id: str, text: str) -> ImageState:
     """The inverse of `pack_state` (with an empty event list)."""
     (at, by, patient, metadata, suspicions, excluded, reason, annotation, structures, votes,
-     histology, further, ordered) = json.loads(text)  # fmt: skip
+     histology, further, ordered) = _decode(text)  # fmt: skip
     return ImageState(
         image_id=image_id,
         captured={"patient_id": patient},
@@ -135,5 +138,3 @@ def unpack_state(image_id: str, text: str) -> ImageState:
         further_readers_ordered=further,
         histology_ordered=ordered,
     )
-
-

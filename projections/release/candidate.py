@@ -7,6 +7,7 @@ listing and the next release can never disagree.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from dermledger.ledger.errors import InvalidInput
@@ -15,17 +16,21 @@ from dermledger.study.state import ImageState
 
 
 def release_candidate(
-    image: ImageState, verdict: confirmation.Verification, consent_in_force: bool
+    image: ImageState,
+    verdict: confirmation.Verification,
+    consent_in_force: bool,
+    check: Callable[[dict[str, Any]], tuple[Any, str | None]] | None = None,
 ) -> tuple[release_gates.Candidate, Any]:
     """The gates' facts about `image`, and its validated metadata record (None when
-    invalid). `verdict` is `image.verification()`, passed in so it is derived once."""
+    invalid). `verdict` is `image.verification()`, passed in so it is derived once;
+    `check` validates the record as `record_problem` does (a release's memo)."""
     values = {k: v for k, v in image.metadata.items() if v is not None} | {
         "diagnosis": verdict.diagnosis,
         "verification_stage": verdict.stage,
         "diagnosis_confirm_type": verdict.diagnosis_confirm_type,
         "melanocytic": verdict.melanocytic,
     }
-    record, problem = record_problem({k: v for k, v in values.items() if v is not None})
+    record, problem = (check or record_problem)({k: v for k, v in values.items() if v is not None})
     candidate = release_gates.Candidate(
         image_id=image.image_id,
         excluded=image.excluded,

@@ -18,7 +18,7 @@ import isic_metadata
 from dermledger import __version__
 from dermledger.ledger.blobs import BlobStore
 from dermledger.policies import confirmation, metadata_schema, release_gates
-from dermledger.projections.release.candidate import release_candidate
+from dermledger.projections.release.candidate import record_problem, release_candidate
 from dermledger.projections.release.cohort import CohortTable
 from dermledger.projections.release.columns import RELEASE_COLUMNS
 from dermledger.projections.release.croissant import (
@@ -38,6 +38,7 @@ from dermledger.projections.release.files import (
 from dermledger.projections.release.opened import place_opened
 from dermledger.projections.release.page import write_report
 from dermledger.projections.release.replay import Replay
+from dermledger.projections.release.validated import RecordMemo
 from dermledger.projections.release.verify import FORMAT, MANIFEST, file_sha256
 from dermledger.projections.statistics import study_statistics
 from dermledger.projections.study_view import StudyView
@@ -92,6 +93,7 @@ def write_release(
     released: list[str] = []
     image_files: list[tuple[str, str, int]] = []  # (path, sha256, bytes), sorted by path
     candidates = sorted(view.images)
+    memo = RecordMemo(isic_metadata_version())
     with (
         HashingWriter(folder / "metadata.csv") as metadata_file,
         HashingWriter(folder / "annotations.csv") as annotations_file,
@@ -104,7 +106,7 @@ def write_release(
         for done, image_id in enumerate(candidates, start=1):
             image = view.images[image_id]
             v = image.verification()
-            published = gate(image, v, view, left_out)
+            published = gate(image, v, view, left_out, memo)
             if published is not None:
                 released.append(image_id)
                 ext = {"JPEG": "jpg", "PNG": "png"}.get(image.captured["format"], "img")
@@ -148,11 +150,11 @@ def write_release(
     write_report(folder)  # report.html, listed in `files` like every other file
     known = written | {path: (sha, size) for path, sha, size in image_files}
     files = []
-    for path in sorted(
-        files_outside(folder, images_dir) + [folder / p for p, _, _ in image_files],
-        key=lambda p: p.relative_to(folder).as_posix(),
-    ):
-        relative = path.relative_to(folder).as_posix()
+    # Sorted as relative POSIX strings; the images' are made so (pathlib per image was an
+    # eighth of a 10k-image release).
+    outside = [path.relative_to(folder).as_posix() for path in files_outside(folder, images_dir)]
+    for relative in sorted(outside + [p for p, _, _ in image_files]):
+        path = folder / relative
         sha, size = known.get(relative) or (file_sha256(path), path.stat().st_size)
         files.append({"path": relative, "sha256": sha, "bytes": size})
     manifest: dict[str, Any] = {
@@ -180,11 +182,14 @@ def gate(
     verdict: confirmation.Verification,
     view: StudyView,
     left_out: dict[str, int],
+    memo: RecordMemo | None = None,
 ) -> dict[str, Any] | None:
     """The image's ISIC published values if it passes every release gate; else None,
-    counted against the first gate it fails. `verdict` is `image.verification()`."""
+    counted against the first gate it fails. `verdict` is `image.verification()`; `memo`
+    reuses the validation of record parts already met (`validated`)."""
     consent = image.patient_id in view.patients and view.patients[image.patient_id].consent
-    candidate, record = release_candidate(image, verdict, consent)
+    check = memo.record_problem if memo else record_problem
+    candidate, record = release_candidate(image, verdict, consent, check)
     gate = release_gates.first_failed_gate(candidate)
     if gate is not None:
         left_out[gate.name] = left_out.get(gate.name, 0) + 1

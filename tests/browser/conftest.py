@@ -28,8 +28,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
+    """One Chromium for this folder's tests, stopped when they are done: Playwright's sync
+    API allows one running instance a thread, and the reading station's tests start their
+    own."""
     if not CHROMIUM.exists():
         pytest.fail(f"CI is set but {CHROMIUM} is missing: .ci/run installs it with apt-get")
     from playwright.sync_api import sync_playwright
