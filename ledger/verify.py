@@ -160,63 +160,34 @@ class LogVerifier:
         (most of the cost) in worker processes, chunk by chunk, while this process reads
         on. Chunks are collected oldest first, so the first failure a worker reports is the
         earliest one; a failure found here waits for every chunk before it."""
-        import multiprocessing
-        from collections import deque
-
-        from dermledger.ledger.verify_worker import check_batch
-
-        context = multiprocessing.get_context("spawn")
-        inflight: deque[tuple[Any, dict[int, tuple[str, str]]]] = deque()
-        limit = IN_FLIGHT * self.workers
-
-        def collect(task: Any, where: dict[int, tuple[str, str]]) -> Failure | None:
-            found = task.get()
-            if found is None:
-                return None
-            seq, problem = found
-            stream_id, event_type = where[seq]
-            return Failure(seq, stream_id, event_type, problem)
-
-        def submit() -> None:
-            items, self.pending = self.pending, []
-            where, self.where = self.where, {}
-            if items:
-                inflight.append((pool.apply_async(check_batch, (items,)), where))
-
-        def drain() -> Failure | None:
-            submit()
-            while inflight:
-                failure = collect(*inflight.popleft())
-                if failure is not None:
-                    return failure
-            return None
-
-        with _bare_main():
-            pool = context.Pool(self.workers)
-        with pool:
+        with _SignaturePool(self.workers) as signatures:
             for entry in entries:
                 try:
                     self._check(entry, defer=True)
                 except VerificationError as exc:
-                    earlier = drain()
+                    earlier = signatures.drain(*self._take_pending())
                     self.report.failure = earlier or Failure(
                         entry.seq, entry.stream_id, entry.topic, str(exc)
                     )
                     return self._finish(complete=False)
                 if len(self.pending) >= CHUNK:
-                    submit()
-                    while inflight and (len(inflight) > limit or inflight[0][0].ready()):
-                        failure = collect(*inflight.popleft())
-                        if failure is not None:
-                            self.report.failure = failure
-                            return self._finish(complete=False)
+                    failure = signatures.submit(*self._take_pending())
+                    if failure is not None:
+                        self.report.failure = failure
+                        return self._finish(complete=False)
                 if progress is not None:
                     progress(entry.seq)
-            failure = drain()
+            failure = signatures.drain(*self._take_pending())
         if failure is not None:
             self.report.failure = failure
             return self._finish(complete=False)
         return self._finish(complete=True)
+
+    def _take_pending(self) -> tuple[list[Any], dict[int, tuple[str, str]]]:
+        """The signature checks deferred so far, and where each event came from."""
+        items, self.pending = self.pending, []
+        where, self.where = self.where, {}
+        return items, where
 
     def _check(self, entry: LogEntry, *, defer: bool = False) -> None:
         """All checks of one event, in the order one process makes them: columns, hash,
@@ -314,3 +285,58 @@ class LogVerifier:
             self.report.failure = Failure(
                 min(size, checkpoint.tree_size) or 1, "ledger", "CheckpointSigned", problem
             )
+
+
+class _SignaturePool:
+    """Worker processes checking deferred signatures, a bounded number of chunks in
+    flight, collected oldest first so the first failure reported is the earliest."""
+
+    def __init__(self, workers: int) -> None:
+        import multiprocessing
+        from collections import deque
+
+        self.inflight: deque[tuple[Any, dict[int, tuple[str, str]]]] = deque()
+        self.limit = IN_FLIGHT * workers
+        with _bare_main():
+            self.pool = multiprocessing.get_context("spawn").Pool(workers)
+
+    def __enter__(self) -> _SignaturePool:
+        self.pool.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pool.__exit__(*exc)
+
+    def submit(self, items: list[Any], where: dict[int, tuple[str, str]]) -> Failure | None:
+        """Send a chunk; collect the chunks already done (or beyond the bound)."""
+        from dermledger.ledger.verify_worker import check_batch
+
+        if items:
+            self.inflight.append((self.pool.apply_async(check_batch, (items,)), where))
+        while self.inflight and (len(self.inflight) > self.limit or self.inflight[0][0].ready()):
+            failure = self._collect(*self.inflight.popleft())
+            if failure is not None:
+                return failure
+        return None
+
+    def drain(self, items: list[Any], where: dict[int, tuple[str, str]]) -> Failure | None:
+        """Send the last chunk and wait for every chunk, oldest first."""
+        from dermledger.ledger.verify_worker import check_batch
+
+        if items:
+            self.inflight.append((self.pool.apply_async(check_batch, (items,)), where))
+        while self.inflight:
+            failure = self._collect(*self.inflight.popleft())
+            if failure is not None:
+                return failure
+        return None
+
+    @staticmethod
+    def _collect(task: Any, where: dict[int, tuple[str, str]]) -> Failure | None:
+        found = task.get()
+        if found is None:
+            return None
+        seq, problem = found
+        stream_id, event_type = where[seq]
+        return Failure(seq, stream_id, event_type, problem)
+

@@ -15,19 +15,6 @@ from functools import lru_cache
 import numpy as np
 import numpy.typing as npt
 
-__all__ = [
-    "DEFAULT_MERGE_THRESHOLD",
-    "DEFAULT_SUBSTRINGS",
-    "HASH_BITS",
-    "hamming",
-    "linear_scan",
-    "naive_pairs",
-    "naive_query",
-    "parse_hash",
-    "probe_radii",
-    "substring_widths",
-]
-
 HASH_BITS = 64
 """Width of an `imagehash.phash` hash with the default hash_size=8."""
 
