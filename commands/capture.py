@@ -246,7 +246,8 @@ def metadata_set(
     """
     c = get(ctx)
     env = c.ledger.curation.edit_metadata(c.signer(), image, field, value, reason)
-    old, new = cell(env.payload["old_value"]), cell(env.payload["new_value"])
+    opened = c.ledger.kernel.sealer.open(env).payload  # erasure v2: the values are sealed
+    old, new = cell(opened["old_value"]), cell(opened["new_value"])
     status(f"{image} {field}: {old} -> {new}")
 
 

@@ -146,7 +146,7 @@ def stats(
     emit(result, STAT_COLUMNS, json_=json_, rows=rows, title="Study statistics")
 
 
-STAT_KEYS = ("images", "included", "duplicate_suspected", "excluded", "malignant",
+STAT_KEYS = ("images", "included", "duplicate_suspected", "excluded", "erased", "malignant",
              "malignant_with_histology", "discordant")  # fmt: skip
 STAT_COLUMNS = (Col("measure", "measure"), Col("value", "value"))
 

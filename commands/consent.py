@@ -36,7 +36,9 @@ def record(
     """
     c = get(ctx)
     env = c.ledger.patients.record_consent(c.signer(), patient, scope, read_file(document))
-    status(f"Consent recorded for {patient} (document SHA-256 {env.payload['document_sha256']})")
+    digest = env.payload.get("document_hmac") or env.payload.get("document_sha256") or ""
+    kind = "HMAC under the patient's key" if "document_hmac" in env.payload else "SHA-256"
+    status(f"Consent recorded for {patient} (document {kind} {digest})")
 
 
 @app.command("withdraw")
@@ -52,19 +54,26 @@ def withdraw(ctx: typer.Context, patient: Patient, reason: Reason) -> None:
 
 @app.command("erase")
 def erase(ctx: typer.Context, patient: Patient, reason: Reason) -> None:
-    """Erase a patient's personal data by destroying their key (crypto-shredding).
+    """Erase a patient: destroy their key, delete their images and read-model rows.
 
-    Every hash, signature, checkpoint and earlier release still verifies.
+    Everything sealed under the key (personal data, clinical fields and image fingerprints
+    of captures since erasure v2) becomes unreadable; every hash, signature, checkpoint
+    and earlier release still verifies. Run it again to finish an interrupted erasure.
 
     Example: dermledger --as ada consent erase P0001 --reason "GDPR art. 17 request"
     """
     c = get(ctx)
     interrupted = c.ledger.patients.erasure_pending(patient)
     c.ledger.patients.erase_patient(c.signer(), patient, reason)
+    done = c.ledger.patients.last_erasure
+    counts = (
+        f"{done.images if done else 0} images, {done.blobs_deleted if done else 0} blobs and "
+        f"{done.readmodel_rows_deleted if done else 0} read-model rows deleted"
+    )
     if interrupted:
-        status(f"Completed the interrupted erasure of {patient}: its key is now destroyed")
+        status(f"Completed the interrupted erasure of {patient}: key destroyed; {counts}")
     else:
-        status(f"Erased the personal data of {patient}; its key is destroyed")
+        status(f"Erased {patient}: key destroyed; {counts}; every proof still verifies")
 
 
 @patient_app.command("show")

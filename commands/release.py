@@ -194,6 +194,8 @@ def diff(
     else:
         out.print(f"added {len(result['added'])}, removed {len(result['removed'])}, "
               f"relabelled {len(result['relabelled'])}")  # fmt: skip
+        for image_id in result.get("erased", []):
+            print(f"  {image_id}: erased (its patient was erased)")
         for r in result["relabelled"]:
             out.print(f"  {r['image_id']}: {r['from']} -> {r['to']}")
         out.print("extends: " + ("yes (consistency proof verifies)" if result["extends"] else "NO"))

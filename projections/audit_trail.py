@@ -46,7 +46,9 @@ def trail_rows(
             "reason": p.get("reason"),
         }
         if env.type == "MetadataEdited":
-            row.update(field=p["field"], old_value=p["old_value"], new_value=p["new_value"])
+            gone = "erased" if p.get("erased") else None  # its patient's key is destroyed
+            row.update(field=p["field"], old_value=gone or p["old_value"],
+                       new_value=gone or p["new_value"])  # fmt: skip
         elif env.type == "ConsensusVoteCast":
             votes[env.event_id] = (env.actor, p["diagnosis"])
             row.update(field="vote", new_value=p["diagnosis"])
@@ -55,7 +57,9 @@ def trail_rows(
         elif env.type in ("AnnotationRecorded", "HistologyRecorded"):
             row.update(field="diagnosis", new_value=p["diagnosis"])
         elif env.type == "ImageCaptured":
-            row.update(field="record", new_value=f"{p['format']} {p['width']}x{p['height']}")
+            erased = p.get("erased")  # its patient's key is destroyed (study/sealing.py)
+            row.update(field="record", new_value="erased" if erased else
+                       f"{p['format']} {p['width']}x{p['height']}")  # fmt: skip
         else:
             summary = {k: p[k] for k in SUMMARY_KEYS if k in p}
             if summary:

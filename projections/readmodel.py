@@ -72,6 +72,7 @@ from dermledger.projections.readmodel_sql import (
     tracked_ledger_id,
     write_clusters,
 )
+from dermledger.study.sealing import Sealer, erased_patients, home_key_store
 from dermledger.study.state import ImageState, apply_image_event
 
 DEFAULT_BATCH = 5000  # events a transaction: memory is about this many envelopes and states
@@ -169,8 +170,10 @@ class ReadModel:
     ledger or by another table version: `rebuild` them.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, sealer: Sealer | None = None) -> None:
         self.settings = settings
+        # erasure v2: sealed values are opened in memory before folding (erased: marked)
+        self.sealer = sealer or Sealer(home_key_store(settings))
         self.stats = CatchUpStats()
         open_home(settings)
         ensure_postgres_schema(settings)  # the ledger makes it too; either may come first
@@ -255,9 +258,10 @@ class ReadModel:
             # Positions commit in order (eventsourcing serialises inserts), so nothing can
             # later appear before a position already read; seq stays dense even where
             # notification ids have gaps.
+            opened = self.sealer.opening(erased_patients(ledger.recorder))
             batch = _Batch(
                 [
-                    (seq, decode_envelope(n.state) or decode(n.state))
+                    (seq, opened(decode_envelope(n.state) or decode(n.state)))
                     for seq, n in enumerate(page, start=mark.last_seq + 1)
                 ]
             )

@@ -18,7 +18,8 @@ def study_statistics(images: Iterable[ImageState]) -> dict[str, Any]:
     categories: Counter[str] = Counter()
     consensus: Counter[str] = Counter()
     votes: dict[str, list[str]] = {}
-    counts = {"images": 0, "included": 0, "duplicate_suspected": 0, "excluded": 0,
+    # erased: the patient's key is destroyed (erasure v2); counted here, never in agreement
+    counts = {"images": 0, "included": 0, "duplicate_suspected": 0, "excluded": 0, "erased": 0,
               "discordant": 0, "malignant": 0, "malignant_with_histology": 0}  # fmt: skip
     for image in images:
         counts["images"] += 1

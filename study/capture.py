@@ -13,7 +13,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from dermledger.ledger.blobs import BlobStore
 from dermledger.ledger.envelope import Envelope
 from dermledger.ledger.errors import Conflict, NotFound
 from dermledger.ledger.signing import Signer
@@ -23,6 +22,7 @@ from dermledger.projections.dedup_index import DedupIndex, IndexedImage
 from dermledger.study.imaging import ImageFacts, inspect_image
 from dermledger.study.kernel import Kernel, Proposal
 from dermledger.study.records import patient_stream
+from dermledger.study.sealing import erased_patients, keyed_blobs
 from dermledger.study.state import PatientState, fold_patient
 
 MAX_SUSPICIONS = 5  # per capture: the nearest few are what a reviewer needs
@@ -81,7 +81,10 @@ class CaptureService:
         captured, index.position = read_topic_after(
             self.kernel.recorder, "ImageCaptured", index.position
         )
-        for p in (e.payload for e in captured):
+        opener = self.kernel.sealer.opening(erased_patients(self.kernel.recorder))
+        for p in (opener(e).payload for e in captured):
+            if p.get("erased"):  # its key is destroyed: nothing of it may match again
+                continue
             index.add(
                 IndexedImage(
                     p["image_id"],
@@ -135,20 +138,21 @@ class CaptureService:
             if self.kernel.stream(planned.image_id):
                 raise Conflict(f"image {planned.image_id} is already captured")
             self.refreshed(index)
-            patient = fold_patient(self.kernel.stream(patient_stream(patient_id)))
+            patient = self._patient(patient_id)
             proposals, suspicions[:] = self._capture_proposals(planned, patient, index, set())
             return proposals
 
         self.kernel.acting_record(signer)
         decide()  # refuse before any byte reaches the blob store
-        blobs = BlobStore(self.kernel.settings.blobs_dir)
-        digest, created = blobs.put(data)
+        blobs = keyed_blobs(self.kernel.settings)
+        key, _ = self.kernel.sealer.ensure_key(patient_id)
+        digest, created = blobs.put(self.kernel.sealer.blob_key(key), data)
         try:
             envelopes = self.kernel.append(signer, decide)
         except BaseException as exc:
             # A Conflict means another capture won the race; it may use this very blob.
             if created and not isinstance(exc, Conflict):
-                blobs.discard(digest)
+                blobs.delete(digest)
             raise
         index.add(planned.indexed())
         return CaptureResult(planned.image_id, envelopes, list(suspicions))
@@ -226,7 +230,11 @@ class CaptureService:
             "sop": sop_record,
             "metadata": values,
         }
-        proposals = [self.kernel.proposal(image_id, "ImageCaptured", captured)] + [
+        key, _ = self.kernel.sealer.ensure_key(patient_id)  # every check above has passed
+        sealed = self.kernel.sealer.seal_capture(
+            key, captured, self.kernel.sealer.blob_ref(key, facts.sha256)
+        )
+        proposals = [self.kernel.proposal(image_id, "ImageCaptured", sealed)] + [
             self.kernel.proposal(
                 image_id,
                 "DuplicateSuspected",
@@ -243,6 +251,30 @@ class CaptureService:
             for s in found
         ]
         return proposals, found
+
+    def _patient(self, patient_id: str) -> PatientState | None:
+        """The patient's state with its sealed fields opened (read into the decision)."""
+        stream = self.kernel.stream(patient_stream(patient_id))
+        return fold_patient(self.kernel.sealer.open_all(stream))
+
+    def _blob_items(self, batch: list[tuple[PlannedCapture, bytes]]) -> list[tuple[bytes, bytes]]:
+        """(blob key, bytes) of every image of a batch whose patient may be captured; the
+        others are left out here and refused by the decision."""
+        keys: dict[str, bytes | None] = {}
+        for planned, _ in batch:
+            if planned.patient_id not in keys:
+                patient = self._patient(planned.patient_id)
+                usable = patient is not None and not patient.erased
+                keys[planned.patient_id] = (
+                    self.kernel.sealer.blob_key(
+                        self.kernel.sealer.ensure_key(planned.patient_id)[0]
+                    )
+                    if usable
+                    else None
+                )
+        return [
+            (key, data) for planned, data in batch if (key := keys[planned.patient_id]) is not None
+        ]
 
     def capture_batch(
         self,
@@ -287,8 +319,7 @@ class CaptureService:
                     not_yet.discard(planned.image_id)
                     continue
                 if planned.patient_id not in patients:
-                    stream = self.kernel.stream(patient_stream(planned.patient_id))
-                    patients[planned.patient_id] = fold_patient(stream)
+                    patients[planned.patient_id] = self._patient(planned.patient_id)
                 made, found = self._capture_proposals(
                     planned, patients[planned.patient_id], index, not_yet
                 )
@@ -298,15 +329,15 @@ class CaptureService:
                 results[planned.image_id] = CaptureResult(planned.image_id, [], found)
             return proposals
 
-        blobs = BlobStore(self.kernel.settings.blobs_dir)
-        stored = blobs.put_many([data for _, data in batch])
+        blobs = keyed_blobs(self.kernel.settings)
+        stored = blobs.put_many(self._blob_items(batch))
         try:
             envelopes = self.kernel.append(signer, decide)
         except BaseException as exc:
             if not isinstance(exc, Conflict):  # on a Conflict, another writer may use them
                 for digest, created in stored:
                     if created:
-                        blobs.discard(digest)
+                        blobs.delete(digest)
             raise
         for envelope in envelopes:
             results[envelope.stream_id].envelopes.append(envelope)

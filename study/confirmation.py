@@ -154,14 +154,17 @@ class ConfirmationService:
         def decide() -> list[Proposal]:
             image = self._open_image(image_id, allow_excluded=True)
             confirmation.check_histology(image.facts()).enforce()
-            return [
-                self.kernel.proposal(image_id, "HistologyRecorded", {
-                    "image_id": image_id, "diagnosis": label, "category": category,
-                    "report_ref": report_ref, "report_date": report_date,
-                    "signer_role": "pathologist",
-                    "signature_meaning": SIGNATURE_MEANING["HistologyRecorded"],
-                })
-            ]  # fmt: skip
+            result = {"image_id": image_id, "diagnosis": label, "category": category,
+                      "report_ref": report_ref, "report_date": report_date,
+                      "signer_role": "pathologist",
+                      "signature_meaning": SIGNATURE_MEANING["HistologyRecorded"]}  # fmt: skip
+            # erasure v2: the lab's report reference names the lesion's owner to the lab
+            key, _ = self.kernel.sealer.ensure_key(image.patient_id)
+            sealed = ("report_ref", "report_date")
+            result = self.kernel.sealer.seal_values(
+                key, "HistologyRecorded", image.patient_id, result, sealed
+            )
+            return [self.kernel.proposal(image_id, "HistologyRecorded", result)]
 
         return decide
 

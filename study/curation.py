@@ -33,24 +33,18 @@ class CurationService:
 
         def decide() -> list[Proposal]:
             image = self.records.get_image(image_id)
+            if image.captured.get("erased") or self.records.get_patient(image.patient_id).erased:
+                raise Conflict(f"image {image_id} was erased with its patient")
             old = image.metadata.get(field_name)
             merged = {k: v for k, v in {**image.metadata, field_name: new}.items() if v is not None}
             checked = metadata_schema.validate_record(merged).model_dump(mode="json")
             if checked.get(field_name) == old:
                 raise Conflict(f"{field_name} of {image_id} is already {old!r}")
-            return [
-                self.kernel.proposal(
-                    image_id,
-                    "MetadataEdited",
-                    {
-                        "image_id": image_id,
-                        "field": field_name,
-                        "old_value": old,
-                        "new_value": checked.get(field_name),
-                        "reason": reason,
-                    },
-                )
-            ]
+            edit = {"image_id": image_id, "field": field_name, "old_value": old,
+                    "new_value": checked.get(field_name), "reason": reason}  # fmt: skip
+            key, _ = self.kernel.sealer.ensure_key(image.patient_id)  # erasure v2: sealed
+            edit = self.kernel.sealer.seal_edit(key, image.patient_id, edit)
+            return [self.kernel.proposal(image_id, "MetadataEdited", edit)]
 
         return self.kernel.append(signer, decide)[0]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Payload(BaseModel):
@@ -75,13 +75,16 @@ class PatientRegistered(Payload):
     personal_hx_mm: bool | None = None
     family_hx_mm: bool | None = None
     personal: dict[str, str] | None = None  # AES-256-GCM under the patient's own key
+    sealed: dict[str, str] | None = None  # erasure v2: the fields above, sealed (sealing.py)
 
 
 @register
 class ConsentRecorded(Payload):
     patient_id: str
     scope: str = Field(min_length=1, max_length=200)
-    document_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    # before erasure v2 the form's SHA-256; since, an HMAC of it under the patient's key
+    document_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    document_hmac: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
 
 @register
@@ -108,20 +111,32 @@ class ImageCaptured(Payload):
     image_id: str
     patient_id: str
     lesion_id: str
-    blob_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    pixel_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    phash: str = Field(pattern=r"^[0-9a-f]{16}$")
-    dhash: str = Field(pattern=r"^[0-9a-f]{16}$")
+    # Plain on events before erasure v2; since then inside `sealed` (study/sealing.py).
+    blob_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    pixel_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    phash: str | None = Field(default=None, pattern=r"^[0-9a-f]{16}$")
+    dhash: str | None = Field(default=None, pattern=r"^[0-9a-f]{16}$")
     # 192-bit hash of the frame's centre (duplicate-detection v2); absent on older events
     region_hash: str | None = Field(default=None, pattern=r"^[0-9a-f]{48}$")
-    width: int
-    height: int
+    width: int | None = None
+    height: int | None = None
     format: str
-    size_bytes: int
+    size_bytes: int | None = None
     device: str | None = None
-    focus: float
-    sop: dict[str, Any]
-    metadata: dict[str, Any]
+    focus: float | None = None
+    sop: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    # erasure v2: HMAC address of the encrypted blob, and the sealed fields above
+    blob_ref: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    sealed: dict[str, str] | None = None
+
+    @model_validator(mode="after")
+    def _plain_or_sealed(self) -> ImageCaptured:
+        """Either the plain fields (before erasure v2) or a blob_ref with the sealed ones."""
+        plain = self.blob_sha256 is not None and self.metadata is not None
+        if plain == (self.sealed is not None and self.blob_ref is not None):
+            raise ValueError("an image capture carries either plain or sealed fields")
+        return self
 
 
 @register
@@ -131,6 +146,8 @@ class MetadataEdited(Payload):
     old_value: Any = None
     new_value: Any = None
     reason: str = Field(min_length=1)
+    patient_id: str | None = None  # erasure v2: whose key seals the values
+    sealed: dict[str, str] | None = None  # erasure v2: old_value and new_value, sealed
 
 
 @register
@@ -209,8 +226,10 @@ class HistologyRecorded(SignedAs):
     image_id: str
     diagnosis: str
     category: str
-    report_ref: str = Field(min_length=1, max_length=128)
+    report_ref: str | None = Field(default=None, min_length=1, max_length=128)
     report_date: str | None = None
+    patient_id: str | None = None  # erasure v2: whose key seals report_ref and report_date
+    sealed: dict[str, str] | None = None  # erasure v2: report_ref and report_date, sealed
 
 
 @register

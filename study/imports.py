@@ -112,7 +112,8 @@ class ImportService:
                 continue
             patient_id = str(record["patient_id"])
             if patient_id not in patients:
-                patients[patient_id] = fold_patient(self.kernel.stream(patient_stream(patient_id)))
+                stream = self.kernel.stream(patient_stream(patient_id))
+                patients[patient_id] = fold_patient(self.kernel.sealer.open_all(stream))
             problem = _patient_problem(record, patients[patient_id])
             if problem:
                 problems.append(f"row {number}: {problem}")

@@ -49,7 +49,8 @@ from dermledger.ledger.store import (
 from dermledger.policies import roles as role_policy
 from dermledger.study import events
 from dermledger.study.authority import ActorRecord, fold_actor
-from dermledger.study.personal_data import FilePatientKeyStore
+from dermledger.study.personal_data import PatientKeyStore
+from dermledger.study.sealing import Sealer, home_key_store
 
 MAX_ATTEMPTS = 8
 HEADS_KEPT = 4096  # stream heads remembered from this process's own appends
@@ -88,7 +89,8 @@ class Kernel(Application[str]):
         self._open_store(eventsourcing_env(settings))
         self.keystore = Keystore(settings.keys_dir, kdf_log2_n=settings.kdf_log2_n)
         self.witness = WitnessFolder(settings.checkpoints_dir)
-        self.patient_keys = FilePatientKeyStore(settings.home / "patient-keys")
+        self.patient_keys: PatientKeyStore = home_key_store(settings)
+        self.sealer = Sealer(self.patient_keys)  # erasure v2: seals and opens under those keys
         # actor stream -> (head folded, record): immutable events make the head a full key
         self._actors: dict[str, tuple[Head, ActorRecord]] = {}
         self._heads: dict[str, Head] = {}  # stream -> head this process wrote, newest last

@@ -9,7 +9,6 @@ still verifies, and nobody can read it again.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from dermledger.ledger.envelope import Envelope
@@ -17,6 +16,7 @@ from dermledger.ledger.errors import Conflict, InvalidInput, NotFound
 from dermledger.ledger.signing import Signer
 from dermledger.policies import consent, free_text, metadata_schema
 from dermledger.policies.reasons import require_reason
+from dermledger.study.erasure import ErasureDone, complete_erasure, leftovers
 from dermledger.study.kernel import Kernel, Proposal
 from dermledger.study.personal_data import open_personal, seal_personal
 from dermledger.study.records import Records, patient_stream
@@ -54,6 +54,7 @@ class PatientService:
     def __init__(self, kernel: Kernel, records: Records) -> None:
         self.kernel = kernel
         self.records = records
+        self.last_erasure: ErasureDone | None = None  # what the last erase_patient removed
 
     def register_patient(
         self,
@@ -84,18 +85,17 @@ class PatientService:
             return [self.kernel.proposal(patient_stream(patient_id), "PatientRegistered", payload)]
 
         decide()
-        keys, created = self.kernel.patient_keys, False
+        key, created = self.kernel.sealer.ensure_key(patient_id)
         if personal:
-            # A key without a registration is left by an interrupted run: nothing in the
-            # log was sealed under it, so this run uses it and completes the registration.
-            created = not keys.exists(patient_id)
-            key = keys.create(patient_id) if created else keys.get(patient_id)
             payload["personal"] = seal_personal(key, patient_id, personal)
+        sealed = self.kernel.sealer.seal_registration(key, payload)  # erasure v2
+        payload.clear()
+        payload.update(sealed)
         try:
             return self.kernel.append(signer, decide)[0]
         except BaseException:
             if created and not self.kernel.stream(patient_stream(patient_id)):
-                keys.destroy(patient_id)  # unless a concurrent run registered under it
+                self.kernel.patient_keys.destroy(patient_id)  # unless a concurrent run registered
             raise
 
     def record_consent(
@@ -108,13 +108,14 @@ class PatientService:
         free_text.require_free_text("consent scope", scope)
         if not document:
             raise InvalidInput("the consent document is empty")
-        digest = hashlib.sha256(document).hexdigest()
 
         def decide() -> list[Proposal]:
             consent.check_record(self._consent_facts(patient_id)).enforce()
+            key, _ = self.kernel.sealer.ensure_key(patient_id)  # erasure v2: keyed commitment
+            digest = self.kernel.sealer.document_commitment(key, document)
             return [self.kernel.proposal(patient_stream(patient_id), "ConsentRecorded",
                                   {"patient_id": patient_id, "scope": scope,
-                                   "document_sha256": digest})]  # fmt: skip
+                                   "document_hmac": digest})]  # fmt: skip
 
         return self.kernel.append(signer, decide)[0]
 
@@ -130,22 +131,20 @@ class PatientService:
         return self.kernel.append(signer, decide)[0]
 
     def erasure_pending(self, patient_id: str) -> bool:
-        """True when PatientErased is in the log but the key survived (the run that erased
-        the patient stopped before destroying it): `erase_patient` again completes it."""
+        """True when PatientErased is in the log but something erasure removes is still
+        there (the key, a blob, a read-model row: the run stopped half-way): running
+        `erase_patient` again completes it."""
         patient = fold_patient(self.kernel.stream(patient_stream(patient_id)))
-        return (
-            patient is not None and patient.erased and self.kernel.patient_keys.exists(patient_id)
-        )
+        return patient is not None and patient.erased and leftovers(self.kernel, patient_id)
 
     def erase_patient(self, signer: Signer, patient_id: str, reason: str) -> Envelope:
-        """Append PatientErased (no personal data in it), then destroy the patient's key.
-
-        Two steps, so a run that stopped between them is completed by running it again:
-        the key of a patient already erased is destroyed, and that erasure returned."""
+        """Append PatientErased (no personal data in it), then destroy the patient's key and
+        delete the blobs and read-model rows (study/erasure.py). Run again after an
+        interruption, it finishes the erasure and returns the event already recorded."""
         self.kernel.permit(signer, "PatientErased")
         require_reason(reason, "erase a patient")
         if self.erasure_pending(patient_id):
-            self.kernel.patient_keys.destroy(patient_id)
+            self.last_erasure = complete_erasure(self.kernel, patient_id)
             return next(
                 e
                 for e in self.kernel.stream(patient_stream(patient_id))
@@ -158,7 +157,7 @@ class PatientService:
                                   {"patient_id": patient_id, "reason": reason})]  # fmt: skip
 
         envelope = self.kernel.append(signer, decide)[0]
-        self.kernel.patient_keys.destroy(patient_id)
+        self.last_erasure = complete_erasure(self.kernel, patient_id)
         return envelope
 
     def _consent_facts(self, patient_id: str) -> consent.ConsentFacts:

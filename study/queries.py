@@ -7,6 +7,7 @@ equals the current one, byte for byte.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from dermledger.ledger.errors import InvalidInput, NotFound
@@ -25,6 +26,7 @@ from dermledger.projections.study_view import (
 from dermledger.study.kernel import Kernel
 from dermledger.study.position import Position
 from dermledger.study.records import Records, patient_stream
+from dermledger.study.sealing import OpenedEntry, erased_patients
 from dermledger.study.state import ImageState, PatientState, fold_patient
 
 
@@ -58,7 +60,12 @@ class QueryService:
         return as_of.seq
 
     def view(self, as_of: Position | None) -> StudyView:
-        return replay(self.kernel.log(), upto=self.position(as_of))
+        return replay(self._opened_log(), upto=self.position(as_of))
+
+    def _opened_log(self) -> Iterator[OpenedEntry]:
+        """The log with sealed values opened in memory (erased ones marked): what views fold."""
+        erased = erased_patients(self.kernel.recorder)
+        return self.kernel.sealer.opened_log(self.kernel.log(), erased)
 
     def images_at(self, as_of: Position | None) -> list[ImageState]:
         return self.snapshot(as_of)[0]
@@ -70,10 +77,12 @@ class QueryService:
             view = self.view(as_of)
             return list(view.images.values()), view.patients
         ids = [e.payload["image_id"] for e in read_topic(self.kernel.recorder, "ImageCaptured")]
-        images = [self.records.get_image(i) for i in ids]
+        erased = erased_patients(self.kernel.recorder)
+        images = [self.records.get_image(i, erased) for i in ids]
         patients: dict[str, PatientState] = {}
         for patient_id in {i.patient_id for i in images}:
-            state = fold_patient(self.kernel.stream(patient_stream(patient_id)))
+            stream = self.kernel.stream(patient_stream(patient_id))
+            state = fold_patient(self.kernel.sealer.open_all(stream, erased))
             if state is not None:
                 patients[patient_id] = state
         return images, patients
@@ -100,7 +109,7 @@ class QueryService:
         seqs: dict[str, int] = {}
         checkpoint: dict[str, Any] | None = None
         view = StudyView()
-        for seq, env in iter_envelopes(self.kernel.log(), upto):
+        for seq, env in iter_envelopes(self._opened_log(), upto):
             view.apply(seq, env)
             if env.stream_id == image_id:
                 seqs[env.event_id] = seq
@@ -141,7 +150,7 @@ class QueryService:
     ) -> list[dict[str, Any]]:
         """The trail's rows; `since` and `until` are canonical UTC times (see Position)."""
         return trail_rows(
-            iter_envelopes(self.kernel.log(), None), image=image, actor=actor,
+            iter_envelopes(self._opened_log(), None), image=image, actor=actor,
             since=since, until=until,
         )  # fmt: skip
 
@@ -204,7 +213,7 @@ def image_summary(image: ImageState, patient: PatientState | None) -> dict[str, 
         "structures": image.structures,
         "metadata": dict(sorted(image.metadata.items())),
         "capture": {
-            k: image.captured[k]
+            k: image.captured.get(k)
             for k in ("blob_sha256", "phash", "width", "height", "format", "device", "focus")
         },
         "sop_deviations": image.captured["sop"]["deviations"],

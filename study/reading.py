@@ -19,6 +19,7 @@ from dermledger.policies.blinding import Visibility
 from dermledger.projections.live_images import LiveImages
 from dermledger.projections.reader_queues import ReaderQueues
 from dermledger.study.confirmation import ConfirmationService
+from dermledger.study.erasure import blob_opener
 from dermledger.study.kernel import Kernel, Proposal
 from dermledger.study.position import Position
 from dermledger.study.queries import QueryService
@@ -179,7 +180,10 @@ class ReadingService:
     def image_file(self, actor: str, image_id: str) -> tuple[bytes, str]:
         """The image's bytes from the blob store, checked against their SHA-256."""
         image = self._readable(actor, image_id)
-        data = BlobStore(self.kernel.settings.blobs_dir).read(image.captured["blob_sha256"])
+        if image.captured.get("blob_ref"):  # erasure v2: encrypted under the patient's key
+            data = blob_opener(self.kernel)(image.captured)
+        else:
+            data = BlobStore(self.kernel.settings.blobs_dir).read(image.captured["blob_sha256"])
         return data, str(image.captured["format"])
 
     # -------------------------------------------------------------- signed votes
@@ -202,7 +206,7 @@ class ReadingService:
             image = self.records.get_image(image_id)
         except DermLedgerError:
             raise NotFound("not found") from None
-        if image.excluded:
+        if image.excluded or image.captured.get("erased"):
             raise NotFound("not found")
         roles = self.kernel.get_actor(actor).roles
         if blinding.is_reader_only(roles):

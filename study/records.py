@@ -23,7 +23,8 @@ class Records:
         self.kernel = kernel
 
     def get_patient(self, patient_id: str) -> PatientState:
-        state = fold_patient(self.kernel.stream(patient_stream(patient_id)))
+        stream = self.kernel.stream(patient_stream(patient_id))
+        state = fold_patient(self.kernel.sealer.open_all(stream))
         if state is None:
             raise NotFound(f"there is no patient {patient_id}")
         return state
@@ -33,8 +34,9 @@ class Records:
             e.payload["patient_id"] for e in read_topic(self.kernel.recorder, "PatientRegistered")
         }
 
-    def get_image(self, image_id: str) -> ImageState:
-        state = fold_image(self.kernel.stream(image_id))
+    def get_image(self, image_id: str, erased: frozenset[str] = frozenset()) -> ImageState:
+        """The image's state, opened; `erased`: patients whose plain events to hide."""
+        state = fold_image(self.kernel.sealer.open_all(self.kernel.stream(image_id), erased))
         if state is None:
             raise NotFound(f"there is no image {image_id}")
         return state

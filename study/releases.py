@@ -28,11 +28,13 @@ from dermledger.projections.release.verify import MANIFEST, file_sha256, manifes
 from dermledger.projections.release.writer import Progress, write_manifest, write_release
 from dermledger.study.audit import AuditService
 from dermledger.study.authority import ActorRecord, apply_actor_event
+from dermledger.study.erasure import blob_opener, mark_erased, refuse_rebuild_after_erasure
 from dermledger.study.kernel import Kernel, Proposal, actor_stream
 from dermledger.study.partitions import PartitionService, require_assigned
 from dermledger.study.position import Position
 from dermledger.study.queries import QueryService
 from dermledger.study.release_witnessing import Witnessing, release_witnessing
+from dermledger.study.sealing import erased_patients
 from dermledger.study.witnesses import WitnessService
 
 
@@ -118,12 +120,14 @@ class ReleaseService:
         upto = self.queries.position(as_of)
         expected = upto or int(self.kernel.recorder.max_notification_id() or 0)  # for progress only
         replayed = Replay.of(
-            self.kernel.log(),
+            # erasure v2: opened in memory, erased patients' images without values
+            self.kernel.sealer.opened_log(self.kernel.log(), erased_patients(self.kernel.recorder)),
             upto,
             progress=(lambda done: progress("Replaying the log", done, expected))
             if progress
             else None,
         )
+        refuse_rebuild_after_erasure(self.kernel, replayed.view, name)
         position = replayed.position
         if partition is not None:
             require_assigned(replayed.view.partitions, partition)
@@ -140,6 +144,7 @@ class ReleaseService:
                 signer={"actor": signer.actor, "key_id": signer.key_id,
                         "public_key": signer.public_hex},
                 progress=progress, witnessing=statement, partition=partition,
+                open_blob=blob_opener(self.kernel),
             )  # fmt: skip
             if note is not None:
                 manifest["checkpoint"]["note"] = note
@@ -307,4 +312,4 @@ class ReleaseService:
 
     def diff_releases(self, old: Path, new: Path) -> dict[str, Any]:
         """Images added, removed and relabelled, and whether `new`'s log extends `old`'s."""
-        return diff_releases(old, new, self.log_tree())
+        return mark_erased(self.kernel, diff_releases(old, new, self.log_tree()))

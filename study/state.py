@@ -109,7 +109,10 @@ class ImageState:
 
     @property
     def status(self) -> str:
-        """The dataset-inclusion policy's status of this image."""
+        """The dataset-inclusion policy's status of this image; `erased` once its patient's
+        key is destroyed (erasure v2: study/sealing.py marks the opened capture)."""
+        if self.captured.get("erased"):
+            return "erased"
         return inclusion.status(inclusion.Facts(self.excluded, len(self.unresolved)))
 
 
@@ -124,7 +127,7 @@ def apply_image_event(state: ImageState | None, env: Envelope) -> ImageState | N
             metadata={
                 "patient_id": p["patient_id"],
                 "lesion_id": p["lesion_id"],
-                **p["metadata"],
+                **(p["metadata"] or {}),  # None: sealed and not opened (erasure v2)
             },
         )
     elif state is None:

@@ -243,9 +243,13 @@ def _release_withdraw_release(
     withdrawn, erased = leaving
     ledger.patients.withdraw_consent(lead, withdrawn, "patient asked to leave the study")
     ledger.patients.erase_patient(lead, erased, "patient asked for erasure")
+    gone = ledger.patients.last_erasure
     result.step(
         "consent withdraw, erase",
-        f"{withdrawn} withdrawn; {erased} erased (key destroyed; the ciphertext stays, unreadable)",
+        f"{withdrawn} withdrawn; {erased} erased (key destroyed; "
+        f"{gone.images if gone else 0} images: {gone.blobs_deleted if gone else 0} blobs and "
+        f"{gone.readmodel_rows_deleted if gone else 0} read-model rows deleted; "
+        "sealed events stay, unreadable)",
     )
     ledger.audit.sign_checkpoint(lead)
     v2 = ledger.releases.create_release(
@@ -258,7 +262,8 @@ def _release_withdraw_release(
     result.step(
         "release diff v1 v2",
         f"added {len(diff['added'])}, removed "
-        f"{len(diff['removed'])}, relabelled {len(diff['relabelled'])}; v2 extends "
+        f"{len(diff['removed'])} ({len(diff.get('erased', []))} erased), relabelled "
+        f"{len(diff['relabelled'])}; v2 extends "
         f"v1: {'yes' if diff['extends'] else 'NO'}",
     )
     result.report = ledger.audit.verify()

@@ -69,7 +69,7 @@ class Replay:
             image.events.clear()  # folded; the envelope itself is not needed again
             replayed.image_seqs.setdefault(env.stream_id, []).append(seq)
             if env.type == "ImageCaptured":
-                image.captured = {k: shared(image.captured[k]) for k in CAPTURE_KEPT}
+                image.captured = {k: shared(image.captured.get(k)) for k in CAPTURE_KEPT}
                 image.metadata = shared.values(image.metadata)
             elif env.type in JUDGEMENTS:
                 replayed.judgements[seq] = tuple(
@@ -82,7 +82,8 @@ class Replay:
         return self.hashes[32 * (seq - 1) : 32 * seq].hex()
 
 
-CAPTURE_KEPT = ("patient_id", "blob_sha256", "format", "size_bytes")
+# blob_ref and erased: sealed captures (erasure v2), whose bytes are opened, not linked
+CAPTURE_KEPT = ("patient_id", "blob_sha256", "format", "size_bytes", "blob_ref", "erased")
 PROGRESS_EVERY = 1000  # events between progress reports while replaying
 
 

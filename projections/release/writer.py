@@ -41,6 +41,7 @@ from dermledger.projections.release.files import (
     files_outside,
     place_blob,
 )
+from dermledger.projections.release.opened import place_opened
 from dermledger.projections.release.page import write_report
 from dermledger.projections.release.partition_file import write_partition_file
 from dermledger.projections.release.replay import Replay
@@ -84,6 +85,7 @@ def write_release(
     progress: Progress | None,
     witnessing: str | None = None,
     partition: str | None = None,
+    open_blob: Callable[[dict[str, Any]], bytes] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Gate every image and write it out at once, one image at a time: its file, its
     metadata.csv row, its annotations.csv rows and its provenance.jsonl line go straight
@@ -122,7 +124,10 @@ def write_release(
                 ext = {"JPEG": "jpg", "PNG": "png"}.get(image.captured["format"], "img")
                 filename = f"{image_id}.{ext}"
                 sha = image.captured["blob_sha256"]
-                size = place_blob(blobs, sha, images_dir / filename)
+                if image.captured.get("blob_ref") and open_blob:  # sealed (erasure v2)
+                    size = place_opened(open_blob(image.captured), sha, images_dir / filename)
+                else:
+                    size = place_blob(blobs, sha, images_dir / filename)
                 image_files.append((f"images/{filename}", sha, size))
                 row = {"image_id": image_id, "filename": filename, **published,
                        "category": v.category, "verification_stage": v.stage,

@@ -16,9 +16,9 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from dermledger.ledger.blobs import BlobStore
 from dermledger.ledger.canonical import jcs_sha256
 from dermledger.ledger.signing import raw_public_key
+from dermledger.study.sealing import keyed_blobs
 from tests.e2e.station import Server, Study, build_study, serving
 
 LENTIGO, SOLAR = "Lentigo simplex", "Solar lentigo"
@@ -144,7 +144,7 @@ def test_a_revoked_reader_is_out_at_once_and_unknown_ids_say_nothing(
         assert response.status_code == 404 and response.text == "Not found"
     image = study.handle.ledger.records.get_image(study.images[0])
     assert rex.page(f"/images/{image.image_id}/file").status_code == 200
-    blob = BlobStore(study.settings.blobs_dir).path(image.captured["blob_sha256"])
+    blob = keyed_blobs(study.settings).path(image.captured["blob_ref"])  # erasure v2: sealed
     blob.write_bytes(blob.read_bytes()[:-1] + b"\x00")  # a damaged file is never served
     damaged = rex.page(f"/images/{image.image_id}/file")
     assert damaged.status_code == 500 and "does not match" in damaged.text

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from dermledger.ledger.errors import Conflict, InvalidInput, NotFound, PolicyViolation
+from dermledger.study.sealing import keyed_blobs
 from dermledger.synthetic.images import blur, decode, draw_image, encode_jpeg, encode_png
 from tests.support import LedgerHandle, register_with_consent
 
@@ -48,12 +49,14 @@ def test_capture_stores_blob_and_signed_event(study: LedgerHandle) -> None:
     assert image.metadata["age"] == 38 and image.metadata["sex"] == "female"
     assert image.metadata["anatom_site"] == "Trunk:Posterior trunk"
     assert all(c["passed"] for c in image.captured["sop"]["checks"])
-    assert (
-        study.ledger.settings.blobs_dir.joinpath(
-            image.captured["blob_sha256"][:2], image.captured["blob_sha256"][2:]
-        ).read_bytes()
-        == data
-    )
+    # Encrypted at rest under the patient's key, at an address that matches nothing else
+    ref = image.captured["blob_ref"]
+    stored = keyed_blobs(study.ledger.settings).path(ref).read_bytes()
+    assert data not in stored and image.captured["blob_sha256"] not in str(stored)
+    key = study.ledger.kernel.sealer.key("P0001")
+    assert key is not None
+    blob_key = study.ledger.kernel.sealer.blob_key(key)
+    assert keyed_blobs(study.ledger.settings).read(blob_key, ref) == data
     assert result.suspicions == [] and study.ledger.audit.verify().ok
 
 
@@ -111,7 +114,8 @@ def test_metadata_edit_keeps_old_value(study: LedgerHandle) -> None:
     env = study.ledger.curation.edit_metadata(
         study["ada"], image_id, "anatom_site", "Head and neck:Head", "corrected after review"
     )
-    assert env.payload["old_value"] == "Trunk:Posterior trunk"
+    assert env.payload["old_value"] is None and "Trunk" not in str(env.payload)  # sealed
+    assert study.ledger.kernel.sealer.open(env).payload["old_value"] == "Trunk:Posterior trunk"
     assert study.ledger.records.get_image(image_id).metadata["anatom_site"] == "Head and neck:Head"
     before = state(study)
     with pytest.raises(InvalidInput, match="reason"):
@@ -218,7 +222,8 @@ def _import_cohort(team: LedgerHandle, cohort, *, workers: int) -> dict[str, dic
     out = {}
     for row, image_id in zip(rows, report.image_ids, strict=True):
         image = team.ledger.records.get_image(image_id)
-        facts = {k: v for k, v in image.captured.items() if k != "image_id"}
+        # blob_ref is keyed by the patient's own key: different on every ledger
+        facts = {k: v for k, v in image.captured.items() if k not in ("image_id", "blob_ref")}
         suspected = sorted(names.get(s.duplicate_of, "?") for s in image.suspicions)
         out[row["filename"]] = facts | {"suspected": suspected}
     return out

@@ -51,6 +51,7 @@ from dermledger.ledger.errors import DermLedgerError, VerificationError
 from dermledger.ledger.store import LogEntry
 from dermledger.projections.release.verify import verify_release_dir
 from dermledger.study.ledger import DermLedger
+from dermledger.study.sealing import keyed_blobs
 from dermledger.synthetic.images import draw_image, encode_jpeg
 from tests.support import PASSPHRASE, LedgerHandle, open_handle, register_with_consent
 
@@ -604,7 +605,8 @@ def test_concurrent_writers_lose_nothing_and_fork_nothing(
         assert [v.payload["reader_slot"] for v in votes] == [1, 2, 3]
         assert len({v.actor for v in votes}) == 3
         assert ledger.records.get_image(panel).verification().stage == "consensus"
-    edits = [e.payload for e in ledger.kernel.stream(edited) if e.type == "MetadataEdited"]
+    stream = ledger.kernel.sealer.open_all(ledger.kernel.stream(edited))  # values are sealed
+    edits = [e.payload for e in stream if e.type == "MetadataEdited"]
     assert len(edits) == 4 * ROUNDS
     assert [e["old_value"] for e in edits] == [6.5] + [e["new_value"] for e in edits[:-1]]
     sizes = [e.payload["tree_size"] for e in ledger.kernel.stream("ledger")]
@@ -714,8 +716,8 @@ def test_one_file_captured_twice_at_once_keeps_its_blob(
     early, late = (r["log"][0] for r in workers.run(importer, plans))
     assert late["outcome"] == "ok", late
     assert early["outcome"] == "refused" and "already captured" in early["message"], early
-    sha = ledger.records.get_image(image_id).captured["blob_sha256"]
-    assert ledger.settings.blobs_dir.joinpath(sha[:2], sha[2:]).exists(), SHARED_BLOB_DISCARDED
+    ref = ledger.records.get_image(image_id).captured["blob_ref"]  # erasure v2: sealed blob
+    assert keyed_blobs(ledger.settings).has(ref), SHARED_BLOB_DISCARDED
 
 
 def test_witness_copies_written_at_once_keep_the_largest(tmp_path: Path, workers: Workers) -> None:
@@ -995,6 +997,15 @@ def cli_child() -> None:
             place(blobs, sha, target)
 
         writer_module.place_blob = place_hook
+        opened = writer_module.place_opened  # erasure v2: sealed images are opened, then placed
+
+        def opened_hook(data: bytes, sha: str, target: Path) -> int:
+            seen.append(sha)
+            if len(seen) == 2:
+                stop()
+            return opened(data, sha, target)
+
+        writer_module.place_opened = opened_hook
     elif point == "release-published":  # ReleasePublished committed, folder not renamed
         append = Kernel.append
 
@@ -1052,13 +1063,13 @@ def test_import_killed_between_blob_and_event_completes_on_rerun(
     assert rerun.exit_code == 0, rerun.output
     summary = json.loads(rerun.stdout)
     assert (summary["captured"], summary["already_present"]) == (6, 0)
-    shas = [
-        e.envelope().payload["blob_sha256"]
+    refs = [  # erasure v2: blobs are stored encrypted at their keyed address
+        e.envelope().payload["blob_ref"]
         for e in entries(founded.ledger)
         if e.topic == "ImageCaptured"
     ]
-    assert len(shas) == len(set(shas)) == 6
-    assert [p.parent.name + p.name for p in blob_files(settings)] == sorted(shas)  # no orphan
+    assert len(refs) == len(set(refs)) == 6
+    assert [p.parent.name + p.name for p in blob_files(settings)] == sorted(refs)  # no orphan
     audit_ok(env)
 
 

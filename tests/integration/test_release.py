@@ -215,12 +215,13 @@ def test_a_damaged_blob_is_refused_and_nothing_is_written(
     """Each image's blob is checked against its address once, as it is linked out, and the
     manifest reuses that hash: a blob changed in the store stops the release instead."""
     from dermledger.ledger.errors import VerificationError
+    from dermledger.study.sealing import keyed_blobs
 
-    sha = team.ledger.records.get_image(study["sebk"]).captured["blob_sha256"]
-    blob = team.ledger.settings.blobs_dir / sha[:2] / sha[2:]
+    ref = team.ledger.records.get_image(study["sebk"]).captured["blob_ref"]
+    blob = keyed_blobs(team.ledger.settings).path(ref)
     blob.write_bytes(blob.read_bytes()[:-10] + b"0123456789")
     before = sum(1 for _ in team.ledger.kernel.log())
-    with pytest.raises(VerificationError, match="does not match its hash"):
+    with pytest.raises(VerificationError, match="does not match"):
         team.ledger.releases.create_release(team["ada"], "v1", tmp_path / "v1")
     assert not (tmp_path / "v1").exists() and not list(tmp_path.glob(".*partial*"))
     assert sum(1 for _ in team.ledger.kernel.log()) == before

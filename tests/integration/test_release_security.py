@@ -4,6 +4,7 @@ formats a release cannot publish, and released files that share storage with the
 from __future__ import annotations
 
 import csv
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -104,5 +105,14 @@ def test_editing_a_released_image_in_place_leaves_the_blob_intact(
         handle.seek(10)
         handle.write(b"\x00" * 16)
     assert image.stat().st_nlink == 1
-    stored = blobs / sha[:2] / sha[2:]
-    assert file_sha256(stored) == sha, "the blob store's copy must be untouched"
+    # erasure v2: the stored copy is encrypted under the patient's key; it must still open
+    # to the captured bytes
+    from dermledger.study.sealing import keyed_blobs
+
+    captured = team.ledger.records.get_image(image.stem).captured
+    key = team.ledger.kernel.sealer.key(captured["patient_id"])
+    assert key is not None and blobs.exists()
+    opened = keyed_blobs(team.ledger.settings).read(
+        team.ledger.kernel.sealer.blob_key(key), captured["blob_ref"]
+    )
+    assert hashlib.sha256(opened).hexdigest() == sha, "the blob store's copy must be untouched"
