@@ -30,4 +30,4 @@ class EvidenceService:
             seq = int(manifest["as_of"]["seq"])
         except (KeyError, TypeError, ValueError):
             return []  # a malformed manifest: the release checks name it
-        return check_ledger_block(folder, manifest, replay(self.kernel.log(), upto=seq))
+        return check_ledger_block(folder, manifest, replay(self.kernel.opened_log(), upto=seq))

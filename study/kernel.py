@@ -50,7 +50,7 @@ from dermledger.policies import roles as role_policy
 from dermledger.study import events
 from dermledger.study.authority import ActorRecord, fold_actor
 from dermledger.study.personal_data import PatientKeyStore
-from dermledger.study.sealing import Sealer, home_key_store
+from dermledger.study.sealing import OpenedEntry, Sealer, erased_patients, home_key_store
 
 MAX_ATTEMPTS = 8
 HEADS_KEPT = 4096  # stream heads remembered from this process's own appends
@@ -130,6 +130,11 @@ class Kernel(Application[str]):
     def log(self) -> Iterator[LogEntry]:
         """The global log in seq order, streamed."""
         return read_log(self.recorder)
+
+    def opened_log(self) -> Iterator[OpenedEntry]:
+        """The log with sealed values opened in memory (erased patients' marked): what
+        every view of the study folds; the stored log stays as it is."""
+        return self.sealer.opened_log(self.log(), erased_patients(self.recorder))
 
     def stream(self, stream_id: str) -> list[Envelope]:
         return read_stream(self.recorder, stream_id)

@@ -75,7 +75,7 @@ class PartitionService:
         def decide() -> list[Proposal]:
             state = fold_partitions(self.kernel.stream(PARTITIONS_STREAM))
             policy.check_scheme(scheme, state.scheme).enforce()
-            found = candidates(replay(self.kernel.log()))
+            found = candidates(replay(self.kernel.opened_log()))
             new = policy.assign(scheme, found, state.assignment)
             if not new:
                 return []
@@ -142,7 +142,7 @@ class PartitionService:
             if signer is None:
                 raise InvalidInput("say who is reading the test partition with --as NAME")
             self.kernel.append(signer, lambda: [access])
-        view = replay(self.kernel.log())
+        view = replay(self.kernel.opened_log())
         patients = view.partitions.patients_in(partition)
         members = set(patients)
         images = sorted(i.image_id for i in view.images.values() if i.patient_id in members)
@@ -150,7 +150,7 @@ class PartitionService:
 
     def summary(self) -> dict[str, Any]:
         """Scheme and counts per partition, no patient listed (the test set stays sealed)."""
-        view = replay(self.kernel.log())
+        view = replay(self.kernel.opened_log())
         state = view.partitions
         counts = {name: {"patients": 0, "images": 0} for name in policy.PARTITIONS}
         for patient in state.assignment.values():

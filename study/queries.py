@@ -64,8 +64,7 @@ class QueryService:
 
     def _opened_log(self) -> Iterator[OpenedEntry]:
         """The log with sealed values opened in memory (erased ones marked): what views fold."""
-        erased = erased_patients(self.kernel.recorder)
-        return self.kernel.sealer.opened_log(self.kernel.log(), erased)
+        return self.kernel.opened_log()
 
     def images_at(self, as_of: Position | None) -> list[ImageState]:
         return self.snapshot(as_of)[0]

@@ -31,6 +31,8 @@ def _flags(view: StudyView, collections: dict[str, list[dict[str, str]]]) -> lis
     proposals = []
     for image_id in sorted(view.images):
         image = view.images[image_id]
+        if image.captured.get("phash") is None:
+            continue  # erased: nothing left to match, by design
         done = {(e.payload["reference"], e.payload["reference_id"]) for e in image.events
                 if e.type == "ReferenceOverlapFound"}  # fmt: skip
         for name, entries in sorted(collections.items()):
@@ -71,7 +73,7 @@ class ReferenceService:
             if self.kernel.stream(reference_stream(name)):
                 raise Conflict(f"a reference collection named {name} is already recorded")
             added = Proposal(reference_stream(name), "ReferenceCollectionAdded", payload)
-            return [added, *_flags(replay(self.kernel.log()), {name: entries})]
+            return [added, *_flags(replay(self.kernel.opened_log()), {name: entries})]
 
         envelopes = self.kernel.append(signer, decide)
         return {"name": name, "entries": len(entries), "flagged": len(envelopes) - 1}
@@ -80,7 +82,7 @@ class ReferenceService:
         """Flag captures made since their collections were added; returns new flags."""
         self.kernel.permit(signer, "ReferenceOverlapFound")
         collections = self.collections()
-        envelopes = self.kernel.append(signer, lambda: _flags(replay(self.kernel.log()),
+        envelopes = self.kernel.append(signer, lambda: _flags(replay(self.kernel.opened_log()),
                                                                collections))  # fmt: skip
         return len(envelopes)
 

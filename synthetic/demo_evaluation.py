@@ -18,6 +18,7 @@ from dermledger.ledger.signing import Signer
 from dermledger.policies.partitions import Scheme
 from dermledger.projections.release.partition_file import check_against
 from dermledger.projections.release.verify import verify_release_dir
+from dermledger.study.erasure import blob_opener
 from dermledger.study.ledger import DermLedger
 from dermledger.synthetic.references import reference_csv
 
@@ -32,8 +33,8 @@ def run_evaluation(
     """Run the evaluator's steps, reporting each with `step`; returns verification
     failures (none expected). `sample_image`'s bytes are slipped into the generated public
     list, so an overlap shows."""
-    sha = ledger.records.get_image(sample_image).captured["blob_sha256"]
-    public = reference_csv(40, overlapping=[BlobStore(ledger.settings.blobs_dir).read(sha)])
+    captured = ledger.records.get_image(sample_image).captured
+    public = reference_csv(40, overlapping=[image_bytes(ledger, captured)])
     added = ledger.references.add(lead, "public-example", public)
     step(
         "reference add",
@@ -70,6 +71,13 @@ def run_evaluation(
     listed = "; ".join(f"{r['actor']} ({r['what']}): {r['purpose']}" for r in readings)
     step("audit trail --partition test", f"{len(readings)} reading(s): {listed}")
     return failures
+
+
+def image_bytes(ledger: DermLedger, captured: dict[str, Any]) -> bytes:
+    """A captured image's bytes: opened under its patient's key when sealed at rest."""
+    if "blob_ref" in captured:
+        return blob_opener(ledger.kernel)(captured)
+    return BlobStore(ledger.settings.blobs_dir).read(captured["blob_sha256"])
 
 
 def _evidence_line(folder: Path) -> str:

@@ -247,8 +247,9 @@ def _release_withdraw_release(
     result.step(
         "consent withdraw, erase",
         f"{withdrawn} withdrawn; {erased} erased (key destroyed; "
-        f"{gone.images if gone else 0} images: {gone.blobs_deleted if gone else 0} blobs and "
-        f"{gone.readmodel_rows_deleted if gone else 0} read-model rows deleted; "
+        f"{_count(gone.images if gone else 0, 'image')}: "
+        f"{_count(gone.blobs_deleted if gone else 0, 'blob')} and "
+        f"{_count(gone.readmodel_rows_deleted if gone else 0, 'read-model row')} deleted; "
         "sealed events stay, unreadable)",
     )
     ledger.audit.sign_checkpoint(lead)
@@ -458,3 +459,9 @@ def _verify_labels(
         panel.verify(image_id, row, done)
         progress("Annotating, voting, histology", done, len(included))
     return panel.counts
+
+
+def _count(n: int, noun: str) -> str:
+    """'1 image', '3 images': a count as people write it."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
