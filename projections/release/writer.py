@@ -121,36 +121,15 @@ def write_release(
             published = gate(image, v, view, left_out, memo)
             if published is not None:
                 released.append(image_id)
-                ext = {"JPEG": "jpg", "PNG": "png"}.get(image.captured["format"], "img")
-                filename = f"{image_id}.{ext}"
-                sha = image.captured["blob_sha256"]
-                if image.captured.get("blob_ref") and open_blob:  # sealed (erasure v2)
-                    size = place_opened(open_blob(image.captured), sha, images_dir / filename)
-                else:
-                    size = place_blob(blobs, sha, images_dir / filename)
-                image_files.append((f"images/{filename}", sha, size))
+                path, sha, size = _place_image(image, images_dir, blobs, open_blob)
+                image_files.append((path, sha, size))
+                filename = path.removeprefix("images/")
                 row = {"image_id": image_id, "filename": filename, **published,
                        "category": v.category, "verification_stage": v.stage,
-                       "file_name": f"images/{filename}"}  # fmt: skip
+                       "file_name": path}  # fmt: skip
                 metadata.writerow({k: cell(row.get(k)) for k in RELEASE_COLUMNS})
-                superseded = {eid for eid, vote in image.votes if vote.superseded}
-                seqs = replayed.image_seqs[image_id]
-                for seq in seqs:
-                    judged = replayed.judgements.get(seq)
-                    if judged is not None:
-                        cells = dict(zip(ANNOTATION_COLUMNS, judged[:-1], strict=False))
-                        cells["superseded"] = judged[-1] in superseded
-                        annotations.writerow({k: cell(cells.get(k)) for k in ANNOTATION_COLUMNS})
-                provenance_file.write(json.dumps(
-                    {"image_id": image_id, "events": [
-                        {"seq": seq, "type": replayed.types[seq - 1],
-                         "hash": replayed.hash_hex(seq),
-                         "proof": [h.hex() for h in
-                                   replayed.tree.inclusion_proof(seq - 1, position)]}
-                        for seq in seqs
-                    ]},
-                    sort_keys=True, separators=(",", ":"),
-                ) + "\n")  # fmt: skip
+                _write_judgements(annotations, image, replayed)
+                provenance_file.write(_provenance_line(image_id, replayed))
             if progress:
                 progress("Writing the release", done, len(candidates))
     written = {
@@ -171,15 +150,7 @@ def write_release(
         head["partition"] = write_partition_file(folder, partition, view, released)
     write_evidence(folder, head, ledger_facts(view, released, left_out, partition))
     write_report(folder)  # report.html, listed in `files` like every other file
-    known = written | {path: (sha, size) for path, sha, size in image_files}
-    files = []
-    # Sorted as relative POSIX strings; the images' are made so (pathlib per image was an
-    # eighth of a 10k-image release).
-    outside = [path.relative_to(folder).as_posix() for path in files_outside(folder, images_dir)]
-    for relative in sorted(outside + [p for p, _, _ in image_files]):
-        path = folder / relative
-        sha, size = known.get(relative) or (file_sha256(path), path.stat().st_size)
-        files.append({"path": relative, "sha256": sha, "bytes": size})
+    files = _listed_files(folder, images_dir, written, image_files)
     manifest: dict[str, Any] = {
         **head,
         "software": {"dermledger": __version__, "isic-metadata": isic_metadata_version()},
@@ -266,3 +237,65 @@ def isic_metadata_version() -> str:
     from importlib.metadata import version
 
     return version("isic-metadata") if isic_metadata else "unknown"
+
+def _place_image(
+    image: ImageState,
+    images_dir: Path,
+    blobs: BlobStore,
+    open_blob: Callable[[dict[str, Any]], bytes] | None,
+) -> tuple[str, str, int]:
+    """Write the image's file (opened under its patient's key when sealed at rest);
+    returns its release path, SHA-256 and size."""
+    ext = {"JPEG": "jpg", "PNG": "png"}.get(image.captured["format"], "img")
+    filename = f"{image.image_id}.{ext}"
+    sha = image.captured["blob_sha256"]
+    if image.captured.get("blob_ref") and open_blob:  # sealed (erasure v2)
+        size = place_opened(open_blob(image.captured), sha, images_dir / filename)
+    else:
+        size = place_blob(blobs, sha, images_dir / filename)
+    return f"images/{filename}", sha, size
+
+
+def _write_judgements(annotations: csv.DictWriter, image: ImageState, replayed: Replay) -> None:
+    """The image's annotations.csv rows: every judgement, superseded votes flagged."""
+    superseded = {eid for eid, vote in image.votes if vote.superseded}
+    for seq in replayed.image_seqs[image.image_id]:
+        judged = replayed.judgements.get(seq)
+        if judged is not None:
+            cells = dict(zip(ANNOTATION_COLUMNS, judged[:-1], strict=False))
+            cells["superseded"] = judged[-1] in superseded
+            annotations.writerow({k: cell(cells.get(k)) for k in ANNOTATION_COLUMNS})
+
+
+def _provenance_line(image_id: str, replayed: Replay) -> str:
+    """The image's provenance.jsonl line: its events with inclusion proofs."""
+    position = replayed.position
+    return json.dumps(
+        {"image_id": image_id, "events": [
+            {"seq": seq, "type": replayed.types[seq - 1], "hash": replayed.hash_hex(seq),
+             "proof": [h.hex() for h in replayed.tree.inclusion_proof(seq - 1, position)]}
+            for seq in replayed.image_seqs[image_id]
+        ]},
+        sort_keys=True, separators=(",", ":"),
+    ) + "\n"  # fmt: skip
+
+
+def _listed_files(
+    folder: Path,
+    images_dir: Path,
+    written: dict[str, tuple[str, int]],
+    image_files: list[tuple[str, str, int]],
+) -> list[dict[str, Any]]:
+    """The manifest's `files`: every file but the manifest, sorted by path, reusing the
+    digests already known (written while hashing, or checked when placed)."""
+    known = written | {path: (sha, size) for path, sha, size in image_files}
+    # Sorted as relative POSIX strings; the images' are made so (pathlib per image was an
+    # eighth of a 10k-image release).
+    outside = [path.relative_to(folder).as_posix() for path in files_outside(folder, images_dir)]
+    files = []
+    for relative in sorted(outside + [p for p, _, _ in image_files]):
+        path = folder / relative
+        sha, size = known.get(relative) or (file_sha256(path), path.stat().st_size)
+        files.append({"path": relative, "sha256": sha, "bytes": size})
+    return files
+
