@@ -69,46 +69,39 @@ class ImportService:
         self.kernel.acting_record(signer)
         report = csv_rows.validate_rows(header, rows, known_patients=self.records.patient_ids())
         problems = list(report.problems)
-        checked: list[tuple[int, dict[str, Any], Path]] = []
-        folder = folder.resolve()
+        checked = []
         if report.ok:
-            for number, record in zip(_row_numbers(rows), report.records, strict=True):
-                path = (folder / str(record["filename"])).resolve()
-                if not path.is_relative_to(folder):
-                    problems.append(f"row {number}: filename leaves the import folder")
-                elif not path.is_file():
-                    problems.append(f"row {number}: {record['filename']} does not exist")
-                else:
-                    checked.append((number, record, path))
+            checked = _located_rows(folder.resolve(), rows, report.records, problems)
         if workers is None:
             workers = (os.cpu_count() or 1) if len(checked) >= PARALLEL_IMPORT_FROM else 1
         index = self.capture.dedup_index()
-        patients: dict[str, PatientState | None] = {}
-        planned: list[tuple[PlannedCapture, Path]] = []
-        present: list[str] = []
-        order: list[str] = []  # the image id of every row, in row order
         measured = measure_files([(str(p), str(r["filename"])) for _, r, p in checked],
                                  workers=workers)  # fmt: skip
+        plan = self._plan(checked, measured, index, problems)
+        if problems:
+            raise ImportRefused(problems, source)
+        return self._append(signer, plan, index, progress)
+
+    def _plan(
+        self,
+        checked: list[tuple[int, dict[str, Any], Path]],
+        measured: list[Any],
+        index: Any,
+        problems: list[str],
+    ) -> _Plan:
+        """Each measured row as a planned capture, an image already present, or a problem
+        (added to `problems` with its row number)."""
+        plan = _Plan()
+        patients: dict[str, PatientState | None] = {}
         for (number, record, path), facts in zip(checked, measured, strict=True):
-            if isinstance(facts, str):
-                problems.append(f"row {number}: {facts}")
-                continue
-            checks = sop.run_checks(
-                sop.CaptureFacts(
-                    facts.format, facts.width, facts.height, facts.focus,
-                    str(record.get("image_type") or "") or None,
-                    str(record.get("dermoscopic_type") or "") or None,
-                    True,
-                )
-            )  # fmt: skip
-            failed = [c for c in checks if not c.passed]
-            if failed:
-                problems.append(f"row {number}: {failed[0].sentence()}")
+            problem = facts if isinstance(facts, str) else _sop_problem(record, facts)
+            if problem:
+                problems.append(f"row {number}: {problem}")
                 continue
             image_id = self.capture.new_image_id(f"import:{record['filename']}:{facts.sha256}")
-            order.append(image_id)
+            plan.order.append(image_id)
             if image_id in index:
-                present.append(image_id)
+                plan.present.append(image_id)
                 continue
             patient_id = str(record["patient_id"])
             if patient_id not in patients:
@@ -118,25 +111,25 @@ class ImportService:
             if problem:
                 problems.append(f"row {number}: {problem}")
                 continue
-            values = {
-                k: v
-                for k, v in record.items()
-                if k not in ("filename", "device", "patient_id", "lesion_id") and v is not None
-            }
-            capture = PlannedCapture(
-                image_id, patient_id, str(record["lesion_id"]), values,
-                str(record["device"]) if record.get("device") else None, facts,
-                name=str(record["filename"]),
-            )  # fmt: skip
-            planned.append((capture, path))
-        if problems:
-            raise ImportRefused(problems, source)
-        result = ImportReport(rows=len(planned) + len(present), already_present=len(present))
-        done = len(present)
+            plan.planned.append((_planned_capture(image_id, record, facts), path))
+        return plan
+
+    def _append(
+        self,
+        signer: Signer,
+        plan: _Plan,
+        index: Any,
+        progress: Callable[[int, int], None] | None,
+    ) -> ImportReport:
+        """Capture the planned images IMPORT_BATCH a transaction."""
+        result = ImportReport(
+            rows=len(plan.planned) + len(plan.present), already_present=len(plan.present)
+        )
+        done = len(plan.present)
         if progress and done:
             progress(done, result.rows)
-        for start in range(0, len(planned), IMPORT_BATCH):
-            chunk = planned[start : start + IMPORT_BATCH]
+        for start in range(0, len(plan.planned), IMPORT_BATCH):
+            chunk = plan.planned[start : start + IMPORT_BATCH]
             captured = self.capture.capture_batch(
                 signer, [(capture, read_capped(path)) for capture, path in chunk], index
             )
@@ -147,8 +140,61 @@ class ImportService:
             done += len(chunk)
             if progress:
                 progress(done, result.rows)
-        result.image_ids = order
+        result.image_ids = plan.order
         return result
+
+
+@dataclass
+class _Plan:
+    """What an import will do: captures to make, images already in, every row's image id."""
+
+    planned: list[tuple[PlannedCapture, Path]] = field(default_factory=list)
+    present: list[str] = field(default_factory=list)
+    order: list[str] = field(default_factory=list)
+
+
+def _located_rows(
+    folder: Path, rows: list[dict[str, str]], records: list[Any], problems: list[str]
+) -> list[tuple[int, dict[str, Any], Path]]:
+    """(row number, record, file) of every row whose file is inside the folder and exists;
+    the others become problems."""
+    checked = []
+    for number, record in zip(_row_numbers(rows), records, strict=True):
+        path = (folder / str(record["filename"])).resolve()
+        if not path.is_relative_to(folder):
+            problems.append(f"row {number}: filename leaves the import folder")
+        elif not path.is_file():
+            problems.append(f"row {number}: {record['filename']} does not exist")
+        else:
+            checked.append((number, record, path))
+    return checked
+
+
+def _sop_problem(record: dict[str, Any], facts: Any) -> str | None:
+    """The first SOP check the file fails (no override in an import), or None."""
+    checks = sop.run_checks(
+        sop.CaptureFacts(
+            facts.format, facts.width, facts.height, facts.focus,
+            str(record.get("image_type") or "") or None,
+            str(record.get("dermoscopic_type") or "") or None,
+            True,
+        )
+    )  # fmt: skip
+    failed = [c for c in checks if not c.passed]
+    return failed[0].sentence() if failed else None
+
+
+def _planned_capture(image_id: str, record: dict[str, Any], facts: Any) -> PlannedCapture:
+    values = {
+        k: v
+        for k, v in record.items()
+        if k not in ("filename", "device", "patient_id", "lesion_id") and v is not None
+    }
+    return PlannedCapture(
+        image_id, str(record["patient_id"]), str(record["lesion_id"]), values,
+        str(record["device"]) if record.get("device") else None, facts,
+        name=str(record["filename"]),
+    )  # fmt: skip
 
 
 class ImportRefused(InvalidInput):
