@@ -105,11 +105,7 @@ class ReleaseService:
             if partition is not None
             else None
         )
-        if not name or not all(c.isalnum() or c in "._-" for c in name) or len(name) > 64:
-            raise InvalidInput(f"release name {name!r} must be 1-64 letters, digits, '.', '_', '-'")
-        out = out.resolve()
-        if out.exists() and (not out.is_dir() or any(out.iterdir())):
-            raise Conflict(f"{out} already exists and is not an empty folder")
+        out = _checked_target(name, out)
         published = self.kernel.stream(release_stream(name)) if publish else []
         interrupted = any(out.parent.glob(f".{out.name}.partial-*"))
         if published and not out.exists() and interrupted:
@@ -117,16 +113,7 @@ class ReleaseService:
             return self._recover_release(signer, name, out, published[0].payload, progress)
         if published:
             raise Conflict(f"a release named {name} is already published")
-        upto = self.queries.position(as_of)
-        expected = upto or int(self.kernel.recorder.max_notification_id() or 0)  # for progress only
-        replayed = Replay.of(
-            # erasure v2: opened in memory, erased patients' images without values
-            self.kernel.sealer.opened_log(self.kernel.log(), erased_patients(self.kernel.recorder)),
-            upto,
-            progress=(lambda done: progress("Replaying the log", done, expected))
-            if progress
-            else None,
-        )
+        replayed = self._replay(as_of, progress)
         refuse_rebuild_after_erasure(self.kernel, replayed.view, name)
         position = replayed.position
         if partition is not None:
@@ -146,35 +133,12 @@ class ReleaseService:
                 progress=progress, witnessing=statement, partition=partition,
                 open_blob=blob_opener(self.kernel),
             )  # fmt: skip
-            if note is not None:
-                manifest["checkpoint"]["note"] = note
-            manifest["signature"] = signer.sign_digest(manifest_digest(manifest))
-            write_manifest(tmp, manifest)
-            manifest_sha = file_sha256(tmp / MANIFEST)
-
-            def decide() -> list[Proposal]:
-                if self.kernel.stream(release_stream(name)):
-                    raise Conflict(f"a release named {name} is already published")
-                return [
-                    self.kernel.proposal(
-                        release_stream(name),
-                        "ReleasePublished",
-                        {
-                            "name": name,
-                            "as_of_seq": position,
-                            "tree_size": position,
-                            "root": root,
-                            "manifest_sha256": manifest_sha,
-                            "images": summary["images"],
-                        },
-                    ),
-                    *([access] if access is not None else []),
-                ]
-
-            if publish:
-                self.kernel.append(signer, decide)
-            elif access is not None:  # a preview of the test set is a reading too
-                self.kernel.append(signer, lambda: [access])
+            manifest_sha = _sign_and_write(tmp, manifest, note, signer)
+            published_payload = {
+                "name": name, "as_of_seq": position, "tree_size": position, "root": root,
+                "manifest_sha256": manifest_sha, "images": summary["images"],
+            }  # fmt: skip
+            self._record(signer, name, published_payload if publish else None, access)
             if out.exists():
                 out.rmdir()
             os.replace(tmp, out)
@@ -187,6 +151,44 @@ class ReleaseService:
         for stale in out.parent.glob(f".{out.name}.partial-*"):
             shutil.rmtree(stale, ignore_errors=True)  # left by an interrupted run: untrusted
         return summary | {"manifest_sha256": manifest_sha, "out": str(out), "partition": partition}
+
+    def _replay(self, as_of: Position | None, progress: Progress | None) -> Replay:
+        """The log replayed to the release's position, opened in memory (erasure v2:
+        erased patients' images without values)."""
+        upto = self.queries.position(as_of)
+        expected = upto or int(self.kernel.recorder.max_notification_id() or 0)  # for progress only
+        return Replay.of(
+            self.kernel.sealer.opened_log(self.kernel.log(), erased_patients(self.kernel.recorder)),
+            upto,
+            progress=(lambda done: progress("Replaying the log", done, expected))
+            if progress
+            else None,
+        )
+
+    def _record(
+        self,
+        signer: Signer,
+        name: str,
+        published: dict[str, Any] | None,
+        access: Proposal | None,
+    ) -> None:
+        """Append ReleasePublished (unless a preview) with the test-set reading, if any: a
+        preview of the test set is a reading too."""
+        extra = [access] if access is not None else []
+        if published is None:
+            if extra:
+                self.kernel.append(signer, lambda: extra)
+            return
+
+        def decide() -> list[Proposal]:
+            if self.kernel.stream(release_stream(name)):
+                raise Conflict(f"a release named {name} is already published")
+            return [
+                self.kernel.proposal(release_stream(name), "ReleasePublished", published),
+                *extra,
+            ]
+
+        self.kernel.append(signer, decide)
 
     def _recover_release(
         self,
@@ -313,3 +315,26 @@ class ReleaseService:
     def diff_releases(self, old: Path, new: Path) -> dict[str, Any]:
         """Images added, removed and relabelled, and whether `new`'s log extends `old`'s."""
         return mark_erased(self.kernel, diff_releases(old, new, self.log_tree()))
+
+
+def _checked_target(name: str, out: Path) -> Path:
+    """The release's folder, refused when the name is not a plain name or the folder
+    holds anything already."""
+    if not name or not all(c.isalnum() or c in "._-" for c in name) or len(name) > 64:
+        raise InvalidInput(f"release name {name!r} must be 1-64 letters, digits, '.', '_', '-'")
+    out = out.resolve()
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise Conflict(f"{out} already exists and is not an empty folder")
+    return out
+
+
+def _sign_and_write(
+    folder: Path, manifest: dict[str, Any], note: str | None, signer: Signer
+) -> str:
+    """Add the cosigned checkpoint note, sign the manifest, write it; its SHA-256."""
+    if note is not None:
+        manifest["checkpoint"]["note"] = note
+    manifest["signature"] = signer.sign_digest(manifest_digest(manifest))
+    write_manifest(folder, manifest)
+    return file_sha256(folder / MANIFEST)
+
