@@ -175,15 +175,7 @@ class CaptureService:
             {"patient_id": patient_id, "lesion_id": planned.lesion_id, **fields}
         )
         decision, sop_record = sop.decide(
-            sop.CaptureFacts(
-                format=facts.format,
-                width=facts.width,
-                height=facts.height,
-                focus=facts.focus,
-                image_type=record.image_type,
-                dermoscopic_type=record.dermoscopic_type,
-                patient_registered=patient is not None,
-            ),
+            _sop_facts(facts, record, patient is not None),
             override_reason=planned.override_reason,
         )
         if patient is None:
@@ -192,7 +184,29 @@ class CaptureService:
             consent.ConsentFacts(patient_id, True, patient.consent, patient.erased)
         ).enforce()
         decision.enforce()
-        found = duplicates.classify(
+        found = self._suspicions(facts, index, not_yet)
+        captured = _captured_payload(planned, record, sop_record)
+        key, _ = self.kernel.sealer.ensure_key(patient_id)  # every check above has passed
+        sealed = self.kernel.sealer.seal_capture(
+            key, captured, self.kernel.sealer.blob_ref(key, facts.sha256)
+        )
+        image_id = planned.image_id
+        suspected = [
+            {"image_id": image_id, "duplicate_of": s.duplicate_of, "kind": s.kind,
+             "distance": s.distance, "threshold": self.duplicate_threshold,
+             "policy": duplicates.POLICY_NAME, "version": duplicates.POLICY_VERSION}
+            for s in found
+        ]  # fmt: skip
+        proposals = [self.kernel.proposal(image_id, "ImageCaptured", sealed)] + [
+            self.kernel.proposal(image_id, "DuplicateSuspected", s) for s in suspected
+        ]
+        return proposals, found
+
+    def _suspicions(
+        self, facts: ImageFacts, index: DedupIndex, not_yet: set[str]
+    ) -> list[duplicates.SuspectedDuplicate]:
+        """The nearest earlier images this one may duplicate (policy duplicate-detection)."""
+        return duplicates.classify(
             sha256=facts.sha256,
             pixel_sha256=facts.pixel_sha256,
             candidates=(
@@ -209,48 +223,6 @@ class CaptureService:
             ),
             threshold=self.duplicate_threshold,
         )[:MAX_SUSPICIONS]
-        values = record.model_dump(mode="json", exclude_none=True)
-        values.pop("patient_id"), values.pop("lesion_id")
-        image_id = planned.image_id
-        captured = {
-            "image_id": image_id,
-            "patient_id": patient_id,
-            "lesion_id": planned.lesion_id,
-            "blob_sha256": facts.sha256,
-            "pixel_sha256": facts.pixel_sha256,
-            "phash": facts.phash,
-            "dhash": facts.dhash,
-            "region_hash": facts.region_hash,
-            "width": facts.width,
-            "height": facts.height,
-            "format": facts.format,
-            "size_bytes": facts.size_bytes,
-            "device": planned.device,
-            "focus": facts.focus,
-            "sop": sop_record,
-            "metadata": values,
-        }
-        key, _ = self.kernel.sealer.ensure_key(patient_id)  # every check above has passed
-        sealed = self.kernel.sealer.seal_capture(
-            key, captured, self.kernel.sealer.blob_ref(key, facts.sha256)
-        )
-        proposals = [self.kernel.proposal(image_id, "ImageCaptured", sealed)] + [
-            self.kernel.proposal(
-                image_id,
-                "DuplicateSuspected",
-                {
-                    "image_id": image_id,
-                    "duplicate_of": s.duplicate_of,
-                    "kind": s.kind,
-                    "distance": s.distance,
-                    "threshold": self.duplicate_threshold,
-                    "policy": duplicates.POLICY_NAME,
-                    "version": duplicates.POLICY_VERSION,
-                },
-            )
-            for s in found
-        ]
-        return proposals, found
 
     def _patient(self, patient_id: str) -> PatientState | None:
         """The patient's state with its sealed fields opened (read into the decision)."""
@@ -342,3 +314,44 @@ class CaptureService:
         for envelope in envelopes:
             results[envelope.stream_id].envelopes.append(envelope)
         return [results[planned.image_id] for planned, _ in batch]
+
+
+def _sop_facts(facts: ImageFacts, record: Any, registered: bool) -> sop.CaptureFacts:
+    return sop.CaptureFacts(
+        format=facts.format,
+        width=facts.width,
+        height=facts.height,
+        focus=facts.focus,
+        image_type=record.image_type,
+        dermoscopic_type=record.dermoscopic_type,
+        patient_registered=registered,
+    )
+
+
+def _captured_payload(
+    planned: PlannedCapture, record: Any, sop_record: dict[str, Any]
+) -> dict[str, Any]:
+    """ImageCaptured's fields before sealing: the measured facts, the SOP checklist and
+    the validated ISIC metadata."""
+    facts = planned.facts
+    values = record.model_dump(mode="json", exclude_none=True)
+    values.pop("patient_id"), values.pop("lesion_id")
+    return {
+        "image_id": planned.image_id,
+        "patient_id": planned.patient_id,
+        "lesion_id": planned.lesion_id,
+        "blob_sha256": facts.sha256,
+        "pixel_sha256": facts.pixel_sha256,
+        "phash": facts.phash,
+        "dhash": facts.dhash,
+        "region_hash": facts.region_hash,
+        "width": facts.width,
+        "height": facts.height,
+        "format": facts.format,
+        "size_bytes": facts.size_bytes,
+        "device": planned.device,
+        "focus": facts.focus,
+        "sop": sop_record,
+        "metadata": values,
+    }
+
