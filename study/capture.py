@@ -265,9 +265,7 @@ class CaptureService:
         the same folder) is skipped, with `skipped=True`; the first attempt takes that from
         `index` and the store's per-stream version check, a retry from the store.
         """
-        for planned, data in batch:
-            if hashlib.sha256(data).hexdigest() != planned.facts.sha256:
-                raise Conflict(f"{planned.name} changed since it was checked; import again")
+        _check_unchanged(batch)
         results: dict[str, CaptureResult] = {}
         attempts = 0
 
@@ -307,13 +305,25 @@ class CaptureService:
             envelopes = self.kernel.append(signer, decide)
         except BaseException as exc:
             if not isinstance(exc, Conflict):  # on a Conflict, another writer may use them
-                for digest, created in stored:
-                    if created:
-                        blobs.delete(digest)
+                _delete_created(blobs, stored)
             raise
         for envelope in envelopes:
             results[envelope.stream_id].envelopes.append(envelope)
         return [results[planned.image_id] for planned, _ in batch]
+
+
+def _check_unchanged(batch: list[tuple[PlannedCapture, bytes]]) -> None:
+    """Refuse a batch whose files changed between measuring and storing them."""
+    for planned, data in batch:
+        if hashlib.sha256(data).hexdigest() != planned.facts.sha256:
+            raise Conflict(f"{planned.name} changed since it was checked; import again")
+
+
+def _delete_created(blobs: Any, stored: list[tuple[str, bool]]) -> None:
+    """Remove the blobs this batch created (never ones that were already there)."""
+    for digest, created in stored:
+        if created:
+            blobs.delete(digest)
 
 
 def _sop_facts(facts: ImageFacts, record: Any, registered: bool) -> sop.CaptureFacts:
