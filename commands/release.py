@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -83,6 +83,11 @@ def create(
     if json_:
         print_json(summary)
         return
+    report_created(name, summary, dry_run=dry_run)
+
+
+def report_created(name: str, summary: dict[str, Any], *, dry_run: bool) -> None:
+    """What `release create` did, for people: never "Published" for a dry run."""
     done = (
         f"Dry run, nothing published: built and signed {name} as a preview"
         if dry_run
