@@ -90,34 +90,25 @@ class ReleaseService:
     ) -> dict[str, Any]:
         """Build, sign and publish release `name` of the dataset at `as_of` into `out`.
 
-        With `partition`, only that partition's patients; cutting the test partition
-        needs a `purpose` and records the reading with the release (issue 16).
-
-        With publish=False the folder is built and signed but no ReleasePublished event is
-        appended: a preview, or a rebuild to check that a release reproduces byte for byte.
-        With witnesses, the manifest carries the cosigned checkpoint note at the release's
-        position (see `release_witnessing`); without the quorum publishing is refused
-        unless `witnessing.allow_unwitnessed`, which the datasheet then states.
+        `partition`: only its patients (cutting the test partition needs a `purpose`,
+        recorded as a reading). publish=False: built and signed but not appended (a
+        preview, or a rebuild that must reproduce byte for byte). With witnesses the
+        manifest carries the cosigned checkpoint note; without the quorum publishing is
+        refused unless `witnessing.allow_unwitnessed`, which the datasheet then states.
         """
         self.kernel.permit(signer, "ReleasePublished")
-        access = (
-            self.partitions.access_proposal(partition, purpose, "release", name)
-            if partition is not None
-            else None
-        )
+        access = self.partitions.access_proposal(partition, purpose, "release", name) if (
+            partition is not None
+        ) else None  # fmt: skip
         out = _checked_target(name, out)
-        published = self.kernel.stream(release_stream(name)) if publish else []
-        interrupted = any(out.parent.glob(f".{out.name}.partial-*"))
-        if published and not out.exists() and interrupted:
-            # The run that published it died before renaming its folder into place here.
-            return self._recover_release(signer, name, out, published[0].payload, progress)
-        if published:
-            raise Conflict(f"a release named {name} is already published")
+        interrupted = self._interrupted_publication(name, out) if publish else None
+        if interrupted is not None:
+            return self._recover_release(signer, name, out, interrupted, progress)
         replayed = self._replay(as_of, progress)
         refuse_rebuild_after_erasure(self.kernel, replayed.view, name)
-        position = replayed.position
         if partition is not None:
             require_assigned(replayed.view.partitions, partition)
+        position = replayed.position
         root = replayed.tree.root(position).hex()
         note, statement = release_witnessing(
             self.audit, self.witnesses, signer, position,
@@ -151,6 +142,17 @@ class ReleaseService:
         for stale in out.parent.glob(f".{out.name}.partial-*"):
             shutil.rmtree(stale, ignore_errors=True)  # left by an interrupted run: untrusted
         return summary | {"manifest_sha256": manifest_sha, "out": str(out), "partition": partition}
+
+    def _interrupted_publication(self, name: str, out: Path) -> dict[str, Any] | None:
+        """The ReleasePublished payload of a run that died before renaming its folder into
+        place at `out` (to recover), None if `name` is not published; else a Conflict."""
+        published = self.kernel.stream(release_stream(name))
+        if not published:
+            return None
+        interrupted = any(out.parent.glob(f".{out.name}.partial-*"))
+        if not out.exists() and interrupted:
+            return dict(published[0].payload)
+        raise Conflict(f"a release named {name} is already published")
 
     def _replay(self, as_of: Position | None, progress: Progress | None) -> Replay:
         """The log replayed to the release's position, opened in memory (erasure v2:
