@@ -99,43 +99,13 @@ def write_release(
     left_out: dict[str, int] = {gate.name: 0 for gate in release_gates.GATES}
     images_dir = folder / "images"
     images_dir.mkdir()
-    released: list[str] = []
-    image_files: list[tuple[str, str, int]] = []  # (path, sha256, bytes), sorted by path
     candidates = sorted(view.images)
     if partition is not None:
         candidates = [i for i in candidates
                       if view.partitions.of(view.images[i].patient_id) == partition]  # fmt: skip
-    memo = RecordMemo(isic_metadata_version())
-    with (
-        HashingWriter(folder / "metadata.csv") as metadata_file,
-        HashingWriter(folder / "annotations.csv") as annotations_file,
-        HashingWriter(folder / "provenance.jsonl") as provenance_file,
-    ):
-        metadata = csv.DictWriter(metadata_file, RELEASE_COLUMNS, lineterminator="\n")
-        annotations = csv.DictWriter(annotations_file, ANNOTATION_COLUMNS, lineterminator="\n")
-        metadata.writeheader()
-        annotations.writeheader()
-        for done, image_id in enumerate(candidates, start=1):
-            image = view.images[image_id]
-            v = image.verification()
-            published = gate(image, v, view, left_out, memo)
-            if published is not None:
-                released.append(image_id)
-                path, sha, size = _place_image(image, images_dir, blobs, open_blob)
-                image_files.append((path, sha, size))
-                filename = path.removeprefix("images/")
-                row = {"image_id": image_id, "filename": filename, **published,
-                       "category": v.category, "verification_stage": v.stage,
-                       "file_name": path}  # fmt: skip
-                metadata.writerow({k: cell(row.get(k)) for k in RELEASE_COLUMNS})
-                _write_judgements(annotations, image, replayed)
-                provenance_file.write(_provenance_line(image_id, replayed))
-            if progress:
-                progress("Writing the release", done, len(candidates))
-    written = {
-        w.path.name: (w.hexdigest(), w.size)
-        for w in (metadata_file, annotations_file, provenance_file)
-    }
+    released, image_files, written = _write_images(
+        folder, images_dir, replayed, candidates, left_out, blobs, open_blob, progress
+    )
     as_of = {"seq": position, "recorded_at": view.recorded_at}
     write_docs(folder, name, released, image_files, written, view, left_out, as_of, witnessing)
     head: dict[str, Any] = {
@@ -298,4 +268,53 @@ def _listed_files(
         sha, size = known.get(relative) or (file_sha256(path), path.stat().st_size)
         files.append({"path": relative, "sha256": sha, "bytes": size})
     return files
+
+def _write_images(
+    folder: Path,
+    images_dir: Path,
+    replayed: Replay,
+    candidates: list[str],
+    left_out: dict[str, int],
+    blobs: BlobStore,
+    open_blob: Callable[[dict[str, Any]], bytes] | None,
+    progress: Progress | None,
+) -> tuple[list[str], list[tuple[str, str, int]], dict[str, tuple[str, int]]]:
+    """Gate each candidate and write the released ones: file, metadata.csv row,
+    annotations.csv rows, provenance.jsonl line. Returns the released ids, the image files
+    (path, sha256, bytes) and the digests of the three files written."""
+    view = replayed.view
+    released: list[str] = []
+    image_files: list[tuple[str, str, int]] = []  # (path, sha256, bytes), sorted by path
+    memo = RecordMemo(isic_metadata_version())
+    with (
+        HashingWriter(folder / "metadata.csv") as metadata_file,
+        HashingWriter(folder / "annotations.csv") as annotations_file,
+        HashingWriter(folder / "provenance.jsonl") as provenance_file,
+    ):
+        metadata = csv.DictWriter(metadata_file, RELEASE_COLUMNS, lineterminator="\n")
+        annotations = csv.DictWriter(annotations_file, ANNOTATION_COLUMNS, lineterminator="\n")
+        metadata.writeheader()
+        annotations.writeheader()
+        for done, image_id in enumerate(candidates, start=1):
+            image = view.images[image_id]
+            v = image.verification()
+            published = gate(image, v, view, left_out, memo)
+            if published is not None:
+                released.append(image_id)
+                path, sha, size = _place_image(image, images_dir, blobs, open_blob)
+                image_files.append((path, sha, size))
+                filename = path.removeprefix("images/")
+                row = {"image_id": image_id, "filename": filename, **published,
+                       "category": v.category, "verification_stage": v.stage,
+                       "file_name": path}  # fmt: skip
+                metadata.writerow({k: cell(row.get(k)) for k in RELEASE_COLUMNS})
+                _write_judgements(annotations, image, replayed)
+                provenance_file.write(_provenance_line(image_id, replayed))
+            if progress:
+                progress("Writing the release", done, len(candidates))
+    written = {
+        w.path.name: (w.hexdigest(), w.size)
+        for w in (metadata_file, annotations_file, provenance_file)
+    }
+    return released, image_files, written
 
