@@ -8,7 +8,8 @@ import typer
 
 from dermledger.commands.context import get, print_json, progress_bar, status
 from dermledger.commands.options import Json
-from dermledger.projections.readmodel import ReadModel, ReadModelDamaged, damaged_readmodel
+from dermledger.projections.readmodel import ReadModel
+from dermledger.projections.readmodel_sql import ReadModelDamaged, damaged_readmodel
 
 app = typer.Typer(
     help="SQL read models for auditors' own queries.\n\nExample: dermledger readmodel update",

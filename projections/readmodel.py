@@ -38,9 +38,7 @@ measures a rebuild beside merely reading and decoding the same log.
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -50,13 +48,12 @@ from sqlalchemy import (
     Index,
     select,
 )
-from sqlalchemy.exc import DatabaseError
 from sqlalchemy.sql.expression import ColumnElement
 
 from dermledger.ledger.bootstrap import Settings, ensure_postgres_schema, open_home
 from dermledger.ledger.envelope import Envelope
 from dermledger.ledger.envelope_fast import decode_envelope
-from dermledger.ledger.errors import Conflict, DermLedgerError, InvalidInput
+from dermledger.ledger.errors import Conflict, InvalidInput
 from dermledger.ledger.store import decode
 from dermledger.projections import readmodel_tables as t
 from dermledger.projections.audit_trail import trail_rows
@@ -64,7 +61,6 @@ from dermledger.projections.readmodel_rows import TRAIL_COLUMNS, dataset_values,
 from dermledger.projections.readmodel_sql import (
     ADVANCE,
     PROJECTION,
-    READMODEL_FILE,
     ROLES,
     VOTES,
     Statements,
@@ -90,32 +86,6 @@ DEFERRED_INDEXES: tuple[Index, ...] = tuple(
     for table in (t.dataset, t.audit_trail)
     for index in sorted(table.indexes, key=lambda i: i.name or "")
 )
-
-
-class ReadModelDamaged(DermLedgerError):
-    """The SQLite read-model file is not a database or its pages are corrupt. It holds
-    nothing the log does not: deleting it is the reset, the next update rebuilds it."""
-
-    def __init__(self, path: str, reset: str = "") -> None:
-        said = f"the read model {path} is damaged (not a readable SQLite database)"
-        super().__init__(f"{said}; {reset}" if reset else said)
-        self.path = path
-
-
-@contextmanager
-def damaged_readmodel(settings: Settings) -> Iterator[None]:
-    """Turn SQLite's "not a database" / "malformed" errors from the read-model file into
-    ReadModelDamaged; a locked or busy file (OperationalError) is not damage."""
-    try:
-        yield
-    except DatabaseError as exc:
-        orig = exc.orig
-        damaged = isinstance(orig, sqlite3.DatabaseError) and not isinstance(
-            orig, sqlite3.OperationalError
-        )
-        if settings.database is None and damaged:
-            raise ReadModelDamaged(str(settings.home / READMODEL_FILE)) from exc
-        raise
 
 
 class LedgerSource(Protocol):

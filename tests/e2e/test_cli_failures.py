@@ -150,3 +150,26 @@ def test_corrupt_readmodel_says_how_to_reset_it(
     readmodel.unlink()  # the reset the sentence describes works
     ok = CliRunner().invoke(app, ["--quiet", "--home", str(home), "readmodel", "update"])
     assert ok.exit_code == 0, ok.output
+
+
+def test_erasure_with_a_corrupt_readmodel_is_refused_before_it_starts(
+    built: tuple[Path, Path], tmp_path: Path
+) -> None:
+    home = copy_home(built, tmp_path)
+    readmodel = home / "readmodel.sqlite"
+    ok = CliRunner().invoke(app, ["--quiet", "--home", str(home), "readmodel", "update"])
+    assert ok.exit_code == 0, ok.output
+    for leftover in home.glob("readmodel.sqlite-*"):
+        leftover.unlink()
+    readmodel.write_bytes(bytes(range(256)) * 20)
+    keys = sorted((home / "patient-keys").iterdir())
+    said = run("--as", "ada", "consent", "erase", "P1", "--reason", "request", home=home)
+    assert f"the read model {readmodel} is damaged" in said and "delete it" in said
+    assert sorted((home / "patient-keys").iterdir()) == keys  # nothing erased yet
+    readmodel.unlink()
+    erased = CliRunner().invoke(
+        app, ["--home", str(home), "--as", "ada", "consent", "erase", "P1", "--reason", "r"],
+        env={"DERMLEDGER_PASSPHRASE": PASSPHRASE, "DERMLEDGER_KDF_LOG2_N": "10"},
+    )  # fmt: skip
+    assert erased.exit_code == 0, erased.output
+    assert "Erased P1" in erased.output
