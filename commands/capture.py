@@ -13,7 +13,8 @@ from dermledger.commands.context import err, get, out, print_json, progress_bar,
 from dermledger.commands.options import Json
 from dermledger.commands.output import Col, cell, emit
 from dermledger.ledger.errors import DermLedgerError, InvalidInput
-from dermledger.policies import csv_rows
+from dermledger.policies import csv_rows, personal_file
+from dermledger.policies.personal_file import parse_personal_file
 from dermledger.study.imaging import read_capped
 from dermledger.study.imports import ImportRefused
 
@@ -39,6 +40,12 @@ metadata_app = typer.Typer(
 Reason = Annotated[str, typer.Option("--reason", help="Why, for the audit trail (required).")]
 
 
+VISIBLE = (
+    " Visible to every user of this machine while the command runs (process list) and kept"
+    " in shell history: prefer --personal-from or --ask-personal."
+)
+
+
 @patient_app.command("register")
 def register(
     ctx: typer.Context,
@@ -48,20 +55,41 @@ def register(
     fitzpatrick: Annotated[str | None, typer.Option(help="Fitzpatrick skin type I-VI.")] = None,
     personal_hx_mm: Annotated[str | None, typer.Option(help="true or false.")] = None,
     family_hx_mm: Annotated[str | None, typer.Option(help="true or false.")] = None,
-    name: Annotated[str | None, typer.Option(help="Personal: full name (encrypted).")] = None,
+    personal_from: Annotated[
+        str | None,
+        typer.Option(
+            "--personal-from",
+            metavar="FILE",
+            help="Personal data (encrypted) from FILE, or standard input for -: a JSON object "
+            "or KEY=VALUE lines with keys name, record_number, birth_date.",
+        ),
+    ] = None,
+    ask_personal: Annotated[
+        bool,
+        typer.Option("--ask-personal", help="Ask for the personal data (encrypted) at a prompt."),
+    ] = False,
+    name: Annotated[
+        str | None, typer.Option(help="Personal: full name (encrypted)." + VISIBLE)
+    ] = None,
     record_number: Annotated[
-        str | None, typer.Option(help="Personal: hospital record number (encrypted).")
+        str | None, typer.Option(help="Personal: hospital record number (encrypted)." + VISIBLE)
     ] = None,
     birth_date: Annotated[
-        str | None, typer.Option(help="Personal: date of birth YYYY-MM-DD (encrypted).")
+        str | None,
+        typer.Option(help="Personal: date of birth YYYY-MM-DD (encrypted)." + VISIBLE),
     ] = None,
 ) -> None:
-    """Register a patient by pseudonym. Personal data (--name, --record-number,
-    --birth-date) is encrypted with the patient's own key before it is signed.
+    """Register a patient by pseudonym. Personal data (name, record number, birth date)
+    is encrypted with the patient's own key before it is signed, and never printed.
+    Give it with --personal-from FILE (or - for standard input) or --ask-personal: the
+    --name, --record-number and --birth-date flags are visible to other users.
 
-    Example: dermledger --as ada patient register P0001 --age 38 --sex female --fitzpatrick II
+    Example: dermledger --as ada patient register P0001 --age 38 --sex female
+             --fitzpatrick II --personal-from p0001.env
     """
     c = get(ctx)
+    flags = {"name": name, "record_number": record_number, "birth_date": birth_date}
+    personal = personal_input(flags, personal_from, ask_personal)
     c.ledger.patients.register_patient(
         c.signer(),
         pseudonym,
@@ -72,9 +100,51 @@ def register(
             "personal_hx_mm": personal_hx_mm,
             "family_hx_mm": family_hx_mm,
         },
-        personal={"name": name, "record_number": record_number, "birth_date": birth_date},
+        personal=personal,
     )
     status(f"Registered patient {pseudonym}")
+
+
+PROMPTS = (
+    ("name", "Full name"),
+    ("record_number", "Hospital record number"),
+    ("birth_date", "Date of birth (YYYY-MM-DD)"),
+)
+
+
+def personal_input(
+    flags: dict[str, str | None], personal_from: str | None, ask: bool
+) -> dict[str, str | None]:
+    """The personal data from exactly one of: the flags, a file (- for standard input),
+    or prompts (Enter skips a field). Values are never echoed back."""
+    given = [f for f, on in (("--personal-from", personal_from is not None),
+                             ("--ask-personal", ask),
+                             ("--name/--record-number/--birth-date",
+                              any(v not in (None, "") for v in flags.values()))) if on]  # fmt: skip
+    if len(given) > 1:
+        raise InvalidInput(f"give personal data one way only, not {' and '.join(given)}")
+    if personal_from is not None:
+        return dict(parse_personal_file(read_personal_file(personal_from)))
+    if ask:
+        return {
+            key: typer.prompt(label, default="", show_default=False, err=True).strip() or None
+            for key, label in PROMPTS
+        }
+    return flags
+
+
+def read_personal_file(source: str) -> bytes:
+    """At most one byte more than the policy accepts, from FILE or standard input (-)."""
+    limit = personal_file.MAX_BYTES + 1
+    if source == "-":
+        return typer.get_binary_stream("stdin").read(limit)
+    try:
+        with Path(source).open("rb") as handle:
+            return handle.read(limit)
+    except OSError as exc:
+        raise InvalidInput(
+            f"cannot read the personal-data file {source}: {exc.strerror or exc}"
+        ) from None
 
 
 def capture(

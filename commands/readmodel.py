@@ -9,6 +9,7 @@ import typer
 from dermledger.commands.context import get, print_json, progress_bar, status
 from dermledger.commands.options import Json
 from dermledger.projections.readmodel import ReadModel
+from dermledger.projections.readmodel_sql import ReadModelDamaged, damaged_readmodel
 
 app = typer.Typer(
     help="SQL read models for auditors' own queries.\n\nExample: dermledger readmodel update",
@@ -33,10 +34,21 @@ def update(
     """
     c = get(ctx)
     total = c.ledger.kernel.recorder.max_notification_id() or 0
-    with ReadModel(c.settings) as model, progress_bar("Projecting", total, quiet=c.quiet) as bar:
-        applied = (model.rebuild if rebuild else model.catch_up)(c.ledger, progress=bar)
-        seq, _ = model.position()
-        rows = len(model.dataset_rows())
+    try:
+        with (
+            damaged_readmodel(c.settings),
+            ReadModel(c.settings) as model,
+            progress_bar("Projecting", total, quiet=c.quiet) as bar,
+        ):
+            applied = (model.rebuild if rebuild else model.catch_up)(c.ledger, progress=bar)
+            seq, _ = model.position()
+            rows = len(model.dataset_rows())
+    except ReadModelDamaged as exc:
+        raise ReadModelDamaged(
+            exc.path,
+            f"delete it (with any {exc.path}-wal and -shm beside it) and run "
+            f"`{c.hint('readmodel', 'update')}`, which rebuilds it from the log",
+        ) from exc
     if json_:
         print_json({"applied": applied, "seq": seq, "images": rows, "rebuilt": rebuild})
         return

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, Table, delete, func, inspect, or_, select
 
 from dermledger.ledger.bootstrap import Settings
 from dermledger.projections import readmodel_tables as t
-from dermledger.projections.readmodel_sql import READMODEL_FILE, engine
+from dermledger.projections.readmodel_sql import READMODEL_FILE, damaged_readmodel, engine
 
 
 def _built(settings: Settings, eng: Engine) -> bool:
@@ -39,13 +39,15 @@ def count_rows(settings: Settings, patient_id: str, image_ids: list[str]) -> int
         return 0
     base, eng = engine(settings)
     try:
-        if not _built(settings, eng):
-            return 0
-        with eng.connect() as conn:
-            return sum(
-                int(conn.execute(select(func.count()).select_from(table).where(where)).scalar_one())
-                for table, where in _conditions(patient_id, image_ids)
-            )
+        with damaged_readmodel(settings):
+            if not _built(settings, eng):
+                return 0
+            with eng.connect() as conn:
+                counts = (
+                    conn.execute(select(func.count()).select_from(table).where(where))
+                    for table, where in _conditions(patient_id, image_ids)
+                )
+                return sum(int(count.scalar_one()) for count in counts)
     finally:
         base.dispose()
 
@@ -56,20 +58,21 @@ def purge_patient(settings: Settings, patient_id: str, image_ids: list[str]) -> 
         return 0
     base, eng = engine(settings)
     try:
-        if not _built(settings, eng):
-            return 0
-        removed = 0
-        with eng.begin() as conn:
-            if eng.dialect.name == "sqlite":
-                conn.exec_driver_sql("PRAGMA secure_delete=ON")
-            for table, where in _conditions(patient_id, image_ids):
-                removed += conn.execute(delete(table).where(where)).rowcount
-        if eng.dialect.name == "sqlite":  # outside any transaction: the raw connection
-            raw = eng.raw_connection()
-            try:
-                raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            finally:
-                raw.close()
-        return removed
+        with damaged_readmodel(settings):
+            if not _built(settings, eng):
+                return 0
+            removed = 0
+            with eng.begin() as conn:
+                if eng.dialect.name == "sqlite":
+                    conn.exec_driver_sql("PRAGMA secure_delete=ON")
+                for table, where in _conditions(patient_id, image_ids):
+                    removed += conn.execute(delete(table).where(where)).rowcount
+            if eng.dialect.name == "sqlite":  # outside any transaction: the raw connection
+                raw = eng.raw_connection()
+                try:
+                    raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                finally:
+                    raw.close()
+            return removed
     finally:
         base.dispose()

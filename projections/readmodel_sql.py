@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import gc
 import json
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,9 +26,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DatabaseError
 
 from dermledger.ledger.bootstrap import Settings
-from dermledger.ledger.errors import Conflict
+from dermledger.ledger.errors import Conflict, DermLedgerError
 from dermledger.ledger.store import decode
 from dermledger.projections import readmodel_tables as t
 from dermledger.study.state import ImageState
@@ -343,3 +345,35 @@ def engine(settings: Settings) -> tuple[Engine, Engine]:
     if not database.schema:
         return engine, engine
     return engine, engine.execution_options(schema_translate_map={None: database.schema})
+
+
+RESET = (
+    "delete it (with any -wal and -shm file beside it; it holds nothing the log does not) "
+    "and run the command again: readmodel update rebuilds it"
+)
+
+
+class ReadModelDamaged(DermLedgerError):
+    """The SQLite read-model file is not a database or its pages are corrupt. It holds
+    nothing the log does not: deleting it is the reset, the next update rebuilds it."""
+
+    def __init__(self, path: str, reset: str = "") -> None:
+        said = f"the read model {path} is damaged (not a readable SQLite database)"
+        super().__init__(f"{said}; {reset or RESET}")
+        self.path = path
+
+
+@contextmanager
+def damaged_readmodel(settings: Settings) -> Iterator[None]:
+    """Turn SQLite's "not a database" / "malformed" errors from the read-model file into
+    ReadModelDamaged; a locked or busy file (OperationalError) is not damage."""
+    try:
+        yield
+    except DatabaseError as exc:
+        orig = exc.orig
+        damaged = isinstance(orig, sqlite3.DatabaseError) and not isinstance(
+            orig, sqlite3.OperationalError
+        )
+        if settings.database is None and damaged:
+            raise ReadModelDamaged(str(settings.home / READMODEL_FILE)) from exc
+        raise

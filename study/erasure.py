@@ -76,6 +76,12 @@ def leftovers(kernel: Kernel, patient_id: str) -> bool:
     return count_rows(kernel.settings, patient_id, files.images) > 0
 
 
+def check_readmodel(kernel: Kernel, patient_id: str) -> None:
+    """Refuse (ReadModelDamaged) before anything is erased if the read model, which
+    erasure must purge, cannot be read: the erasure would stop half way otherwise."""
+    count_rows(kernel.settings, patient_id, patient_files(kernel, patient_id).images)
+
+
 def complete_erasure(kernel: Kernel, patient_id: str) -> ErasureDone:
     """Destroy the key, then delete the blobs and read-model rows of `patient_id`."""
     kernel.patient_keys.destroy(patient_id)

@@ -16,7 +16,7 @@ from dermledger.ledger.errors import Conflict, InvalidInput, NotFound
 from dermledger.ledger.signing import Signer
 from dermledger.policies import consent, free_text, metadata_schema
 from dermledger.policies.reasons import require_reason
-from dermledger.study.erasure import ErasureDone, complete_erasure, leftovers
+from dermledger.study.erasure import ErasureDone, check_readmodel, complete_erasure, leftovers
 from dermledger.study.kernel import Kernel, Proposal
 from dermledger.study.personal_data import open_personal, seal_personal
 from dermledger.study.records import Records, patient_stream
@@ -150,6 +150,9 @@ class PatientService:
                 for e in self.kernel.stream(patient_stream(patient_id))
                 if e.type == "PatientErased"
             )
+
+        consent.check_erase(self._consent_facts(patient_id)).enforce()
+        check_readmodel(self.kernel, patient_id)  # a damaged read model: refused up front
 
         def decide() -> list[Proposal]:
             consent.check_erase(self._consent_facts(patient_id)).enforce()

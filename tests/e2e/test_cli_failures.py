@@ -123,3 +123,53 @@ def _edit_manifest(release: Path, change) -> None:  # type: ignore[no-untyped-de
     manifest = json.loads(path.read_text())
     change(manifest)
     path.write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda path: path.write_bytes(bytes(range(256)) * 20),  # garbage, no SQLite header
+        lambda path: path.write_bytes(path.read_bytes()[:100] + b"\xa5" * 8192),  # bad pages
+    ],
+)
+@pytest.mark.parametrize("rebuild", [False, True])
+def test_corrupt_readmodel_says_how_to_reset_it(
+    built: tuple[Path, Path], tmp_path: Path, damage, rebuild: bool
+) -> None:
+    home = copy_home(built, tmp_path)
+    readmodel = home / "readmodel.sqlite"
+    ok = CliRunner().invoke(app, ["--quiet", "--home", str(home), "readmodel", "update"])
+    assert ok.exit_code == 0, ok.output
+    for leftover in home.glob("readmodel.sqlite-*"):
+        leftover.unlink()
+    damage(readmodel)
+    args = ["readmodel", "update", *(["--rebuild"] if rebuild else [])]
+    said = run(*args, home=home)
+    assert f"the read model {readmodel} is damaged" in said
+    assert "delete it" in said and f"dermledger --home {home} readmodel update" in said
+    readmodel.unlink()  # the reset the sentence describes works
+    ok = CliRunner().invoke(app, ["--quiet", "--home", str(home), "readmodel", "update"])
+    assert ok.exit_code == 0, ok.output
+
+
+def test_erasure_with_a_corrupt_readmodel_is_refused_before_it_starts(
+    built: tuple[Path, Path], tmp_path: Path
+) -> None:
+    home = copy_home(built, tmp_path)
+    readmodel = home / "readmodel.sqlite"
+    ok = CliRunner().invoke(app, ["--quiet", "--home", str(home), "readmodel", "update"])
+    assert ok.exit_code == 0, ok.output
+    for leftover in home.glob("readmodel.sqlite-*"):
+        leftover.unlink()
+    readmodel.write_bytes(bytes(range(256)) * 20)
+    keys = sorted((home / "patient-keys").iterdir())
+    said = run("--as", "ada", "consent", "erase", "P1", "--reason", "request", home=home)
+    assert f"the read model {readmodel} is damaged" in said and "delete it" in said
+    assert sorted((home / "patient-keys").iterdir()) == keys  # nothing erased yet
+    readmodel.unlink()
+    erased = CliRunner().invoke(
+        app, ["--home", str(home), "--as", "ada", "consent", "erase", "P1", "--reason", "r"],
+        env={"DERMLEDGER_PASSPHRASE": PASSPHRASE, "DERMLEDGER_KDF_LOG2_N": "10"},
+    )  # fmt: skip
+    assert erased.exit_code == 0, erased.output
+    assert "Erased P1" in erased.output
