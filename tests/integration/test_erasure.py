@@ -42,7 +42,7 @@ def secrets_of(images: list[bytes]) -> dict[str, bytes]:
     """What must not survive: the files, their hashes (hex and raw), P's values."""
     found: dict[str, bytes] = {
         "age": b'"age":83', "age spaced": b'"age": 83', "size": b"71.3",
-        "edited size": b"71.9", "site": b"Dorsal forearm", "report": b"99731",
+        "edited size": b"71.9", "site": b"Dorsal forearm", "report": b"HX-2026-99731",
         "consent form": hashlib.sha256(b"signed consent form v3").hexdigest().encode(),
     }  # fmt: skip
     for n, data in enumerate(images):
