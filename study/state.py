@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dermledger.ledger.envelope import Envelope
-from dermledger.policies import confirmation, inclusion
+from dermledger.policies import confirmation, duplicates, inclusion
 
 
 @dataclass
@@ -102,6 +102,15 @@ class ImageState:
     @property
     def unresolved(self) -> list[Suspicion]:
         return [s for s in self.suspicions if s.outcome is None]
+
+    @property
+    def exact_copy_of(self) -> list[str]:
+        """The images this one is an exact copy of (bytes or pixels), cleared as distinct."""
+        return [
+            s.duplicate_of
+            for s in self.suspicions
+            if s.kind in duplicates.EXACT_KINDS and s.outcome == "distinct"
+        ]
 
     @property
     def patient_id(self) -> str:

@@ -267,3 +267,17 @@ def test_audit_trail_at_160_columns_is_a_table_with_whole_times(
     assert len(rows) == 3
     for row in rows:
         assert re.search(r"│ \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC │", row), row
+
+
+def test_an_exact_copy_is_cleared_as_distinct_only_with_the_override(home: Path) -> None:
+    """Issue 18 item 3, at the command line."""
+    first = capture(home, 21)
+    copy = capture(home, 21, "P0001", "--device", "second phone")  # the same bytes again
+    refused = as_("duplicates", "resolve", copy, "--distinct", "--reason", "looks different")
+    assert refused.exit_code == 1 and "--override-exact" in refused.output
+    assert "Traceback" not in refused.output
+    ok(as_("duplicates", "resolve", copy, "--distinct", "--override-exact", "--reason",
+           "two sessions, same file"))  # fmt: skip
+    report = json.loads(run("audit", "compliance", "--json").stdout)
+    subjects = {b["rule"]: b["subjects"] for b in report["breaches"]}
+    assert subjects["included-exact-copy"] == [f"{copy} (copy of {first})"]
