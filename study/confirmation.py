@@ -8,7 +8,7 @@ audit trail shows what each signature stands for.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date
 
 from dermledger.ledger.envelope import Envelope
 from dermledger.ledger.errors import InvalidInput
@@ -147,13 +147,17 @@ class ConfirmationService:
         free_text.require_free_text("report reference", report_ref)
         if report_date is not None:
             try:
-                date.fromisoformat(report_date)
+                canonical = date.fromisoformat(report_date).isoformat() == report_date
             except ValueError:
-                raise InvalidInput(f"report date {report_date!r} is not YYYY-MM-DD") from None
+                canonical = False
+            if not canonical:
+                raise InvalidInput(f"report date {report_date!r} is not YYYY-MM-DD")
 
         def decide() -> list[Proposal]:
             image = self._open_image(image_id, allow_excluded=True)
             confirmation.check_histology(image.facts()).enforce()
+            today = self.kernel.clock().astimezone(UTC).date().isoformat()
+            confirmation.check_report_date(report_date, today).enforce()
             result = {"image_id": image_id, "diagnosis": label, "category": category,
                       "report_ref": report_ref, "report_date": report_date,
                       "signer_role": "pathologist",

@@ -281,3 +281,12 @@ def test_an_exact_copy_is_cleared_as_distinct_only_with_the_override(home: Path)
     report = json.loads(run("audit", "compliance", "--json").stdout)
     subjects = {b["rule"]: b["subjects"] for b in report["breaches"]}
     assert subjects["included-exact-copy"] == [f"{copy} (copy of {first})"]
+
+
+def test_histology_dated_in_the_future_is_refused_in_one_sentence(home: Path) -> None:
+    """Issue 18 item 6, at the command line."""
+    image = capture(home, 22)
+    refused = as_("histology", image, "--diagnosis", NEVUS, "--report", "PATH-7",
+                  "--date", "2030-01-01", who="pat")  # fmt: skip
+    assert refused.exit_code == 1 and "2030-01-01 is after today" in refused.output
+    assert "Traceback" not in refused.output and len(refused.output.strip().splitlines()) == 1

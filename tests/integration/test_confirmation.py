@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from dermledger.ledger.errors import InvalidInput, NotFound, PolicyViolation
@@ -101,6 +103,20 @@ def test_histology_confirms_or_is_discordant(team: LedgerHandle, image: str) -> 
     assert (v.stage, v.category, v.discordant) == ("histology", "NV", True)
     assert v.consensus_category == "MEL" and v.diagnosis_confirm_type == "histopathology"
     assert not v.needs_histology
+
+
+def test_a_report_dated_after_today_is_refused(team: LedgerHandle, image: str) -> None:
+    """Issue 18 item 6: the report date is checked against the kernel's clock, on the
+    service path every front end shares."""
+    team.ledger.kernel.clock = lambda: datetime(2026, 12, 2, 23, 59, tzinfo=UTC)
+    before = count(team)
+    with pytest.raises(PolicyViolation, match="after today, 2026-12-02") as refused:
+        team.ledger.confirmation.record_histology(team["pat"], image, NEVUS, "PATH-9", "2026-12-03")
+    assert refused.value.policy == "histology-report-date" and count(team) == before
+    with pytest.raises(InvalidInput, match="not YYYY-MM-DD"):
+        team.ledger.confirmation.record_histology(team["pat"], image, NEVUS, "PATH-9", "20261201")
+    team.ledger.confirmation.record_histology(team["pat"], image, NEVUS, "PATH-9", "2026-12-02")
+    assert stage(team, image).stage == "histology"
 
 
 def release_ready(v: Verification) -> Decision:
