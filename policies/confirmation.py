@@ -224,6 +224,23 @@ def check_report_date(report_date: str | None, recorded_on: str) -> Decision:
     return Decision.of(REPORT_DATE_POLICY, REPORT_DATE_VERSION, reason)
 
 
+# Correcting a recorded judgement, a rule of its own for the same reason.
+CORRECTION_POLICY = "judgement-correction"
+CORRECTION_VERSION = "1"
+
+
+def check_correction(facts: Facts, kind: str, diagnosis: str) -> Decision:
+    """A correction of the annotation or of the histology (`kind`) needs one recorded, and
+    a different diagnosis than the one it replaces."""
+    current = facts.annotation if kind == "annotation" else facts.histology
+    reason = None
+    if current is None:
+        reason = f"the image has no {kind} to correct"
+    elif current.diagnosis == diagnosis:
+        reason = f"the {kind} already says {diagnosis}"
+    return Decision.of(CORRECTION_POLICY, CORRECTION_VERSION, reason)
+
+
 def check_order(facts: Facts, kind: str) -> Decision:
     """A coordinator orders histology or a further reader for a disputed image."""
     status = consensus_of(facts.active_votes)[0]

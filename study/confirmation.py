@@ -172,6 +172,35 @@ class ConfirmationService:
 
         return decide
 
+    def correct(
+        self, signer: DigestSigner, image_id: str, kind: str, diagnosis: str, reason: str
+    ) -> Envelope:
+        """Correct the annotation's or the histology's diagnosis (`kind`): the corrected
+        value becomes the label, the old one stays in the event and the audit trail."""
+        event_type = {"annotation": "AnnotationCorrected", "histology": "HistologyCorrected"}
+        if kind not in event_type:
+            raise InvalidInput("correct either an annotation or a histology result")
+        self.kernel.permit(signer, event_type[kind])
+        require_reason(reason, f"correct a {kind}")
+        free_text.require_free_text("reason", reason)
+        label, category = _label(diagnosis)
+
+        def decide() -> list[Proposal]:
+            image = self._open_image(image_id, allow_excluded=True)
+            confirmation.check_correction(image.facts(), kind, label).enforce()
+            old = image.annotation if kind == "annotation" else image.histology
+            assert old is not None  # check_correction refuses otherwise
+            return [
+                self.kernel.proposal(image_id, event_type[kind], {
+                    "image_id": image_id, "diagnosis": label, "category": category,
+                    "old_diagnosis": old.diagnosis, "reason": reason,
+                    "signer_role": "annotator" if kind == "annotation" else "pathologist",
+                    "signature_meaning": SIGNATURE_MEANING[event_type[kind]],
+                })
+            ]  # fmt: skip
+
+        return self.kernel.append(signer, decide)[0]
+
     def order_read(self, signer: Signer, image_id: str, kind: str, reason: str) -> Envelope:
         """A coordinator's decision for a disputed image: histology or a further reader."""
         self.kernel.permit(signer, "FurtherReadOrdered")

@@ -241,6 +241,28 @@ class HistologyRecorded(SignedAs):
 
 
 @register
+class AnnotationCorrected(SignedAs):
+    """Since issue 18: the initial annotation's diagnosis corrected; the old one is kept."""
+
+    image_id: str
+    diagnosis: str
+    category: str
+    old_diagnosis: str
+    reason: str = Field(min_length=1)
+
+
+@register
+class HistologyCorrected(SignedAs):
+    """Since issue 18: a histology result's diagnosis corrected; the old one is kept."""
+
+    image_id: str
+    diagnosis: str
+    category: str
+    old_diagnosis: str
+    reason: str = Field(min_length=1)
+
+
+@register
 class FurtherReadOrdered(Payload):
     image_id: str
     kind: str  # histology or further-reader

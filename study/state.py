@@ -170,6 +170,10 @@ def apply_image_event(state: ImageState | None, env: Envelope) -> ImageState | N
         )
     elif env.type == "HistologyRecorded":
         state.histology = confirmation.Label(env.actor, p["diagnosis"], p["category"])
+    elif env.type == "AnnotationCorrected":  # the old label stays in the event and history
+        state.annotation = confirmation.Label(env.actor, p["diagnosis"], p["category"])
+    elif env.type == "HistologyCorrected":
+        state.histology = confirmation.Label(env.actor, p["diagnosis"], p["category"])
     elif env.type == "FurtherReadOrdered":
         if p["kind"] == "further-reader":
             state.further_readers_ordered += 1

@@ -290,3 +290,21 @@ def test_histology_dated_in_the_future_is_refused_in_one_sentence(home: Path) ->
                   "--date", "2030-01-01", who="pat")  # fmt: skip
     assert refused.exit_code == 1 and "2030-01-01 is after today" in refused.output
     assert "Traceback" not in refused.output and len(refused.output.strip().splitlines()) == 1
+
+
+def test_annotation_and_histology_are_corrected_with_a_reason(home: Path) -> None:
+    """Issue 18 item 6: `--correct --reason`; the old diagnosis stays in the audit trail."""
+    image = capture(home, 23)
+    ok(as_("annotate", image, "--diagnosis", MEL, who="ann"))
+    assert as_("annotate", image, "--diagnosis", NEVUS, "--correct", who="ann").exit_code == 1
+    said = ok(as_("annotate", image, "--diagnosis", NEVUS, "--correct", "--reason",
+                  "wrong image", who="ann")).output  # fmt: skip
+    assert "Corrected the annotation" in said
+    ok(as_("histology", image, "--diagnosis", NEVUS, "--report", "PATH-8", who="pat"))
+    ok(as_("histology", image, "--diagnosis", BKL, "--correct", "--reason", "slide mix-up",
+           who="pat"))  # fmt: skip
+    assert dataset()[image]["category"] == "BKL"
+    trail = json.loads(ok(run("audit", "trail", image, "--json")).stdout)
+    corrected = [(r["old_value"].rsplit(":", 1)[-1], r["new_value"].rsplit(":", 1)[-1])
+                 for r in trail if r["old_value"]]  # fmt: skip
+    assert corrected == [(MEL, NEVUS), (NEVUS, BKL)]
