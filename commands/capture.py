@@ -355,17 +355,29 @@ def duplicates_resolve(
     distinct: Annotated[
         bool, typer.Option("--distinct", help="Not a duplicate: clear the suspicion.")
     ] = False,
+    override_exact: Annotated[
+        bool,
+        typer.Option(
+            "--override-exact",
+            help="With --distinct: clear an exact copy (same bytes or pixels); recorded as "
+            "an override.",
+        ),
+    ] = False,
 ) -> None:
-    """Resolve a suspicion: exclude as duplicate of X, or clear as distinct.
+    """Resolve a suspicion: exclude as duplicate of X, or clear as distinct. Clearing an
+    exact copy (same bytes or same pixels) as distinct needs --override-exact.
 
     Example: dermledger --as ada duplicates resolve IMG-9f… --duplicate-of IMG-1a…
              --reason "same lesion, same visit"
     """
     c = get(ctx)
     c.ledger.curation.resolve_duplicate(
-        c.signer(), image, duplicate_of=duplicate_of, distinct=distinct, reason=reason
-    )
+        c.signer(), image, duplicate_of=duplicate_of, distinct=distinct, reason=reason,
+        override_exact=override_exact,
+    )  # fmt: skip
     outcome = f"excluded as duplicate of {duplicate_of}" if duplicate_of else "distinct"
+    if override_exact:
+        outcome += " (exact copy, override recorded)"
     status(f"Resolved {image}: {outcome}")
 
 

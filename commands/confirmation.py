@@ -19,6 +19,25 @@ Image = Annotated[str, typer.Argument(help="Image id.")]
 Diagnosis = Annotated[
     str, typer.Option("--diagnosis", help="ISIC diagnosis label (full path or its last part).")
 ]
+Correct = Annotated[
+    bool,
+    typer.Option("--correct", help="Correct the recorded diagnosis (needs --reason); the old "
+                 "one stays in the audit trail."),
+]  # fmt: skip
+CorrectionReason = Annotated[
+    str | None, typer.Option("--reason", help="Why the diagnosis is corrected.")
+]
+
+
+def _correct(ctx: typer.Context, image: str, kind: str, diagnosis: str, reason: str | None) -> None:
+    """Record a correction of the annotation or the histology and say what it changed."""
+    if not reason:
+        raise InvalidInput("--correct needs --reason")
+    c = get(ctx)
+    env = c.ledger.confirmation.correct(c.signer(), image, kind, diagnosis, reason)
+    p = env.payload
+    status(f"Corrected the {kind} of {image}: {p['old_diagnosis']} -> {p['diagnosis']} "
+           f"({p['category']}); the old diagnosis stays in the audit trail")  # fmt: skip
 
 
 def annotate(
@@ -29,12 +48,21 @@ def annotate(
         list[str] | None,
         typer.Option("--structure", help="NAME=VALUE, 7-point or isic2018:NAME (repeatable)."),
     ] = None,
+    correct: Correct = False,
+    reason: CorrectionReason = None,
 ) -> None:
-    """Record the initial clinical annotation (annotators), with dermoscopic structures.
+    """Record the initial clinical annotation (annotators), with dermoscopic structures;
+    with --correct --reason, correct its diagnosis.
 
     Example: dermledger --as dr-ann annotate IMG-1a… --diagnosis "Nevus, NOS, Compound"
              --structure pigment_network=typical --structure isic2018:globules=present
     """
+    if correct and structure:
+        raise InvalidInput("--correct changes the diagnosis only; leave out --structure")
+    if reason and not correct:
+        raise InvalidInput("--reason goes with --correct")
+    if correct:
+        return _correct(ctx, image, "annotation", diagnosis, reason)
     c = get(ctx)
     env = c.ledger.confirmation.annotate(c.signer(), image, diagnosis, structure or [])
     status(f"Annotated {image}: {env.payload['category']} ({env.payload['diagnosis']})")
@@ -67,14 +95,27 @@ def histology(
     ctx: typer.Context,
     image: Image,
     diagnosis: Diagnosis,
-    report: Annotated[str, typer.Option("--report", help="Pathology report reference.")],
+    report: Annotated[
+        str | None, typer.Option("--report", help="Pathology report reference (required).")
+    ] = None,
     date: Annotated[str | None, typer.Option("--date", help="Report date, YYYY-MM-DD.")] = None,
+    correct: Correct = False,
+    reason: CorrectionReason = None,
 ) -> None:
-    """Record a histology result (pathologists); it becomes the image's label.
+    """Record a histology result (pathologists); it becomes the image's label. With
+    --correct --reason, correct the recorded result's diagnosis.
 
     Example: dermledger --as dr-path histology IMG-1a… --diagnosis "Melanoma Invasive"
              --report PATH-2026-0042 --date 2026-11-20
     """
+    if correct and (report or date):
+        raise InvalidInput("--correct changes the diagnosis only; leave out --report and --date")
+    if reason and not correct:
+        raise InvalidInput("--reason goes with --correct")
+    if correct:
+        return _correct(ctx, image, "histology", diagnosis, reason)
+    if not report:
+        raise InvalidInput("a histology result needs --report")
     c = get(ctx)
     env = c.ledger.confirmation.record_histology(c.signer(), image, diagnosis, report, date)
     status(f"Histology recorded for {image}: {env.payload['category']}")

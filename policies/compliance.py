@@ -24,6 +24,7 @@ class ImageFacts:
     unresolved_suspicions: int
     sop_deviations: Sequence[str]
     consent_in_force_at_capture: bool | None = None  # None: the study records no consent
+    exact_copy_of: Sequence[str] = ()  # images it repeats exactly, cleared as distinct
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,17 @@ def _not_excluded(facts: StudyFacts) -> list[ImageFacts]:
     return [i for i in facts.images if not i.excluded]
 
 
+def _included_exact_copies(facts: StudyFacts) -> list[str]:
+    """Included images that are exact copies (bytes or pixels) of another included image:
+    the same photograph twice in the dataset, however the suspicion was cleared."""
+    included = {i.image_id for i in _not_excluded(facts)}
+    return [
+        f"{i.image_id} (copy of {', '.join(others)})"
+        for i in _not_excluded(facts)
+        if (others := [o for o in i.exact_copy_of if o in included])
+    ]
+
+
 RULES: list[tuple[str, str, Callable[[StudyFacts], list[str]]]] = [
     ("malignant-without-histology", "malignant labels (MEL, BCC, SCC) without histology",
      lambda f: [i.image_id for i in _not_excluded(f) if i.verification.needs_histology]),
@@ -66,6 +78,8 @@ RULES: list[tuple[str, str, Callable[[StudyFacts], list[str]]]] = [
     ("histology-order-unfulfilled", "histology ordered by a coordinator, no result recorded",
      lambda f: [i.image_id for i in _not_excluded(f)
                 if i.verification.histology_ordered and i.verification.stage != "histology"]),
+    ("included-exact-copy", "exact copies (same bytes or pixels) of another included image",
+     _included_exact_copies),
 ]  # fmt: skip
 
 

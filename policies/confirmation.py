@@ -206,6 +206,41 @@ def check_histology(facts: Facts) -> Decision:
     return _allow()
 
 
+# A histology report's date is its own rule, so the staged-verification version that
+# releases record does not move.
+REPORT_DATE_POLICY = "histology-report-date"
+REPORT_DATE_VERSION = "1"
+
+
+def check_report_date(report_date: str | None, recorded_on: str) -> Decision:
+    """A report cannot be dated after the day its result is recorded (both YYYY-MM-DD,
+    `recorded_on` the ledger clock's UTC day; ISO dates order as strings)."""
+    reason = None
+    if report_date is not None and report_date > recorded_on:
+        reason = (
+            f"the report date {report_date} is after today, {recorded_on} (UTC), "
+            "the day the result is recorded"
+        )
+    return Decision.of(REPORT_DATE_POLICY, REPORT_DATE_VERSION, reason)
+
+
+# Correcting a recorded judgement, a rule of its own for the same reason.
+CORRECTION_POLICY = "judgement-correction"
+CORRECTION_VERSION = "1"
+
+
+def check_correction(facts: Facts, kind: str, diagnosis: str) -> Decision:
+    """A correction of the annotation or of the histology (`kind`) needs one recorded, and
+    a different diagnosis than the one it replaces."""
+    current = facts.annotation if kind == "annotation" else facts.histology
+    reason = None
+    if current is None:
+        reason = f"the image has no {kind} to correct"
+    elif current.diagnosis == diagnosis:
+        reason = f"the {kind} already says {diagnosis}"
+    return Decision.of(CORRECTION_POLICY, CORRECTION_VERSION, reason)
+
+
 def check_order(facts: Facts, kind: str) -> Decision:
     """A coordinator orders histology or a further reader for a disputed image."""
     status = consensus_of(facts.active_votes)[0]

@@ -19,8 +19,10 @@ CONFIRM_THRESHOLD).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+from dermledger.policies.base import Decision
 
 POLICY_NAME = "duplicate-detection"
 POLICY_VERSION = "2"
@@ -109,3 +111,29 @@ def classify(
             continue
         found.append(SuspectedDuplicate(c.image_id, kind, c.distance))
     return sorted(found, key=lambda s: (rank[s.kind], s.distance, s.duplicate_of))
+
+
+# Clearing a suspicion as distinct is its own rule (the detection above is unchanged): an
+# exact copy (the same bytes or the same decoded pixels) is the same photograph, so saying
+# it is distinct needs an explicit override, which the DuplicateResolved event records.
+RESOLUTION_POLICY = "duplicate-resolution"
+RESOLUTION_VERSION = "1"
+EXACT_KINDS = frozenset({"exact-bytes", "exact-pixels"})
+
+
+def check_distinct(
+    image_id: str, open_: Sequence[tuple[str, str]], *, override_exact: bool
+) -> Decision:
+    """May the open suspicions `open_` ((duplicate_of, kind) pairs) of `image_id` be cleared
+    as distinct? Exact copies need `override_exact`; the override is refused where there is
+    no exact copy to override, so the event never claims one that was not needed."""
+    exact = [f"{kind} copy of {other}" for other, kind in open_ if kind in EXACT_KINDS]
+    reason = None
+    if exact and not override_exact:
+        reason = (
+            f"{image_id} is an {', '.join(exact)}; clearing it as distinct needs "
+            "--override-exact with a --reason"
+        )
+    elif override_exact and not exact:
+        reason = f"{image_id} is suspected of no exact copy; --override-exact does not apply"
+    return Decision.of(RESOLUTION_POLICY, RESOLUTION_VERSION, reason)

@@ -47,9 +47,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "ReferenceOverlapFound",
         }
     ),
-    "annotator": frozenset({"AnnotationRecorded"}),
+    "annotator": frozenset({"AnnotationRecorded", "AnnotationCorrected"}),
     "specialist": frozenset({"ConsensusVoteCast", "ReadingSeedDrawn"}),
-    "pathologist": frozenset({"HistologyRecorded"}),
+    "pathologist": frozenset({"HistologyRecorded", "HistologyCorrected"}),
     "auditor": frozenset(),
 }
 
@@ -62,6 +62,8 @@ SIGNATURE_MEANING: dict[str, str] = {
     "AnnotationRecorded": "authorship of the initial clinical annotation",
     "ConsensusVoteCast": "a consensus reader's vote",
     "HistologyRecorded": "a pathology result",
+    "AnnotationCorrected": "a correction of the initial clinical annotation",
+    "HistologyCorrected": "a correction of a pathology result",
 }
 
 

@@ -15,6 +15,14 @@ from dermledger.policies.roles import SIGNATURE_MEANING
 SUMMARY_KEYS = ("diagnosis", "category", "kind", "outcome", "duplicate_of", "report_ref")
 
 
+DIAGNOSES = ("AnnotationRecorded", "HistologyRecorded", "AnnotationCorrected", "HistologyCorrected")
+
+
+def _diagnosis(p: dict[str, Any]) -> dict[str, Any]:
+    """A diagnosis row's values; a correction (issue 18) keeps the one it replaced."""
+    return {"field": "diagnosis", "old_value": p.get("old_diagnosis"), "new_value": p["diagnosis"]}
+
+
 def trail_rows(
     events: Iterable[tuple[int, Envelope]],
     *,
@@ -54,8 +62,8 @@ def trail_rows(
             row.update(field="vote", new_value=p["diagnosis"])
             if p.get("supersedes") in votes:
                 row["old_value"] = votes[p["supersedes"]][1]
-        elif env.type in ("AnnotationRecorded", "HistologyRecorded"):
-            row.update(field="diagnosis", new_value=p["diagnosis"])
+        elif env.type in DIAGNOSES:
+            row.update(_diagnosis(p))
         elif env.type == "ImageCaptured":
             erased = p.get("erased")  # its patient's key is destroyed (study/sealing.py)
             row.update(field="record", new_value="erased" if erased else

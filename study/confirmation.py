@@ -8,7 +8,7 @@ audit trail shows what each signature stands for.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date
 
 from dermledger.ledger.envelope import Envelope
 from dermledger.ledger.errors import InvalidInput
@@ -147,13 +147,17 @@ class ConfirmationService:
         free_text.require_free_text("report reference", report_ref)
         if report_date is not None:
             try:
-                date.fromisoformat(report_date)
+                canonical = date.fromisoformat(report_date).isoformat() == report_date
             except ValueError:
-                raise InvalidInput(f"report date {report_date!r} is not YYYY-MM-DD") from None
+                canonical = False
+            if not canonical:
+                raise InvalidInput(f"report date {report_date!r} is not YYYY-MM-DD")
 
         def decide() -> list[Proposal]:
             image = self._open_image(image_id, allow_excluded=True)
             confirmation.check_histology(image.facts()).enforce()
+            today = self.kernel.clock().astimezone(UTC).date().isoformat()
+            confirmation.check_report_date(report_date, today).enforce()
             result = {"image_id": image_id, "diagnosis": label, "category": category,
                       "report_ref": report_ref, "report_date": report_date,
                       "signer_role": "pathologist",
@@ -167,6 +171,35 @@ class ConfirmationService:
             return [self.kernel.proposal(image_id, "HistologyRecorded", result)]
 
         return decide
+
+    def correct(
+        self, signer: DigestSigner, image_id: str, kind: str, diagnosis: str, reason: str
+    ) -> Envelope:
+        """Correct the annotation's or the histology's diagnosis (`kind`): the corrected
+        value becomes the label, the old one stays in the event and the audit trail."""
+        event_type = {"annotation": "AnnotationCorrected", "histology": "HistologyCorrected"}
+        if kind not in event_type:
+            raise InvalidInput("correct either an annotation or a histology result")
+        self.kernel.permit(signer, event_type[kind])
+        require_reason(reason, f"correct a {kind}")
+        free_text.require_free_text("reason", reason)
+        label, category = _label(diagnosis)
+
+        def decide() -> list[Proposal]:
+            image = self._open_image(image_id, allow_excluded=True)
+            confirmation.check_correction(image.facts(), kind, label).enforce()
+            old = image.annotation if kind == "annotation" else image.histology
+            assert old is not None  # check_correction refuses otherwise
+            return [
+                self.kernel.proposal(image_id, event_type[kind], {
+                    "image_id": image_id, "diagnosis": label, "category": category,
+                    "old_diagnosis": old.diagnosis, "reason": reason,
+                    "signer_role": "annotator" if kind == "annotation" else "pathologist",
+                    "signature_meaning": SIGNATURE_MEANING[event_type[kind]],
+                })
+            ]  # fmt: skip
+
+        return self.kernel.append(signer, decide)[0]
 
     def order_read(self, signer: Signer, image_id: str, kind: str, reason: str) -> Envelope:
         """A coordinator's decision for a disputed image: histology or a further reader."""

@@ -14,6 +14,7 @@ from dermledger.policies import duplicates, metadata_schema
 from dermledger.policies.reasons import require_reason
 from dermledger.study.kernel import Kernel, Proposal
 from dermledger.study.records import Records
+from dermledger.study.state import Suspicion
 
 
 class CurationService:
@@ -77,10 +78,15 @@ class CurationService:
         duplicate_of: str | None,
         distinct: bool,
         reason: str,
+        override_exact: bool = False,
     ) -> list[Envelope]:
-        """Exclude an image as a duplicate of X, or clear its suspicions as distinct."""
+        """Exclude an image as a duplicate of X, or clear its suspicions as distinct; an
+        exact copy is cleared only with `override_exact` (the duplicate-resolution policy),
+        and its event records the override."""
         if distinct == (duplicate_of is not None):
             raise InvalidInput("give either --duplicate-of IMAGE or --distinct")
+        if override_exact and not distinct:
+            raise InvalidInput("--override-exact applies only with --distinct")
         require_reason(reason, "resolve a duplicate suspicion")
 
         def decide() -> list[Proposal]:
@@ -96,19 +102,15 @@ class CurationService:
                         f"suspected: {', '.join(s.duplicate_of for s in open_)}",
                         policy=duplicates.POLICY_NAME,
                     )
+            else:
+                pairs = [(s.duplicate_of, s.kind) for s in open_]
+                duplicates.check_distinct(image_id, pairs, override_exact=override_exact).enforce()
             proposals = [
-                self.kernel.proposal(
-                    image_id,
-                    "DuplicateResolved",
-                    {
-                        "image_id": image_id,
-                        "duplicate_of": s.duplicate_of,
-                        "outcome": "duplicate" if s.duplicate_of == duplicate_of else "distinct",
-                        "reason": reason,
-                    },
-                )
+                self.kernel.proposal(image_id, "DuplicateResolved", _resolution(
+                    image_id, s, duplicate_of, reason, override_exact=override_exact
+                ))
                 for s in open_
-            ]
+            ]  # fmt: skip
             if duplicate_of is not None and not image.excluded:
                 proposals.append(
                     self.kernel.proposal(
@@ -134,3 +136,19 @@ class CurationService:
             return [self.kernel.proposal(image_id, kind, {"image_id": image_id, "reason": reason})]
 
         return self.kernel.append(signer, decide)[0]
+
+
+def _resolution(
+    image_id: str, s: Suspicion, duplicate_of: str | None, reason: str, *, override_exact: bool
+) -> dict[str, object]:
+    """One DuplicateResolved payload; `override_exact` is recorded only on the exact copies
+    it cleared (absent otherwise, so resolutions without it keep their bytes)."""
+    payload: dict[str, object] = {
+        "image_id": image_id,
+        "duplicate_of": s.duplicate_of,
+        "outcome": "duplicate" if s.duplicate_of == duplicate_of else "distinct",
+        "reason": reason,
+    }
+    if override_exact and s.kind in duplicates.EXACT_KINDS:
+        payload["override_exact"] = True
+    return payload

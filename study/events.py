@@ -7,13 +7,16 @@ signed, so the log holds only well-formed facts.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Payload(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    # Fields added to an event type later, left out of the stored payload while None, so
+    # events that do not use them keep the bytes they had before the field existed.
+    omit_when_none: ClassVar[frozenset[str]] = frozenset()
 
 
 class ActorEnrolled(Payload):
@@ -60,7 +63,8 @@ def validated(event_type: str, payload: dict[str, Any]) -> dict[str, Any]:
         model = PAYLOADS[event_type]
     except KeyError:
         raise ValueError(f"unknown event type {event_type}") from None
-    return model.model_validate(payload).model_dump(mode="json")
+    data = model.model_validate(payload).model_dump(mode="json")
+    return {k: v for k, v in data.items() if v is not None or k not in model.omit_when_none}
 
 
 # ----------------------------------------------------------------- patients and capture
@@ -167,6 +171,10 @@ class DuplicateResolved(Payload):
     duplicate_of: str
     outcome: str  # duplicate or distinct
     reason: str = Field(min_length=1)
+    # Since issue 18: True when an exact copy was cleared as distinct under the
+    # duplicate-resolution policy's override; absent otherwise.
+    override_exact: bool | None = None
+    omit_when_none: ClassVar[frozenset[str]] = frozenset({"override_exact"})
 
 
 @register
@@ -230,6 +238,28 @@ class HistologyRecorded(SignedAs):
     report_date: str | None = None
     patient_id: str | None = None  # erasure v2: whose key seals report_ref and report_date
     sealed: dict[str, str] | None = None  # erasure v2: report_ref and report_date, sealed
+
+
+@register
+class AnnotationCorrected(SignedAs):
+    """Since issue 18: the initial annotation's diagnosis corrected; the old one is kept."""
+
+    image_id: str
+    diagnosis: str
+    category: str
+    old_diagnosis: str
+    reason: str = Field(min_length=1)
+
+
+@register
+class HistologyCorrected(SignedAs):
+    """Since issue 18: a histology result's diagnosis corrected; the old one is kept."""
+
+    image_id: str
+    diagnosis: str
+    category: str
+    old_diagnosis: str
+    reason: str = Field(min_length=1)
 
 
 @register

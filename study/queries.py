@@ -166,6 +166,7 @@ class QueryService:
                     unresolved_suspicions=len(i.unresolved),
                     sop_deviations=[d["rule"] for d in i.captured["sop"]["deviations"]],
                     consent_in_force_at_capture=i.image_id not in view.captured_without_consent,
+                    exact_copy_of=i.exact_copy_of,
                 )
                 for i in view.images.values()
             ],

@@ -37,7 +37,8 @@ CLINICAL_FIELDS = (
     "image_type",
     "dermoscopic_type",
 )
-JUDGEMENTS = ("AnnotationRecorded", "ConsensusVoteCast", "HistologyRecorded", "FurtherReadOrdered")
+JUDGEMENTS = ("AnnotationRecorded", "ConsensusVoteCast", "HistologyRecorded", "FurtherReadOrdered",
+              "AnnotationCorrected", "HistologyCorrected")  # fmt: skip
 WITHHELD_METADATA = ("diagnosis", "diagnosis_confirm_type", "melanocytic", "verification_stage")
 # The record's confirmation fields (flat, as in metadata.csv) and the release gate the image
 # would fail, which tells a malignant label or a reached consensus just as plainly.
@@ -258,10 +259,10 @@ def _may_see(event: dict[str, Any], seen: Visibility, actor: str) -> bool:
     kind = event["type"]
     if kind not in JUDGEMENTS:
         return True
-    if kind == "AnnotationRecorded":
+    if kind in ("AnnotationRecorded", "AnnotationCorrected"):
         return seen.annotation
     if kind == "ConsensusVoteCast":
         return seen.own_vote if event["actor"] == actor else seen.other_votes
-    if kind == "HistologyRecorded":
+    if kind in ("HistologyRecorded", "HistologyCorrected"):
         return seen.histology
     return seen.consensus

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dermledger.ledger.envelope import Envelope
-from dermledger.policies import confirmation, inclusion
+from dermledger.policies import confirmation, duplicates, inclusion
 
 
 @dataclass
@@ -104,6 +104,15 @@ class ImageState:
         return [s for s in self.suspicions if s.outcome is None]
 
     @property
+    def exact_copy_of(self) -> list[str]:
+        """The images this one is an exact copy of (bytes or pixels), cleared as distinct."""
+        return [
+            s.duplicate_of
+            for s in self.suspicions
+            if s.kind in duplicates.EXACT_KINDS and s.outcome == "distinct"
+        ]
+
+    @property
     def patient_id(self) -> str:
         return str(self.captured["patient_id"])
 
@@ -160,6 +169,10 @@ def apply_image_event(state: ImageState | None, env: Envelope) -> ImageState | N
             (env.event_id, confirmation.Vote(env.actor, p["diagnosis"], p["category"]))
         )
     elif env.type == "HistologyRecorded":
+        state.histology = confirmation.Label(env.actor, p["diagnosis"], p["category"])
+    elif env.type == "AnnotationCorrected":  # the old label stays in the event and history
+        state.annotation = confirmation.Label(env.actor, p["diagnosis"], p["category"])
+    elif env.type == "HistologyCorrected":
         state.histology = confirmation.Label(env.actor, p["diagnosis"], p["category"])
     elif env.type == "FurtherReadOrdered":
         if p["kind"] == "further-reader":

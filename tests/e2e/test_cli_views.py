@@ -267,3 +267,44 @@ def test_audit_trail_at_160_columns_is_a_table_with_whole_times(
     assert len(rows) == 3
     for row in rows:
         assert re.search(r"│ \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC │", row), row
+
+
+def test_an_exact_copy_is_cleared_as_distinct_only_with_the_override(home: Path) -> None:
+    """Issue 18 item 3, at the command line."""
+    first = capture(home, 21)
+    copy = capture(home, 21, "P0001", "--device", "second phone")  # the same bytes again
+    refused = as_("duplicates", "resolve", copy, "--distinct", "--reason", "looks different")
+    assert refused.exit_code == 1 and "--override-exact" in refused.output
+    assert "Traceback" not in refused.output
+    ok(as_("duplicates", "resolve", copy, "--distinct", "--override-exact", "--reason",
+           "two sessions, same file"))  # fmt: skip
+    report = json.loads(run("audit", "compliance", "--json").stdout)
+    subjects = {b["rule"]: b["subjects"] for b in report["breaches"]}
+    assert subjects["included-exact-copy"] == [f"{copy} (copy of {first})"]
+
+
+def test_histology_dated_in_the_future_is_refused_in_one_sentence(home: Path) -> None:
+    """Issue 18 item 6, at the command line."""
+    image = capture(home, 22)
+    refused = as_("histology", image, "--diagnosis", NEVUS, "--report", "PATH-7",
+                  "--date", "2030-01-01", who="pat")  # fmt: skip
+    assert refused.exit_code == 1 and "2030-01-01 is after today" in refused.output
+    assert "Traceback" not in refused.output and len(refused.output.strip().splitlines()) == 1
+
+
+def test_annotation_and_histology_are_corrected_with_a_reason(home: Path) -> None:
+    """Issue 18 item 6: `--correct --reason`; the old diagnosis stays in the audit trail."""
+    image = capture(home, 23)
+    ok(as_("annotate", image, "--diagnosis", MEL, who="ann"))
+    assert as_("annotate", image, "--diagnosis", NEVUS, "--correct", who="ann").exit_code == 1
+    said = ok(as_("annotate", image, "--diagnosis", NEVUS, "--correct", "--reason",
+                  "wrong image", who="ann")).output  # fmt: skip
+    assert "Corrected the annotation" in said
+    ok(as_("histology", image, "--diagnosis", NEVUS, "--report", "PATH-8", who="pat"))
+    ok(as_("histology", image, "--diagnosis", BKL, "--correct", "--reason", "slide mix-up",
+           who="pat"))  # fmt: skip
+    assert dataset()[image]["category"] == "BKL"
+    trail = json.loads(ok(run("audit", "trail", image, "--json")).stdout)
+    corrected = [(r["old_value"].rsplit(":", 1)[-1], r["new_value"].rsplit(":", 1)[-1])
+                 for r in trail if r["old_value"]]  # fmt: skip
+    assert corrected == [(MEL, NEVUS), (NEVUS, BKL)]

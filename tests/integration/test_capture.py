@@ -107,6 +107,54 @@ def test_duplicates_exact_and_near_are_suspected(study: LedgerHandle) -> None:
     assert {r["image_id"] for r in study.ledger.curation.list_duplicates()} == {png.image_id}
 
 
+def test_clearing_an_exact_copy_as_distinct_needs_an_override(study: LedgerHandle) -> None:
+    """Issue 18 item 3: an exact copy is cleared as distinct only with --override-exact and
+    a reason, the event records the override, and compliance lists the copy while both
+    images are included."""
+    data = jpeg(11)
+    first = study.ledger.capture.capture(
+        study["ada"], data, patient_id="P0001", lesion_id="L1", metadata=META
+    ).image_id
+    copy = study.ledger.capture.capture(
+        study["ada"], data, patient_id="P0001", lesion_id="L1", metadata=META
+    ).image_id
+    before = state(study)
+    with pytest.raises(PolicyViolation, match="--override-exact") as refused:
+        study.ledger.curation.resolve_duplicate(
+            study["ada"], copy, duplicate_of=None, distinct=True, reason="looks different"
+        )
+    assert refused.value.policy == "duplicate-resolution" and state(study) == before
+    with pytest.raises(InvalidInput):
+        study.ledger.curation.resolve_duplicate(
+            study["ada"], copy, duplicate_of=first, distinct=False, reason="x",
+            override_exact=True,
+        )  # fmt: skip
+    [env] = study.ledger.curation.resolve_duplicate(
+        study["ada"], copy, duplicate_of=None, distinct=True, reason="two sessions, same file",
+        override_exact=True,
+    )  # fmt: skip
+    assert env.payload["override_exact"] is True and env.payload["outcome"] == "distinct"
+    rules = {b["rule"]: b for b in study.ledger.queries.compliance()["breaches"]}
+    assert rules["included-exact-copy"]["subjects"] == [f"{copy} (copy of {first})"]
+    study.ledger.curation.set_excluded(study["ada"], first, excluded=True, reason="the copy stays")
+    rules = {b["rule"] for b in study.ledger.queries.compliance()["breaches"]}
+    assert "included-exact-copy" not in rules and study.ledger.audit.verify().ok
+
+
+def test_resolutions_without_the_override_keep_their_payload_bytes(study: LedgerHandle) -> None:
+    """The override field is absent from resolutions that do not use it."""
+    first = study.ledger.capture.capture(
+        study["ada"], jpeg(12), patient_id="P0001", lesion_id="L1", metadata=META
+    ).image_id
+    copy = study.ledger.capture.capture(
+        study["ada"], jpeg(12), patient_id="P0001", lesion_id="L1", metadata=META
+    ).image_id
+    envs = study.ledger.curation.resolve_duplicate(
+        study["ada"], copy, duplicate_of=first, distinct=False, reason="same file"
+    )
+    assert set(envs[0].payload) == {"image_id", "duplicate_of", "outcome", "reason"}
+
+
 def test_metadata_edit_keeps_old_value(study: LedgerHandle) -> None:
     image_id = study.ledger.capture.capture(
         study["ada"], jpeg(3), patient_id="P0001", lesion_id="L1", metadata=META

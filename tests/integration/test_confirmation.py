@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from dermledger.ledger.errors import InvalidInput, NotFound, PolicyViolation
@@ -101,6 +103,62 @@ def test_histology_confirms_or_is_discordant(team: LedgerHandle, image: str) -> 
     assert (v.stage, v.category, v.discordant) == ("histology", "NV", True)
     assert v.consensus_category == "MEL" and v.diagnosis_confirm_type == "histopathology"
     assert not v.needs_histology
+
+
+def test_a_report_dated_after_today_is_refused(team: LedgerHandle, image: str) -> None:
+    """Issue 18 item 6: the report date is checked against the kernel's clock, on the
+    service path every front end shares."""
+    team.ledger.kernel.clock = lambda: datetime(2026, 12, 2, 23, 59, tzinfo=UTC)
+    before = count(team)
+    with pytest.raises(PolicyViolation, match="after today, 2026-12-02") as refused:
+        team.ledger.confirmation.record_histology(team["pat"], image, NEVUS, "PATH-9", "2026-12-03")
+    assert refused.value.policy == "histology-report-date" and count(team) == before
+    with pytest.raises(InvalidInput, match="not YYYY-MM-DD"):
+        team.ledger.confirmation.record_histology(team["pat"], image, NEVUS, "PATH-9", "20261201")
+    team.ledger.confirmation.record_histology(team["pat"], image, NEVUS, "PATH-9", "2026-12-02")
+    assert stage(team, image).stage == "histology"
+
+
+def test_an_annotation_is_corrected_and_the_old_one_kept(team: LedgerHandle, image: str) -> None:
+    """Issue 18 item 6: a correction with a reason; the corrected value is the label and
+    the old one stays in the event, the image's history and the audit trail."""
+    with pytest.raises(PolicyViolation, match="no annotation to correct"):
+        team.ledger.confirmation.correct(team["ann"], image, "annotation", NEVUS, "typo")
+    team.ledger.confirmation.annotate(team["ann"], image, MEL, [])
+    before = count(team)
+    with pytest.raises(PolicyViolation, match="may not append AnnotationCorrected"):
+        team.ledger.confirmation.correct(team["sam"], image, "annotation", NEVUS, "typo")
+    with pytest.raises(InvalidInput):
+        team.ledger.confirmation.correct(team["ann"], image, "annotation", NEVUS, " ")
+    with pytest.raises(PolicyViolation, match="already says"):
+        team.ledger.confirmation.correct(team["ann"], image, "annotation", MEL, "typo")
+    assert count(team) == before
+    env = team.ledger.confirmation.correct(
+        team["ann"], image, "annotation", NEVUS, "wrong row in the worklist"
+    )
+    assert env.type == "AnnotationCorrected" and env.payload["old_diagnosis"].endswith(MEL)
+    assert (stage(team, image).stage, stage(team, image).category) == ("clinical", "NV")
+    history = [e.type for e in team.ledger.records.get_image(image).events]
+    assert history[-2:] == ["AnnotationRecorded", "AnnotationCorrected"]
+    row = team.ledger.queries.audit_trail(image=image)[-1]
+    assert row["old_value"].endswith(MEL) and row["new_value"].endswith(NEVUS)
+    assert row["reason"] == "wrong row in the worklist"
+    assert team.ledger.audit.verify().ok
+
+
+def test_a_histology_result_is_corrected(team: LedgerHandle, image: str) -> None:
+    """Issue 18 item 6: only a pathologist corrects a histology result."""
+    team.ledger.confirmation.annotate(team["ann"], image, MEL, [])
+    team.ledger.confirmation.record_histology(team["pat"], image, MEL, "PATH-5")
+    with pytest.raises(PolicyViolation, match="may not append HistologyCorrected"):
+        team.ledger.confirmation.correct(team["ann"], image, "histology", NEVUS, "slide mix-up")
+    env = team.ledger.confirmation.correct(team["pat"], image, "histology", NEVUS, "slide mix-up")
+    assert env.payload["old_diagnosis"].endswith(MEL)
+    assert env.payload["signer_role"] == "pathologist"
+    v = stage(team, image)
+    assert (v.stage, v.category, v.malignant) == ("histology", "NV", False)
+    assert not v.needs_histology
+    assert team.ledger.audit.verify().ok
 
 
 def release_ready(v: Verification) -> Decision:

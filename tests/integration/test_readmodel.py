@@ -86,8 +86,9 @@ def study_steps(team: LedgerHandle) -> Iterator[Step]:
         ada, ids["b"], duplicate_of=ids["a"], distinct=False, reason="same file twice"
     )
     yield lambda: ledger.curation.resolve_duplicate(
-        ada, ids["d"], duplicate_of=None, distinct=True, reason="second visit"
-    )
+        ada, ids["d"], duplicate_of=None, distinct=True, reason="second visit",
+        override_exact=True,
+    )  # fmt: skip
     yield lambda: ledger.curation.set_excluded(ada, ids["e"], excluded=True, reason="out of focus")
     yield lambda: ledger.audit.sign_checkpoint(ada)
 

@@ -240,3 +240,20 @@ def test_annotations_mark_a_superseded_vote(
     assert [r["superseded"] for r in rows if r["actor"] == "sam"] == ["true", "true", "false"]
     assert [int(r["seq"]) for r in rows] == sorted(int(r["seq"]) for r in rows)
     assert verify_release_dir(tmp_path / "v1")[1] == []
+
+
+def test_a_corrected_histology_is_the_released_label(
+    team: LedgerHandle, study: dict[str, str], tmp_path: Path
+) -> None:
+    """Issue 18 item 6: the corrected value is released; the release still verifies."""
+    team.ledger.confirmation.correct(
+        team["pat"], study["melanoma"], "histology", NEVUS, "slide mix-up"
+    )
+    team.ledger.releases.create_release(team["ada"], "v1", tmp_path / "v1")
+    with (tmp_path / "v1" / "metadata.csv").open() as handle:
+        row = next(r for r in csv.DictReader(handle) if r["image_id"] == study["melanoma"])
+    assert row["diagnosis_1"] == "Benign" and "Nevus" in row["diagnosis_3"] + row["diagnosis_4"]
+    folder = tmp_path / "v1"
+    assert verify_release_dir(folder)[1] == []
+    manifest = verify_release_dir(folder)[0]
+    assert team.ledger.releases.check_release_against_ledger(manifest, folder) == []

@@ -238,3 +238,18 @@ def test_lossless_and_lossy_encodings_of_the_same_pixels_agree(seed: int) -> Non
     lossy, lossless = inspect_image(encode_jpeg(pixels, 75)), inspect_image(encode_png(pixels))
     # Measured 0-3 on seeds 0-5; the survey's re-encoded copies: at most 5.
     assert region_distance(lossy, lossless) <= 5 and region_distance(lossless, lossy) <= 5
+
+
+def test_clearing_an_exact_copy_as_distinct_needs_the_override() -> None:
+    """Issue 18 item 3: an exact copy is cleared as distinct only by an explicit override."""
+    check_distinct = duplicates.check_distinct
+    exact = [("IMG-A", "near"), ("IMG-B", "exact-bytes")]
+    refused = check_distinct("IMG-C", exact, override_exact=False)
+    assert not refused.allowed
+    assert (refused.policy, refused.version) == ("duplicate-resolution", "1")
+    assert "exact-bytes copy of IMG-B" in refused.reason and "--override-exact" in refused.reason
+    assert not check_distinct("IMG-C", [("IMG-B", "exact-pixels")], override_exact=False).allowed
+    assert check_distinct("IMG-C", exact, override_exact=True).allowed
+    assert check_distinct("IMG-C", [("IMG-A", "near")], override_exact=False).allowed
+    needless = check_distinct("IMG-C", [("IMG-A", "near")], override_exact=True)
+    assert not needless.allowed and "does not apply" in needless.reason

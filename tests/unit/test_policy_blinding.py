@@ -6,6 +6,7 @@ import pytest
 
 from dermledger.policies import blinding
 from dermledger.policies.blinding import BLINDED, FULL, OWN_VOTE, ReaderFacts, visibility
+from dermledger.study.reading import redact
 
 
 def facts(*roles: str, voted: bool = False, complete: bool = False) -> ReaderFacts:
@@ -50,3 +51,15 @@ def test_queue_order_is_reproducible_per_seed_and_stable_as_images_arrive() -> N
     assert first != blinding.queue_order("b" * 32, images)
     more = blinding.queue_order("a" * 32, [*images, "IMG-ffffffffffffffff"])
     assert [i for i in more if i in images] == first
+
+
+def test_a_blinded_reader_does_not_see_corrections_of_the_labels() -> None:
+    """Issue 18 item 6: a correction carries a diagnosis, so it is withheld like the
+    judgement it corrects."""
+    history = [{"type": t, "actor": "ann"} for t in
+               ("ImageCaptured", "AnnotationCorrected", "HistologyCorrected")]  # fmt: skip
+    record = {"metadata": {}, "history": history}
+    seen = [e["type"] for e in redact(record, BLINDED, "sam")["history"]]
+    assert seen == ["ImageCaptured"]
+    seen = [e["type"] for e in redact(record, OWN_VOTE, "sam")["history"]]
+    assert seen == ["ImageCaptured", "AnnotationCorrected"]

@@ -51,6 +51,7 @@ def test_rules_are_named_versioned_and_ordered() -> None:
         "capture-without-consent",
         "event-by-revoked-key",
         "histology-order-unfulfilled",
+        "included-exact-copy",
     ]
 
 
@@ -138,6 +139,7 @@ def test_every_rule_breached_is_reported_in_rule_order() -> None:
             image("B", verification=TWO_READERS),
             image("A", verification=MEL_CLINICAL),
             image("F", verification=ORDERED),
+            image("G", exact_copy_of=("F",)),
         ],
         edits_without_reason=[(3, "C")],
         revoked_key_events=[(9, "eve", "MetadataEdited")],
@@ -153,6 +155,7 @@ def test_every_rule_breached_is_reported_in_rule_order() -> None:
         ["E"],
         ["seq 9 MetadataEdited by eve"],
         ["F"],
+        ["G (copy of F)"],
     ]
     assert {b.version for b in result} == {"1"}
 
@@ -164,3 +167,13 @@ def test_an_ordered_histology_is_a_breach_until_it_is_recorded() -> None:
                 image("C", verification=ORDERED, excluded=True)]
     )  # fmt: skip
     assert found(facts) == {"histology-order-unfulfilled": ["A"]}
+
+
+def test_included_exact_copies_of_included_images_are_listed() -> None:
+    """Issue 18 item 3: an exact copy cleared as distinct is the same photograph twice."""
+    facts = StudyFacts(
+        images=[image("A"), image("B", exact_copy_of=("A",)),
+                image("C", exact_copy_of=("X",)), image("X", excluded=True),
+                image("D", exact_copy_of=("A",), excluded=True)]
+    )  # fmt: skip
+    assert found(facts) == {"included-exact-copy": ["B (copy of A)"]}

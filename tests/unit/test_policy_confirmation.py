@@ -23,6 +23,7 @@ from dermledger.policies.confirmation import (
     check_annotation,
     check_histology,
     check_order,
+    check_report_date,
     check_vote,
     consensus_of,
     derive,
@@ -386,3 +387,15 @@ def test_histology_may_be_ordered_at_any_stage_until_it_is_recorded() -> None:
     assert check_order(reached, "histology") == ALLOW
     recorded = annotated(histology=label("path", NEVUS))
     refused(check_order(recorded, "histology"), "already has histology")
+
+
+def test_a_report_is_not_dated_after_the_day_it_is_recorded() -> None:
+    """Issue 18 item 6: `histology --date 2030-01-01` is refused in one sentence."""
+    refused = check_report_date("2030-01-01", "2026-12-02")
+    assert not refused.allowed
+    assert (refused.policy, refused.version) == ("histology-report-date", "1")
+    assert "2030-01-01" in refused.reason and "2026-12-02" in refused.reason
+    assert refused.reason.count(".") == 0 and "\n" not in refused.reason
+    assert check_report_date("2026-12-02", "2026-12-02").allowed
+    assert check_report_date("2026-11-20", "2026-12-02").allowed
+    assert check_report_date(None, "2026-12-02").allowed

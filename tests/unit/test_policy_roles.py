@@ -54,6 +54,8 @@ CLINICAL = {
 }
 # A reader's queue seed (the reading station): signed by the specialist, no clinical meaning.
 READING = {"specialist": "ReadingSeedDrawn"}
+# Corrections of a recorded judgement (issue 18): the same role as the original.
+CORRECTIONS = {"annotator": "AnnotationCorrected", "pathologist": "HistologyCorrected"}
 
 
 def request(
@@ -71,20 +73,24 @@ def test_permissions_table() -> None:
     assert set(PERMISSIONS) == set(ROLES)
     assert PERMISSIONS["coordinator"] == COORDINATOR_EVENTS
     for role, event in CLINICAL.items():
-        assert PERMISSIONS[role] == {event} | ({READING[role]} if role in READING else set())
+        assert PERMISSIONS[role] == (
+            {event}
+            | ({READING[role]} if role in READING else set())
+            | ({CORRECTIONS[role]} if role in CORRECTIONS else set())
+        )
     assert PERMISSIONS["auditor"] == frozenset()
 
 
 def test_every_event_type_belongs_to_exactly_one_role() -> None:
     events = [e for role in ROLES for e in PERMISSIONS[role]]
-    expected = len(COORDINATOR_EVENTS) + len(CLINICAL) + len(READING)
+    expected = len(COORDINATOR_EVENTS) + len(CLINICAL) + len(READING) + len(CORRECTIONS)
     assert len(events) == len(set(events)) == expected
     for event in events:
         assert len(roles_for(event)) == 1
 
 
 def test_clinical_signatures_have_a_recorded_meaning() -> None:
-    assert set(SIGNATURE_MEANING) == set(CLINICAL.values())
+    assert set(SIGNATURE_MEANING) == set(CLINICAL.values()) | set(CORRECTIONS.values())
     assert SIGNATURE_MEANING["ConsensusVoteCast"] == "a consensus reader's vote"
 
 
