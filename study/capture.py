@@ -258,12 +258,10 @@ class CaptureService:
         then every image's events in one append, so each image is all there or not at all
         and a crash never leaves an event without its blob.
 
-        Decided once per attempt, after the blobs are written: the file checks ran before
-        (`import_folder` measures and runs the SOP before writing anything), so a refusal
-        here means the study changed meanwhile (consent withdrawn): the blobs this call
-        created are removed again. An image whose stream exists already (another import of
-        the same folder) is skipped, with `skipped=True`; the first attempt takes that from
-        `index` and the store's per-stream version check, a retry from the store.
+        The file checks ran before (`import_folder`), so a refusal here means the study
+        changed meanwhile (consent withdrawn): the blobs this call created are removed. An
+        image whose stream exists already is skipped (`skipped=True`), known from `index`
+        and the per-stream version check on the first attempt, from the store on a retry.
         """
         _check_unchanged(batch)
         results: dict[str, CaptureResult] = {}

@@ -104,10 +104,7 @@ class ReleaseService:
         interrupted = self._interrupted_publication(name, out) if publish else None
         if interrupted is not None:
             return self._recover_release(signer, name, out, interrupted, progress)
-        replayed = self._replay(as_of, progress)
-        refuse_rebuild_after_erasure(self.kernel, replayed.view, name)
-        if partition is not None:
-            require_assigned(replayed.view.partitions, partition)
+        replayed = self._replay(as_of, progress, name, partition)
         position = replayed.position
         root = replayed.tree.root(position).hex()
         note, statement = release_witnessing(
@@ -125,11 +122,8 @@ class ReleaseService:
                 open_blob=blob_opener(self.kernel),
             )  # fmt: skip
             manifest_sha = _sign_and_write(tmp, manifest, note, signer)
-            published_payload = {
-                "name": name, "as_of_seq": position, "tree_size": position, "root": root,
-                "manifest_sha256": manifest_sha, "images": summary["images"],
-            }  # fmt: skip
-            self._record(signer, name, published_payload if publish else None, access)
+            published = _publication(name, position, root, manifest_sha, summary["images"])
+            self._record(signer, name, published if publish else None, access)
             if out.exists():
                 out.rmdir()
             os.replace(tmp, out)
@@ -139,8 +133,7 @@ class ReleaseService:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        for stale in out.parent.glob(f".{out.name}.partial-*"):
-            shutil.rmtree(stale, ignore_errors=True)  # left by an interrupted run: untrusted
+        _remove_stale_partials(out)
         return summary | {"manifest_sha256": manifest_sha, "out": str(out), "partition": partition}
 
     def _interrupted_publication(self, name: str, out: Path) -> dict[str, Any] | None:
@@ -154,18 +147,25 @@ class ReleaseService:
             return dict(published[0].payload)
         raise Conflict(f"a release named {name} is already published")
 
-    def _replay(self, as_of: Position | None, progress: Progress | None) -> Replay:
+    def _replay(
+        self, as_of: Position | None, progress: Progress | None, name: str, partition: str | None
+    ) -> Replay:
         """The log replayed to the release's position, opened in memory (erasure v2:
-        erased patients' images without values)."""
+        erased patients' images without values); refused when it would rebuild an older
+        release after an erasure, or name a partition nobody was assigned to."""
         upto = self.queries.position(as_of)
         expected = upto or int(self.kernel.recorder.max_notification_id() or 0)  # for progress only
-        return Replay.of(
+        replayed = Replay.of(
             self.kernel.sealer.opened_log(self.kernel.log(), erased_patients(self.kernel.recorder)),
             upto,
             progress=(lambda done: progress("Replaying the log", done, expected))
             if progress
             else None,
         )
+        refuse_rebuild_after_erasure(self.kernel, replayed.view, name)
+        if partition is not None:
+            require_assigned(replayed.view.partitions, partition)
+        return replayed
 
     def _record(
         self,
@@ -339,4 +339,20 @@ def _sign_and_write(
     manifest["signature"] = signer.sign_digest(manifest_digest(manifest))
     write_manifest(folder, manifest)
     return file_sha256(folder / MANIFEST)
+
+
+def _publication(
+    name: str, position: int, root: str, manifest_sha: str, images: int
+) -> dict[str, Any]:
+    """ReleasePublished's payload (DESIGN section 5: name, as_of_seq, root, manifest_sha256)."""
+    return {
+        "name": name, "as_of_seq": position, "tree_size": position, "root": root,
+        "manifest_sha256": manifest_sha, "images": images,
+    }  # fmt: skip
+
+
+def _remove_stale_partials(out: Path) -> None:
+    """Partial folders left next to `out` by interrupted runs: never trusted, removed."""
+    for stale in out.parent.glob(f".{out.name}.partial-*"):
+        shutil.rmtree(stale, ignore_errors=True)
 
