@@ -68,6 +68,11 @@ class SuspectedDuplicate:
     distance: int
 
 
+def hamming_hex(a: str, b: str) -> int:
+    """Bits in which two hex-encoded perceptual hashes differ: the distance both rules use."""
+    return (int(a, 16) ^ int(b, 16)).bit_count()
+
+
 def is_near(
     c: Candidate,
     *,

@@ -64,18 +64,14 @@ def parse_entries(rows: Iterable[Mapping[str, str]]) -> list[dict[str, str]]:
     return sorted(entries, key=lambda e: e["id"])
 
 
-def _bits(a: str, b: str) -> int:
-    return (int(a, 16) ^ int(b, 16)).bit_count()
-
-
 def overlaps(phash: str, dhash: str, entries: Iterable[Mapping[str, str]]) -> list[Overlap]:
     """The reference images a capture with these hashes near-duplicates."""
     found = duplicates.classify(
         sha256="",
         pixel_sha256="",
         candidates=(
-            duplicates.Candidate(e["id"], "-", "-", _bits(e["phash"], phash),
-                                 _bits(e["dhash"], dhash))
+            duplicates.Candidate(e["id"], "-", "-", duplicates.hamming_hex(e["phash"], phash),
+                                 duplicates.hamming_hex(e["dhash"], dhash))
             for e in entries
         ),
         threshold=duplicates.LEGACY_THRESHOLD,

@@ -28,10 +28,6 @@ from dermledger.study.state import PatientState, fold_patient
 MAX_SUSPICIONS = 5  # per capture: the nearest few are what a reviewer needs
 
 
-def hamming_hex(a: str, b: str) -> int:
-    return (int(a, 16) ^ int(b, 16)).bit_count()
-
-
 @dataclass
 class CaptureResult:
     image_id: str
@@ -215,7 +211,7 @@ class CaptureService:
                     n.image.sha256,
                     n.image.pixel_sha256,
                     n.distance,
-                    hamming_hex(n.image.dhash, facts.dhash),
+                    duplicates.hamming_hex(n.image.dhash, facts.dhash),
                     n.region_distance,
                 )
                 for n in index.candidates(facts.phash, self.duplicate_threshold, facts.region_probe)
