@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 
 from dermledger.ledger.bootstrap import Settings
 from dermledger.ledger.errors import Conflict, InvalidInput
+from dermledger.projections import readmodel_fold
 from dermledger.projections import readmodel_tables as tables
 from dermledger.projections.readmodel import ReadModel
 from dermledger.projections.readmodel_rows import pack_state, unpack_state
@@ -146,9 +147,47 @@ def test_incremental_equals_rebuild(team: LedgerHandle, readmodel: ReadModel) ->
     assert readmodel.dump() == incremental
 
     with ReadModel(team.ledger.settings) as stepwise:
-        stepwise.rebuild(team.ledger, batch_size=1)
+        stepwise.rebuild(team.ledger, batch_size=1)  # every state held between batches
         assert stepwise.stats.loaded > 0 and stepwise.stats.batches == log_size(team.ledger)
         assert stepwise.dump() == incremental
+        stepwise.clear()  # one event a transaction, every state stored and loaded again
+        assert stepwise.catch_up(team.ledger, batch_size=1) == log_size(team.ledger)
+        assert stepwise.stats.loaded > 0 and stepwise.stats.batches == log_size(team.ledger)
+        assert stepwise.dump() == incremental
+
+
+def test_rebuild_spilling_held_states_to_the_table_is_the_same(
+    team: LedgerHandle, readmodel: ReadModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rebuild that holds more images than its bound writes them to rm_dataset and
+    continues them from there: the same tables as holding them all."""
+    run_study(team)
+    readmodel.rebuild(team.ledger, batch_size=4)
+    whole = readmodel.dump()
+    monkeypatch.setattr(readmodel_fold, "HELD_MAX", 1)
+    assert readmodel.rebuild(team.ledger, batch_size=4) == log_size(team.ledger)
+    assert readmodel.dump() == whole
+    assert_agrees_with_ledger(readmodel, team.ledger)
+
+
+def test_a_catch_up_during_a_rebuild_stops_the_rebuild(
+    team: LedgerHandle, readmodel: ReadModel
+) -> None:
+    """A rebuild writes the tracking position only at its end; a catch-up that moved it
+    meanwhile makes the rebuild stop with a Conflict, and the next rebuild repairs all."""
+    run_study(team)
+    readmodel.rebuild(team.ledger)
+    whole = readmodel.dump()
+    other = ReadModel(team.ledger.settings)
+    try:
+        with pytest.raises(Conflict, match="during the rebuild"):
+            readmodel.rebuild(
+                team.ledger, batch_size=5, progress=lambda _: other.catch_up(team.ledger)
+            )
+    finally:
+        other.close()
+    readmodel.rebuild(team.ledger, batch_size=5)
+    assert readmodel.dump() == whole
 
 
 @pytest.mark.parametrize("seed", [1, 2])
