@@ -105,6 +105,7 @@ class CatchUpStats:
     batches: int = 0
     captured: int = 0  # states begun by an ImageCaptured in the batch
     loaded: int = 0  # states continued from rm_dataset.fold_state
+    held: int = 0  # states continued from memory (see readmodel_fold.Held)
 
 
 class ReadModel:
@@ -121,6 +122,10 @@ class ReadModel:
         self.stats = CatchUpStats()
         # (recorder, newest PatientErased id read, patients erased): see _erased_patients
         self._erased: tuple[object, int, frozenset[str]] = (None, 0, frozenset())
+        # states a catch-up holds between its transactions, and (recorder, seq, erased
+        # patients) after the commit that left them: see _apply_batch
+        self._held = Held(packed_max=None)
+        self._held_at: tuple[object, int, frozenset[str]] | None = None
         open_home(settings)
         ensure_postgres_schema(settings)  # the ledger makes it too; either may come first
         self._base, self.engine = engine(settings)
@@ -178,6 +183,7 @@ class ReadModel:
     def clear(self) -> None:
         """Drop and recreate the tables, empty, in one transaction (the secondary
         indexes are left for the next catch-up or rebuild to make at its end)."""
+        self._held_at = None
         with self._writer.begin() as conn:
             t.metadata.drop_all(conn)
             t.metadata.create_all(conn)
@@ -218,6 +224,8 @@ class ReadModel:
                     break
             with self._writer.begin() as conn:
                 self._unchanged(conn, ledger_id)
+                if held.erased not in (None, self._erased_patients(ledger.recorder)):
+                    raise Conflict("a patient was erased during the rebuild; run it again")
                 self._write_rows(conn, held.drain())
                 self._advance(conn, 0, ledger_id, seq, position)
         self._create_indexes()
@@ -236,8 +244,11 @@ class ReadModel:
         spilled there), write the audit rows, clusters and actors, hold the states."""
         self._unchanged(conn, ledger_id)
         batch = self._decoded(ledger, page, seq)
+        held.erased = batch.erased if held.erased is None else held.erased
+        if batch.erased != held.erased:  # the rows held may hold what erasure purged
+            raise Conflict("a patient was erased during the rebuild; run the rebuild again")
         stored, missing = held.take(batch.continued())
-        self.stats.loaded += len(stored)
+        self.stats.held += len(stored)
         if held.spilled:
             stored.update(self._load_states(conn, missing))
         fold(batch, stored)
@@ -264,13 +275,13 @@ class ReadModel:
         `last_seq + 1`: positions commit in order (eventsourcing serialises inserts), so
         nothing can later appear before a position already read, and seq stays dense
         even where notification ids have gaps."""
-        opened = self.sealer.opening(self._erased_patients(ledger.recorder))
-        return Batch(
-            [
-                (seq, opened(decode_envelope(n.state) or decode(n.state)))
-                for seq, n in enumerate(page, start=last_seq + 1)
-            ]
-        )
+        erased = self._erased_patients(ledger.recorder)
+        opened = self.sealer.opening(erased)
+        entries = [
+            (seq, opened(decode_envelope(n.state) or decode(n.state)))
+            for seq, n in enumerate(page, start=last_seq + 1)
+        ]
+        return Batch(entries, erased=erased)
 
     def _erased_patients(self, recorder: ApplicationRecorder) -> frozenset[str]:
         """Every patient erased in the log now. PatientErased events only accumulate, so
@@ -305,6 +316,10 @@ class ReadModel:
     def _apply_batch(
         self, ledger: LedgerSource, ledger_id: str | None, batch_size: int
     ) -> tuple[int, int]:
+        """One catch-up transaction. The states this model held after its own last
+        commit are valid while the tracking row and the erased patients are as it left
+        them (nothing else wrote rows meanwhile); otherwise they are dropped."""
+        held, held_at, self._held_at = self._held, self._held_at, None  # set on commit
         with self._writer.begin() as conn:
             mark = lock_tracking(conn, ledger_id)
             page = ledger.recorder.select_notifications(
@@ -315,7 +330,11 @@ class ReadModel:
             if not page:
                 return 0, mark.last_seq
             batch = self._decoded(ledger, page, mark.last_seq)
-            stored = self._load_states(conn, batch.continued())
+            if held_at != (ledger.recorder, mark.last_seq, batch.erased):
+                held.clear()
+            stored, missing = held.take(batch.continued())
+            self.stats.held += len(stored)
+            stored.update(self._load_states(conn, missing))
             fold(batch, stored)
             self.stats.captured += batch.captured
             self._write_rows(
@@ -326,6 +345,8 @@ class ReadModel:
             write_clusters(conn, batch.edges, batch.suspects, batch.states)
             last_seq = mark.last_seq + len(page)
             self._advance(conn, mark.last_seq, ledger_id, last_seq, page[-1].id)
+        held.keep(batch)
+        self._held_at = (ledger.recorder, last_seq, batch.erased)
         return len(page), last_seq
 
     def _load_states(self, conn: Connection, image_ids: list[str]) -> Stored:

@@ -19,9 +19,11 @@ from dermledger.study.state import ImageState, apply_image_event
 # image -> (seq of the newest event its state includes, that state)
 Stored = dict[str, tuple[int, ImageState]]
 
-# A rebuild holds at most this many images' packed states (about 0.9 KB each in a study
-# log) before it writes them to rm_dataset and continues those from the table.
-HELD_MAX = 120_000
+# Image states held between batches: this many live (about 2 KB each in a study log),
+# and in a rebuild up to HELD_MAX more packed (about 0.9 KB each) before they are
+# written to rm_dataset and continued from the table.
+LIVE_MAX = 30_000
+HELD_MAX = 100_000
 
 
 @dataclass
@@ -39,6 +41,7 @@ class Batch:
     need_roles: list[int] = field(default_factory=list)  # rows whose role is earlier
     need_votes: list[int] = field(default_factory=list)  # rows superseding an earlier vote
     captured: int = 0  # states begun by an ImageCaptured in the batch
+    erased: frozenset[str] = frozenset()  # patients erased in the log when it was read
 
     def continued(self) -> list[str]:
         """Streams whose first event in the batch is not a capture: the ones that may
@@ -125,48 +128,74 @@ def fold(batch: Batch, stored: Stored) -> None:
 
 @dataclass
 class Held:
-    """The image states a rebuild keeps in memory between its batches, packed exactly as
-    `rm_dataset.fold_state` stores them, so continuing one costs an unpack instead of a
-    query, and each image's row is written once instead of once per batch touching it.
+    """Image states kept in memory between batches, so continuing one costs a dict
+    lookup instead of a query and an unpack.
 
-    Each entry also keeps whether the live state's capture was erased: the row of the
-    batch that last touched the image reads it, the packed state does not keep it.
-    `spilled` says whether any state went to the table (then misses are looked up there).
+    The newest `live_max` are live states, trimmed to what a state unpacked from
+    `rm_dataset.fold_state` holds (no event list, the capture reduced to its patient),
+    so a held state folds exactly as a stored one would. Older ones are either packed
+    (a rebuild, whose rows are written only at its end: `packed_max` bounds them, and
+    `full` says when they must be written to the table) or dropped (a catch-up, whose
+    rows are in the table already: `packed_max` None). Each entry also keeps whether the
+    live state's capture was erased: the row of the batch that last touched the image
+    reads it. `spilled` says whether states went to the table (misses are looked up).
     """
 
-    states: dict[str, tuple[int, str, bool]] = field(default_factory=dict)
+    live_max: int = field(default_factory=lambda: LIVE_MAX)
+    packed_max: int | None = field(default_factory=lambda: HELD_MAX)
+    live: dict[str, tuple[int, ImageState, bool]] = field(default_factory=dict)
+    packed: dict[str, tuple[int, str, bool]] = field(default_factory=dict)
     spilled: bool = False
+    erased: frozenset[str] | None = None  # patients erased when the first batch was read
 
     def take(self, image_ids: list[str]) -> tuple[Stored, list[str]]:
         """The held states of `image_ids` (removed: the batch returns them), and the ids
         not held."""
         found: Stored = {}
         missing: list[str] = []
-        held = self.states
+        live, packed = self.live, self.packed
         for sid in image_ids:
-            entry = held.pop(sid, None)
-            if entry is None:
+            entry = live.pop(sid, None)
+            if entry is not None:
+                found[sid] = (entry[0], entry[1])
+                continue
+            stored = packed.pop(sid, None) if packed else None
+            if stored is None:
                 missing.append(sid)
             else:
-                found[sid] = (entry[0], unpack_state(sid, entry[1]))
+                found[sid] = (stored[0], unpack_state(sid, stored[1]))
         return found, missing
 
     def keep(self, batch: Batch) -> None:
-        """Hold the batch's states as they are at its end."""
-        held = self.states
+        """Hold the batch's states as they are at its end (after its rows are built:
+        this trims them). A catch-up does not hold erased patients' states: erasure
+        purges their rows, and memory must not bring them back."""
+        live, dropped = self.live, batch.erased if self.packed_max is None else ()
         for sid, state in batch.states.items():
-            held[sid] = (batch.last_seq[sid], pack_state(state), bool(state.captured.get("erased")))
+            if state.patient_id in dropped:
+                continue
+            erased = bool(state.captured.get("erased"))
+            state.events, state.captured = [], {"patient_id": state.patient_id}
+            live[sid] = (batch.last_seq[sid], state, erased)
+        while len(live) > self.live_max:  # the oldest (dicts keep insertion order)
+            sid = next(iter(live))
+            seq, state, erased = live.pop(sid)
+            if self.packed_max is not None:
+                self.packed[sid] = (seq, pack_state(state), erased)
 
     def full(self) -> bool:
-        return len(self.states) > HELD_MAX
+        return self.packed_max is not None and len(self.packed) > self.packed_max
 
-    def drain(self) -> Iterator[tuple[str, ImageState, int, str]]:
-        """Every held state as (image id, the state its row reads, last seq, packed),
-        emptying the hold one at a time (memory stays that of the packed states)."""
-        held = self.states
-        while held:
-            sid, (seq, packed, erased) = held.popitem()
-            state = unpack_state(sid, packed)
-            if erased:
-                state.captured["erased"] = True
-            yield sid, state, seq, packed
+    def clear(self) -> None:
+        self.live, self.packed, self.erased = {}, {}, None
+
+    def drain(self) -> Iterator[tuple[str, ImageState, int, str | None]]:
+        """Every held state as (image id, the state its row reads, last seq, packed or
+        None), emptying the hold one at a time (memory never grows while rows are made)."""
+        for held in (self.live, self.packed):
+            while held:
+                sid, (seq, value, erased) = held.popitem()
+                state = value if isinstance(value, ImageState) else unpack_state(sid, value)
+                if erased:
+                    state.captured["erased"] = True
+                yield sid, state, seq, None if isinstance(value, ImageState) else value

@@ -133,7 +133,9 @@ def assert_agrees_with_ledger(model: ReadModel, ledger: DermLedger) -> None:
             assert row[name] == summary["metadata"].get(name), (image_id, name)
 
 
-def test_incremental_equals_rebuild(team: LedgerHandle, readmodel: ReadModel) -> None:
+def test_incremental_equals_rebuild(
+    team: LedgerHandle, readmodel: ReadModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Catching up after every step, in batches of 3 that split images across batches,
     fills the same tables as one rebuild; so does a rebuild one event a transaction, in
     which every image continues from the state the previous batch stored."""
@@ -148,11 +150,17 @@ def test_incremental_equals_rebuild(team: LedgerHandle, readmodel: ReadModel) ->
 
     with ReadModel(team.ledger.settings) as stepwise:
         stepwise.rebuild(team.ledger, batch_size=1)  # every state held between batches
-        assert stepwise.stats.loaded > 0 and stepwise.stats.batches == log_size(team.ledger)
+        assert stepwise.stats.held > 0 and stepwise.stats.batches == log_size(team.ledger)
         assert stepwise.dump() == incremental
-        stepwise.clear()  # one event a transaction, every state stored and loaded again
+        stepwise.clear()  # one event a transaction, every state held between them
         assert stepwise.catch_up(team.ledger, batch_size=1) == log_size(team.ledger)
-        assert stepwise.stats.loaded > 0 and stepwise.stats.batches == log_size(team.ledger)
+        assert stepwise.stats.held > 0 and stepwise.stats.loaded == 0
+        assert stepwise.dump() == incremental
+    monkeypatch.setattr(readmodel_fold, "LIVE_MAX", 0)
+    with ReadModel(team.ledger.settings) as stepwise:  # every state stored and loaded again
+        stepwise.clear()
+        assert stepwise.catch_up(team.ledger, batch_size=1) == log_size(team.ledger)
+        assert stepwise.stats.loaded > 0 and stepwise.stats.held == 0
         assert stepwise.dump() == incremental
 
 
@@ -164,8 +172,10 @@ def test_rebuild_spilling_held_states_to_the_table_is_the_same(
     run_study(team)
     readmodel.rebuild(team.ledger, batch_size=4)
     whole = readmodel.dump()
-    monkeypatch.setattr(readmodel_fold, "HELD_MAX", 1)
+    monkeypatch.setattr(readmodel_fold, "LIVE_MAX", 1)  # the rest packed,
+    monkeypatch.setattr(readmodel_fold, "HELD_MAX", 1)  # and the packed ones spilled
     assert readmodel.rebuild(team.ledger, batch_size=4) == log_size(team.ledger)
+    assert readmodel.stats.loaded > 0 and readmodel.stats.held > 0
     assert readmodel.dump() == whole
     assert_agrees_with_ledger(readmodel, team.ledger)
 
