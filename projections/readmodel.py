@@ -23,8 +23,19 @@ folded state as compact JSON (`pack_state`: everything the fold and the rows rea
 without the event list and the capture payload beyond the patient). A batch loads the
 states of the images it continues in one query and writes them back with the rows, in
 the same transaction, so the stored state is always the fold of exactly the events
-applied: nothing ever re-reads an event stream, and memory is bounded by the batch
-size, not by the log or the number of images.
+applied: nothing ever re-reads an event stream. A catch-up also holds the states it
+wrote in memory (`readmodel_fold.Held`, bounded) and continues from them instead of
+the table while the tracking row and the erased patients are as its last commit left
+them.
+
+`rebuild` starts from empty tables, so it need not keep them consistent batch by batch:
+each batch's transaction writes its audit rows, clusters and actors, the image states
+stay in memory (the newest live, older ones packed, beyond a bound written to the table
+and continued from there), and every image's row is made once, with the tracking
+position, in the last transaction. Until then the tracking row says seq 0, so an
+interrupted rebuild is redone by the next catch-up (the upserts are idempotent and a
+stored state is never folded twice); a catch-up or an erasure that ran meanwhile makes
+the rebuild stop with a Conflict rather than write rows from stale memory.
 
 The bulk writes bypass SQLAlchemy's per-row parameter processing, which cost more
 than the database's insert: plain tuples to the driver's `executemany` on SQLite, COPY
