@@ -22,8 +22,8 @@ Stored = dict[str, tuple[int, ImageState]]
 # Image states held between batches: this many live (about 2 KB each in a study log),
 # and in a rebuild up to HELD_MAX more packed (about 0.9 KB each) before they are
 # written to rm_dataset and continued from the table.
-LIVE_MAX = 30_000
-HELD_MAX = 100_000
+LIVE_MAX = 15_000
+HELD_MAX = 50_000
 
 
 @dataclass
