@@ -266,10 +266,7 @@ class ReadModel:
         self.stats.captured += batch.captured
         self._write_audit(conn, batch)
         write_clusters(conn, batch.edges, batch.suspects, batch.states)
-        held.keep(batch)
-        if held.full():  # bounded memory: these rows go now, later touches load them
-            self._write_rows(conn, held.drain())
-            held.spilled = True
+        self._write_rows(conn, held.keep(batch))  # bounded memory: beyond it, the table
 
     def _unchanged(self, conn: Connection, ledger_id: str | None) -> None:
         """Lock the tracking row; refuse to go on if a catch-up moved it meanwhile."""

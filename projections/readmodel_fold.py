@@ -20,10 +20,10 @@ from dermledger.study.state import ImageState, apply_image_event
 Stored = dict[str, tuple[int, ImageState]]
 
 # Image states held between batches: this many live (about 2 KB each in a study log),
-# and in a rebuild up to HELD_MAX more packed (about 0.9 KB each) before they are
-# written to rm_dataset and continued from the table.
-LIVE_MAX = 15_000
-HELD_MAX = 50_000
+# and in a rebuild up to HELD_MAX more packed (about 0.9 KB each); images beyond those
+# are written to rm_dataset and continued from the table (a 1M study log has 160k).
+LIVE_MAX = 10_000
+HELD_MAX = 60_000
 
 
 @dataclass
@@ -135,7 +135,7 @@ class Held:
     `rm_dataset.fold_state` holds (no event list, the capture reduced to its patient),
     so a held state folds exactly as a stored one would. Older ones are either packed
     (a rebuild, whose rows are written only at its end: `packed_max` bounds them, and
-    `full` says when they must be written to the table) or dropped (a catch-up, whose
+    `keep` returns the states beyond it for the table) or dropped (a catch-up, whose
     rows are in the table already: `packed_max` None). Each entry also keeps whether the
     live state's capture was erased: the row of the batch that last touched the image
     reads it. `spilled` says whether states went to the table (misses are looked up).
@@ -166,13 +166,21 @@ class Held:
                 found[sid] = (stored[0], unpack_state(sid, stored[1]))
         return found, missing
 
-    def keep(self, batch: Batch) -> None:
+    def keep(self, batch: Batch) -> list[tuple[str, ImageState, int, None]]:
         """Hold the batch's states as they are at its end (after its rows are built:
         this trims them). A catch-up does not hold erased patients' states: erasure
-        purges their rows, and memory must not bring them back."""
+        purges their rows, and memory must not bring them back. In a rebuild, states
+        beyond the bound are returned untrimmed instead, for their rows to be written
+        now (they continue from the table): the images held stay the same ones, so a
+        log that sweeps every image phase after phase does not thrash the hold."""
         live, dropped = self.live, batch.erased if self.packed_max is None else ()
+        room = None if self.packed_max is None else self.live_max + self.packed_max
+        overflow: list[tuple[str, ImageState, int, None]] = []
         for sid, state in batch.states.items():
             if state.patient_id in dropped:
+                continue
+            if room is not None and len(live) + len(self.packed) >= room:
+                overflow.append((sid, state, batch.last_seq[sid], None))
                 continue
             erased = bool(state.captured.get("erased"))
             state.events, state.captured = [], {"patient_id": state.patient_id}
@@ -182,9 +190,8 @@ class Held:
             seq, state, erased = live.pop(sid)
             if self.packed_max is not None:
                 self.packed[sid] = (seq, pack_state(state), erased)
-
-    def full(self) -> bool:
-        return self.packed_max is not None and len(self.packed) > self.packed_max
+        self.spilled = self.spilled or bool(overflow)
+        return overflow
 
     def clear(self) -> None:
         self.live, self.packed, self.erased = {}, {}, None
