@@ -135,7 +135,7 @@ class ReadModel:
         self._erased: tuple[object, int, frozenset[str]] = (None, 0, frozenset())
         # states a catch-up holds between its transactions, and (recorder, seq, erased
         # patients) after the commit that left them: see _apply_batch
-        self._held = Held(packed_max=None)
+        self._held = Held.for_catch_up()
         self._held_at: tuple[object, int, frozenset[str]] | None = None
         open_home(settings)
         ensure_postgres_schema(settings)  # the ledger makes it too; either may come first

@@ -22,8 +22,10 @@ Stored = dict[str, tuple[int, ImageState]]
 # Image states held between batches: this many live (about 2 KB each in a study log),
 # and in a rebuild up to HELD_MAX more packed (about 0.9 KB each); images beyond those
 # are written to rm_dataset and continued from the table (a 1M study log has 160k).
-LIVE_MAX = 10_000
-HELD_MAX = 60_000
+LIVE_MAX = 5_000
+HELD_MAX = 40_000
+# A catch-up holds only live states (its rows are in the table): at most this many.
+CATCH_UP_LIVE_MAX = 20_000
 
 
 @dataclass
@@ -147,6 +149,10 @@ class Held:
     packed: dict[str, tuple[int, str, bool]] = field(default_factory=dict)
     spilled: bool = False
     erased: frozenset[str] | None = None  # patients erased when the first batch was read
+
+    @classmethod
+    def for_catch_up(cls) -> Held:
+        return cls(live_max=CATCH_UP_LIVE_MAX, packed_max=None)
 
     def take(self, image_ids: list[str]) -> tuple[Stored, list[str]]:
         """The held states of `image_ids` (removed: the batch returns them), and the ids

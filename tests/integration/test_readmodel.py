@@ -156,7 +156,7 @@ def test_incremental_equals_rebuild(
         assert stepwise.catch_up(team.ledger, batch_size=1) == log_size(team.ledger)
         assert stepwise.stats.held > 0 and stepwise.stats.loaded == 0
         assert stepwise.dump() == incremental
-    monkeypatch.setattr(readmodel_fold, "LIVE_MAX", 0)
+    monkeypatch.setattr(readmodel_fold, "CATCH_UP_LIVE_MAX", 0)
     with ReadModel(team.ledger.settings) as stepwise:  # every state stored and loaded again
         stepwise.clear()
         assert stepwise.catch_up(team.ledger, batch_size=1) == log_size(team.ledger)
