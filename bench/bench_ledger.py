@@ -48,7 +48,7 @@ from dermledger.bench.common import (
 )
 from dermledger.ledger.bootstrap import Settings
 from dermledger.ledger.signing import Signer, raw_public_key, verify_raw
-from dermledger.study.kernel import Proposal, actor_stream
+from dermledger.study.kernel import Kernel, Proposal, actor_stream
 from dermledger.study.ledger import DermLedger
 
 BLOCK = 250  # appends per turn while ours and the baseline alternate
@@ -73,8 +73,8 @@ class Baseline(Application[UUID]):
     """Plain eventsourcing with its default mapper: no hash, no signature, no policy."""
 
 
-class InMemoryLedger(DermLedger):
-    """DermLedger on eventsourcing's in-memory store: its CPU cost without any I/O."""
+class InMemoryKernel(Kernel):
+    """The write kernel on eventsourcing's in-memory store: its CPU cost without any I/O."""
 
     name = "DermLedger"
 
@@ -82,6 +82,13 @@ class InMemoryLedger(DermLedger):
         environment = super().construct_env(name, env)
         environment["PERSISTENCE_MODULE"] = "eventsourcing.popo"
         return environment
+
+
+class InMemoryLedger(DermLedger):
+    """DermLedger over an `InMemoryKernel`. (Until issue 19 this overrode the ledger's
+    `construct_env`, which no longer reached the kernel: the memory row timed SQLite.)"""
+
+    kernel_class = InMemoryKernel
 
 
 def run(args: BenchArgs) -> list[Row]:
