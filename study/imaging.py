@@ -183,7 +183,10 @@ def inspect_image(data: bytes, *, name: str = "the image") -> ImageFacts:
             with Image.open(io.BytesIO(data)) as img:
                 fmt = img.format or "unknown"
                 img.load()
-                rgb = img.convert("RGB")
+                # A colour JPEG decodes to RGB: used as it is, not copied (closing the
+                # file destroys its pixels, so what is needed is taken before).
+                rgb = img if img.mode == "RGB" else img.convert("RGB")
+                size, pixels, gray_image = rgb.size, rgb.tobytes(), rgb.convert("L")
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InvalidInput(
             f"{name} has more than {MAX_PIXELS:,} pixels (decompression-bomb limit)"
@@ -192,9 +195,9 @@ def inspect_image(data: bytes, *, name: str = "the image") -> ImageFacts:
         raise InvalidInput(f"{name} is not an image Pillow can read") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise InvalidInput(f"{name} is truncated or corrupt ({type(exc).__name__})") from exc
-    pixel_sha256 = hashlib.sha256(f"{rgb.width}x{rgb.height}".encode())
-    pixel_sha256.update(rgb.tobytes())  # the same bytes as the RGB array, one copy fewer
-    gray_image = rgb.convert("L")
+    pixel_sha256 = hashlib.sha256(f"{size[0]}x{size[1]}".encode())
+    pixel_sha256.update(pixels)  # the same bytes as the RGB array, one copy fewer
+    del pixels
     probe = region_probe(gray_image)
     return ImageFacts(
         sha256=hashlib.sha256(data).hexdigest(),
@@ -202,8 +205,8 @@ def inspect_image(data: bytes, *, name: str = "the image") -> ImageFacts:
         phash=str(imagehash.phash(gray_image)),
         dhash=str(imagehash.dhash(gray_image)),
         region_hash=region_hex(probe),
-        width=rgb.width,
-        height=rgb.height,
+        width=size[0],
+        height=size[1],
         format=fmt,
         focus=round(laplacian_variance(np.asarray(gray_image)), 2),
         size_bytes=len(data),
