@@ -35,12 +35,11 @@ import time
 import uuid
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import imagehash
 from PIL import Image
 
-from dermledger.bench.bench_cpu import cpu_seconds
-from dermledger.bench.bench_ledger import open_ledger
 from dermledger.bench.common import (
     SQLITE,
     Backend,
@@ -52,15 +51,21 @@ from dermledger.bench.common import (
     rate,
     say,
 )
-from dermledger.ledger.bootstrap import Settings
-from dermledger.ledger.signing import Signer
-from dermledger.study.imports import PARALLEL_IMPORT_FROM
-from dermledger.study.ledger import DermLedger
-from dermledger.synthetic.cohort import Cohort, generate_cohort
+
+if TYPE_CHECKING:  # the study is imported inside the functions that use it (see below)
+    from dermledger.ledger.bootstrap import Settings
+    from dermledger.ledger.signing import Signer
+    from dermledger.study.ledger import DermLedger
+    from dermledger.synthetic.cohort import Cohort
 
 RECORDS_ENV = "DERMLEDGER_BENCH_IMPORT_RECORDS"
-Prepared = tuple[DermLedger, Signer, list[str], list[dict[str, str]]]
+# Every spawned worker imports this module (the baseline's function lives here) and, when
+# it is run as a script, runs its top level again: so its top level imports only what the
+# baseline's work needs, as the CLI's entry point does for the import's own workers
+# (`commands/entry.py`). With the study imported here, each worker of both sides spent
+# about 2 s of CPU importing it, 4 s of the baseline's 7 for 300 images.
 CHILDREN = resource.RUSAGE_CHILDREN
+Prepared = tuple["DermLedger", "Signer", list[str], list[dict[str, str]]]
 Spent = tuple[float, float]  # (CPU seconds of this process and its reaped workers, wall)
 BASELINES = {
     "import ÷ decode+SHA-256": "read bytes + full Pillow decode + SHA-256, same files",
@@ -68,7 +73,15 @@ BASELINES = {
 }
 
 
+def cpu_seconds() -> float:
+    """User and system CPU of this process and of every child it has reaped."""
+    own, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF, CHILDREN))
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def make_cohort(n: int, workdir: Path) -> Cohort:
+    from dermledger.synthetic.cohort import generate_cohort
+
     say(f"  generating a {n:,}-record cohort")
     out = workdir / f"import-cohort-{uuid.uuid4().hex[:8]}"
     return generate_cohort(out, records=n, duplicates=n // 50, patients=n * 2 // 5)
@@ -76,6 +89,8 @@ def make_cohort(n: int, workdir: Path) -> Cohort:
 
 def prepared(backend: Backend, settings: Settings, cohort: Cohort) -> Prepared:
     """A founded ledger with the cohort's patients registered with consent, and the CSV."""
+    from dermledger.bench.bench_ledger import open_ledger
+
     ledger, lead = open_ledger(backend, settings)
     for row in cohort.patients:
         ledger.patients.register_patient(lead, row["patient_id"], row)
@@ -116,6 +131,8 @@ def baseline(paths: list[Path], hashes: bool, workers: int = 1) -> Spent:
 
 def pool_size(records: int) -> int:
     """The worker processes `import_folder` uses for this many files."""
+    from dermledger.study.imports import PARALLEL_IMPORT_FROM
+
     return (os.cpu_count() or 1) if records >= PARALLEL_IMPORT_FROM else 1
 
 
@@ -159,10 +176,12 @@ def measure(args: BenchArgs, cohort: Cohort, records: int) -> list[Row]:
             wall_ratio = rate(records, ours[1]) / theirs
             say(f"  {label}, {backend.name}, {records:,} images, {workers} workers: CPU "
                 f"{ours[0]:.2f} s, baseline {(first[0] + second[0]) / 2:.2f} s: CPU ratio "
-                f"{cpu_ratio:.2f}; wall ratio {wall_ratio:.2f}; load {os.getloadavg()[0]:.1f}")  # fmt: skip
+                f"{cpu_ratio:.2f}; wall ratio {wall_ratio:.2f}; "
+                f"load {os.getloadavg()[0]:.1f}")  # fmt: skip
             what = f"{what}, {workers} worker process{'es' if workers > 1 else ''} as ours"
             label = f"{label} (CPU ratio {cpu_ratio:.2f})"
-            rows.append(Row(label, backend.name, records, rate(records, ours[1]), theirs, mib, what))
+            ours_rate = rate(records, ours[1])
+            rows.append(Row(label, backend.name, records, ours_rate, theirs, mib, what))
     return rows
 
 
@@ -184,8 +203,9 @@ def profile_import(records: int, workdir: Path, top: int = 25) -> str:
             )
         finally:
             ledger.close()
-    main_cpu = sum(getattr(own_after, f) - getattr(own, f) for f in ("ru_utime", "ru_stime"))
-    pool_cpu = sum(getattr(children_after, f) - getattr(children, f) for f in ("ru_utime", "ru_stime"))
+    fields = ("ru_utime", "ru_stime")
+    main_cpu = sum(getattr(own_after, f) - getattr(own, f) for f in fields)
+    pool_cpu = sum(getattr(children_after, f) - getattr(children, f) for f in fields)
     out = io.StringIO()
     out.write(f"CPU: main process {main_cpu:.2f} s (under cProfile), workers {pool_cpu:.2f} s\n")
     pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
