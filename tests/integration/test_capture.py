@@ -342,7 +342,9 @@ def test_a_withdrawal_after_a_batch_read_its_patients_stops_the_batch(
     folder.mkdir()
     (folder / "a.jpg").write_bytes(jpeg(21))
     header = ["filename", "patient_id", "lesion_id", "image_type", "dermoscopic_type"]
-    row = dict(zip(header, ["a.jpg", "P0001", "L1", "dermoscopic", "contact polarized"]))
+    row = dict(
+        zip(header, ["a.jpg", "P0001", "L1", "dermoscopic", "contact polarized"], strict=True)
+    )
     service = study.ledger.capture
     read_patients = service._batch_patients
 
