@@ -12,7 +12,9 @@ same W spawned workers started inside the timing as ours is (like with like: com
 pooled import with a one-process baseline would flatter the ratio by up to W): read + full
 Pillow decode + SHA-256, and that plus imagehash pHash and dHash (the least an importer
 that detects near-duplicates must do). Cohort: 300 records, 6 planted duplicates, 120
-patients registered with consent outside the timing.
+patients registered with consent outside the timing. Each row also gives the CPU ratio
+(baseline CPU seconds ÷ ours, this process plus its reaped workers, `getrusage`), which a
+shared machine moves far less than the wall ratio.
 
     .venv/bin/python bench/run.py --only bench_import   # size: $DERMLEDGER_BENCH_IMPORT_RECORDS
     .venv/bin/python bench/bench_import.py [--import-records N] [--postgres] [--profile]
