@@ -17,6 +17,7 @@ import isic_metadata
 
 from dermledger import __version__
 from dermledger.ledger.blobs import BlobStore
+from dermledger.ledger.merkle import AuditPaths
 from dermledger.policies import confirmation, metadata_schema, release_gates
 from dermledger.projections.release.candidate import record_problem, release_candidate
 from dermledger.projections.release.cohort import CohortTable
@@ -237,13 +238,13 @@ def _write_judgements(annotations: csv.DictWriter, image: ImageState, replayed: 
             annotations.writerow({k: cell(cells.get(k)) for k in ANNOTATION_COLUMNS})
 
 
-def _provenance_line(image_id: str, replayed: Replay) -> str:
-    """The image's provenance.jsonl line: its events with inclusion proofs."""
-    position = replayed.position
+def _provenance_line(image_id: str, replayed: Replay, paths: AuditPaths) -> str:
+    """The image's provenance.jsonl line: its events with inclusion proofs (`paths`: the
+    proofs at the release's position, which share the hashing of the tree's border)."""
     return json.dumps(
         {"image_id": image_id, "events": [
             {"seq": seq, "type": replayed.types[seq - 1], "hash": replayed.hash_hex(seq),
-             "proof": [h.hex() for h in replayed.tree.inclusion_proof(seq - 1, position)]}
+             "proof": paths.proof_hex(seq - 1)}
             for seq in replayed.image_seqs[image_id]
         ]},
         sort_keys=True, separators=(",", ":"),
@@ -286,6 +287,7 @@ def _write_images(
     released: list[str] = []
     image_files: list[tuple[str, str, int]] = []  # (path, sha256, bytes), sorted by path
     memo = RecordMemo(isic_metadata_version())
+    paths = replayed.tree.inclusion_proofs(replayed.position)
     with (
         HashingWriter(folder / "metadata.csv") as metadata_file,
         HashingWriter(folder / "annotations.csv") as annotations_file,
@@ -309,7 +311,7 @@ def _write_images(
                        "file_name": path}  # fmt: skip
                 metadata.writerow({k: cell(row.get(k)) for k in RELEASE_COLUMNS})
                 _write_judgements(annotations, image, replayed)
-                provenance_file.write(_provenance_line(image_id, replayed))
+                provenance_file.write(_provenance_line(image_id, replayed, paths))
             if progress:
                 progress("Writing the release", done, len(candidates))
     written = {
