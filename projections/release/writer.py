@@ -48,7 +48,7 @@ from dermledger.projections.release.partition_file import write_partition_file
 from dermledger.projections.release.replay import Replay
 from dermledger.projections.release.validated import RecordMemo
 from dermledger.projections.release.verify import FORMAT, MANIFEST, file_sha256
-from dermledger.projections.statistics import study_statistics
+from dermledger.projections.statistics import panel_agreement
 from dermledger.projections.study_view import StudyView
 from dermledger.study.state import ImageState
 
@@ -170,7 +170,7 @@ def write_docs(
 ) -> None:
     """The datasheet and croissant.json, from metadata.csv read back as a stream (the
     very rows a reader will see) and the image digests already known."""
-    stats = study_statistics(view.images[i] for i in released)
+    panel = panel_agreement(view.images[i] for i in released)
     rows = CsvRows(folder / "metadata.csv")
     listed = [*release_gates.GATES]
     if left_out.get(release_gates.FORMAT_GATE.name):
@@ -182,7 +182,7 @@ def write_docs(
         name=name,
         table=table,
         gates=gates,
-        agreement=stats["agreement"],
+        agreement=panel,
         as_of=as_of,
         witnessing=witnessing,
     )
@@ -196,7 +196,7 @@ def write_docs(
         metadata_rows=rows,
         image_files=image_files,
         csv_sha256=written["metadata.csv"][0],
-        rai=RaiFacts.from_release(table, stats["agreement"], gates),
+        rai=RaiFacts.from_release(table, panel, gates),
         cite_as=f"DermLedger release {name}, ledger {view.ledger_id}, seq {as_of['seq']}",
     )
     scopes = consent_scopes(view, released)  # issue 16: per-label provenance, data-use terms
