@@ -23,6 +23,10 @@ from hashlib import sha256
 
 _SIZE = 32  # bytes in a hash (SHA-256); merkle.HASH_SIZE, which imports this module
 _NODE = b"\x01"  # RFC 6962 interior-node prefix; merkle.NODE_PREFIX
+HEX_FROM = 3
+"""Levels from this one up are kept as one hex string each (n/4 nodes in all, 16 bytes a
+leaf): most of a proof's nodes are up there, and a slice of a string is half the work of
+a slice of bytes and its hex()."""
 
 
 class AuditPaths:
@@ -33,7 +37,7 @@ class AuditPaths:
     is used, which appending to the tree does not do (it only adds nodes past them).
     """
 
-    __slots__ = ("_border", "_border_hex", "_depth", "_levels", "size")
+    __slots__ = ("_border", "_border_hex", "_depth", "_hex", "_levels", "size")
 
     def __init__(self, levels: Sequence[bytes | bytearray], size: int) -> None:
         self.size = operator.index(size)
@@ -41,6 +45,10 @@ class AuditPaths:
         self._depth = (self.size - 1).bit_length() if self.size else 0  # proof length, max
         self._border = self._right_border()
         self._border_hex = [node.hex() for node in self._border]
+        self._hex = [
+            levels[k][: (self.size >> k) * _SIZE].hex() if k >= HEX_FROM else ""
+            for k in range(self._depth)
+        ]
 
     def _node(self, level: int, index: int) -> bytes:
         offset = index * _SIZE
@@ -82,14 +90,18 @@ class AuditPaths:
             ValueError: `index` is outside 0..size-1.
         """
         index = self._check(index)
-        n, levels, border = self.size, self._levels, self._border_hex
+        n, levels, hexes, border = self.size, self._levels, self._hex, self._border_hex
         path = []
         for level in range(self._depth):
             sibling = (index >> level) ^ 1
             start = sibling << level
             if start + (1 << level) <= n:  # complete: stored
-                offset = sibling * _SIZE
-                path.append(levels[level][offset : offset + _SIZE].hex())
+                if level >= HEX_FROM:
+                    offset = sibling * 2 * _SIZE
+                    path.append(hexes[level][offset : offset + 2 * _SIZE])
+                else:
+                    offset = sibling * _SIZE
+                    path.append(levels[level][offset : offset + _SIZE].hex())
             elif start < n:  # the level's last node, incomplete
                 path.append(border[level])
         return path
