@@ -20,13 +20,13 @@ actor's roles, a superseded vote).
 
 Per-image state lives in the read model itself: `rm_dataset.fold_state` is the image's
 folded state as compact JSON (`pack_state`: everything the fold and the rows read,
-without the event list and the capture payload beyond the patient). A batch loads the
-states of the images it continues in one query and writes them back with the rows, in
-the same transaction, so the stored state is always the fold of exactly the events
-applied: nothing ever re-reads an event stream. A catch-up also holds the states it
-wrote in memory (`readmodel_fold.Held`, bounded) and continues from them instead of
-the table while the tracking row and the erased patients are as its last commit left
-them.
+without the event list and the capture payload beyond the patient and its erasure
+mark). A batch loads the states of the images it continues in one query and writes
+them back with the rows, in the same transaction, so the stored state is always the
+fold of exactly the events applied: nothing ever re-reads an event stream. A catch-up
+also holds the states it wrote in memory (`readmodel_fold.Held`, bounded) and continues
+from them instead of the table while the tracking row and the erased patients are as
+its last commit left them.
 
 `rebuild` starts from empty tables, so it need not keep them consistent batch by batch:
 each batch's transaction writes its audit rows, clusters and actors, the image states

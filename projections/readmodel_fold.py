@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dermledger.ledger.envelope import Envelope
-from dermledger.projections.readmodel_rows import pack_state, unpack_state
+from dermledger.projections.readmodel_rows import pack_state, trimmed_capture, unpack_state
 from dermledger.study.state import ImageState, apply_image_event
 
 # image -> (seq of the newest event its state includes, that state)
@@ -134,19 +134,18 @@ class Held:
     lookup instead of a query and an unpack.
 
     The newest `live_max` are live states, trimmed to what a state unpacked from
-    `rm_dataset.fold_state` holds (no event list, the capture reduced to its patient),
-    so a held state folds exactly as a stored one would. Older ones are either packed
-    (a rebuild, whose rows are written only at its end: `packed_max` bounds them, and
-    `keep` returns the states beyond it for the table) or dropped (a catch-up, whose
-    rows are in the table already: `packed_max` None). Each entry also keeps whether the
-    live state's capture was erased: the row of the batch that last touched the image
-    reads it. `spilled` says whether states went to the table (misses are looked up).
+    `rm_dataset.fold_state` holds (no event list, the capture reduced to its patient
+    and erasure mark), so a held state folds exactly as a stored one would. Older ones
+    are either packed (a rebuild, whose rows are written only at its end: `packed_max`
+    bounds them, and `keep` returns the states beyond it for the table) or dropped (a
+    catch-up, whose rows are in the table already: `packed_max` None). `spilled` says
+    whether states went to the table (misses are looked up).
     """
 
     live_max: int = field(default_factory=lambda: LIVE_MAX)
     packed_max: int | None = field(default_factory=lambda: HELD_MAX)
-    live: dict[str, tuple[int, ImageState, bool]] = field(default_factory=dict)
-    packed: dict[str, tuple[int, str, bool]] = field(default_factory=dict)
+    live: dict[str, tuple[int, ImageState]] = field(default_factory=dict)
+    packed: dict[str, tuple[int, str]] = field(default_factory=dict)
     spilled: bool = False
     erased: frozenset[str] | None = None  # patients erased when the first batch was read
 
@@ -163,7 +162,7 @@ class Held:
         for sid in image_ids:
             entry = live.pop(sid, None)
             if entry is not None:
-                found[sid] = (entry[0], entry[1])
+                found[sid] = entry
                 continue
             stored = packed.pop(sid, None) if packed else None
             if stored is None:
@@ -188,14 +187,13 @@ class Held:
             if room is not None and len(live) + len(self.packed) >= room:
                 overflow.append((sid, state, batch.last_seq[sid], None))
                 continue
-            erased = bool(state.captured.get("erased"))
-            state.events, state.captured = [], {"patient_id": state.patient_id}
-            live[sid] = (batch.last_seq[sid], state, erased)
+            state.events, state.captured = [], trimmed_capture(state)
+            live[sid] = (batch.last_seq[sid], state)
         while len(live) > self.live_max:  # the oldest (dicts keep insertion order)
             sid = next(iter(live))
-            seq, state, erased = live.pop(sid)
+            seq, state = live.pop(sid)
             if self.packed_max is not None:
-                self.packed[sid] = (seq, pack_state(state), erased)
+                self.packed[sid] = (seq, pack_state(state))
         self.spilled = self.spilled or bool(overflow)
         return overflow
 
@@ -207,8 +205,6 @@ class Held:
         None), emptying the hold one at a time (memory never grows while rows are made)."""
         for held in (self.live, self.packed):
             while held:
-                sid, (seq, value, erased) = held.popitem()
+                sid, (seq, value) = held.popitem()
                 state = value if isinstance(value, ImageState) else unpack_state(sid, value)
-                if erased:
-                    state.captured["erased"] = True
                 yield sid, state, seq, None if isinstance(value, ImageState) else value

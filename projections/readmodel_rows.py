@@ -97,9 +97,18 @@ def _label(label: confirmation.Label | None) -> list[str] | None:
     return None if label is None else [label.actor, label.diagnosis, label.category]
 
 
+def trimmed_capture(state: ImageState) -> dict[str, Any]:
+    """What a held or stored state keeps of its capture payload: the patient, and the
+    erasure mark (`status` reads it; without it an erased image's row would depend on
+    whether its last event fell in its capture's batch)."""
+    if state.captured.get("erased"):
+        return {"patient_id": state.patient_id, "erased": True}
+    return {"patient_id": state.patient_id}
+
+
 def pack_state(state: ImageState) -> str:
     """An image's folded state as compact JSON: every field `apply_image_event` and the
-    rows read, without the event list and the capture payload beyond the patient
+    rows read, without the event list and the capture payload beyond `trimmed_capture`
     (the rows never read them; the log keeps them)."""
     return _encode(
         [
@@ -116,6 +125,7 @@ def pack_state(state: ImageState) -> str:
             _label(state.histology),
             state.further_readers_ordered,
             state.histology_ordered,
+            bool(state.captured.get("erased")),
         ]
     ).decode()
 
@@ -123,10 +133,10 @@ def pack_state(state: ImageState) -> str:
 def unpack_state(image_id: str, text: str) -> ImageState:
     """The inverse of `pack_state` (with an empty event list)."""
     (at, by, patient, metadata, suspicions, excluded, reason, annotation, structures, votes,
-     histology, further, ordered) = _decode(text)  # fmt: skip
+     histology, further, ordered, erased) = _decode(text)  # fmt: skip
     return ImageState(
         image_id=image_id,
-        captured={"patient_id": patient},
+        captured={"patient_id": patient, "erased": True} if erased else {"patient_id": patient},
         captured_at=at,
         captured_by=by,
         metadata=metadata,

@@ -36,7 +36,7 @@ from sqlalchemy import (
 
 # Bump when a table's shape or meaning changes: a stored read model of another version
 # is refused (rebuild it) rather than extended with rows of a different meaning.
-SCHEMA_VERSION = 2  # 2: rm_dataset.fold_state
+SCHEMA_VERSION = 3  # 2: rm_dataset.fold_state; 3: it keeps the erasure mark
 
 metadata = MetaData()
 

@@ -403,3 +403,41 @@ def test_refuses_tables_of_another_ledger(
         other.ledger.close()
     with pytest.raises(InvalidInput):
         readmodel.catch_up(team.ledger, batch_size=0)
+
+
+def test_an_erased_patients_images_do_not_depend_on_batch_boundaries(
+    team: LedgerHandle, readmodel: ReadModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """P1's images have events long after their capture. Once P1 is erased, a rebuild
+    shows them erased whichever batch their last event falls in: held live, packed,
+    spilled to the table or folded in one batch, the rows are the same and say what
+    `list_images` says."""
+    run_study(team)
+    team.ledger.patients.erase_patient(team["ada"], "P1", "erasure request")
+    erased = {s["image_id"] for s in team.ledger.queries.list_images() if s["status"] == "erased"}
+    assert len(erased) == 3
+    readmodel.rebuild(team.ledger)
+    whole = readmodel.dump()
+    assert {r["image_id"] for r in readmodel.dataset_rows() if r["status"] == "erased"} == erased
+    assert_agrees_with_ledger(readmodel, team.ledger)
+    for size in range(1, 8):
+        readmodel.rebuild(team.ledger, batch_size=size)
+        assert readmodel.dump() == whole, f"batch size {size}"
+    monkeypatch.setattr(readmodel_fold, "LIVE_MAX", 1)  # the rest packed,
+    monkeypatch.setattr(readmodel_fold, "HELD_MAX", 1)  # and the packed ones spilled
+    for size in (1, 2, 3):
+        readmodel.rebuild(team.ledger, batch_size=size)
+        assert readmodel.stats.loaded > 0 and readmodel.stats.held > 0
+        assert readmodel.dump() == whole, f"batch size {size}, spilled"
+
+
+def test_refuses_tables_of_an_older_version(team: LedgerHandle, readmodel: ReadModel) -> None:
+    """Version 2's fold states lack the erasure mark: such tables are refused, not
+    continued, and a rebuild makes them current."""
+    readmodel.catch_up(team.ledger)
+    with readmodel.engine.begin() as conn:
+        conn.execute(update(tables.tracking).values(schema_version=2))
+    with pytest.raises(Conflict, match="table version 2, this software 3; rebuild it"):
+        readmodel.catch_up(team.ledger)
+    readmodel.rebuild(team.ledger)
+    assert readmodel.catch_up(team.ledger) == 0
