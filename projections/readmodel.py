@@ -35,9 +35,7 @@ and continued from there), and every image's row is made once, with the tracking
 position, in the last transaction. Until then the tracking row says seq 0, so an
 interrupted rebuild is redone by the next catch-up (the upserts are idempotent and a
 stored state is never folded twice); a catch-up or an erasure that ran meanwhile makes
-the rebuild stop with a Conflict rather than write rows from stale memory. Each
-batch's transaction runs on one writer thread (`readmodel_write.Writer`) while the next
-batch is folded; a failure there stops the rebuild at the next batch.
+the rebuild stop with a Conflict rather than write rows from stale memory.
 
 The bulk writes bypass SQLAlchemy's per-row parameter processing, which cost more
 than the database's insert: plain tuples to the driver's `executemany` on SQLite, COPY
@@ -51,6 +49,7 @@ measures a rebuild beside merely reading and decoding the same log.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -68,19 +67,23 @@ from dermledger.ledger.envelope_fast import decode_envelope
 from dermledger.ledger.errors import Conflict, InvalidInput
 from dermledger.ledger.store import decode, read_topic_after
 from dermledger.projections import readmodel_tables as t
+from dermledger.projections.audit_trail import trail_rows
 from dermledger.projections.readmodel_fold import Batch, Held, Stored, fold
 from dermledger.projections.readmodel_rows import TRAIL_COLUMNS, dataset_values, unpack_state
 from dermledger.projections.readmodel_sql import (
     ADVANCE,
     PROJECTION,
+    ROLES,
+    VOTES,
     Statements,
     collector_paused,
     engine,
     ensure_tracking,
     lock_tracking,
+    lookup,
     tracked_ledger_id,
+    write_clusters,
 )
-from dermledger.projections.readmodel_write import Writer, prepare, store
 from dermledger.study.sealing import Sealer, home_key_store
 from dermledger.study.state import ImageState
 
@@ -216,20 +219,20 @@ class ReadModel:
         self.stats = CatchUpStats()
         held = Held()
         seq = position = 0
-        with collector_paused(), Writer() as writer:
+        with collector_paused():
             while True:
                 page = ledger.recorder.select_notifications(
                     start=position or None, limit=batch_size, inclusive_of_start=not position
                 )
                 if page:
-                    self._rebuild_batch(writer, ledger, ledger_id, page, seq, held)
+                    with self._writer.begin() as conn:
+                        self._rebuild_batch(conn, ledger, ledger_id, page, seq, held)
                     seq, position = seq + len(page), page[-1].id
                     self.stats.events, self.stats.batches = seq, self.stats.batches + 1
                     if progress:
                         progress(seq)
                 if len(page) < batch_size:
                     break
-            writer.wait()
             with self._writer.begin() as conn:
                 self._unchanged(conn, ledger_id)
                 if held.erased not in (None, self._erased_patients(ledger.recorder)):
@@ -241,7 +244,7 @@ class ReadModel:
 
     def _rebuild_batch(
         self,
-        writer: Writer,
+        conn: Connection,
         ledger: LedgerSource,
         ledger_id: str | None,
         page: list[Any],
@@ -249,30 +252,21 @@ class ReadModel:
         held: Held,
     ) -> None:
         """One batch of a rebuild: fold from the held states (or the table, for states
-        spilled there, once the batch before is written), hold the states, and hand
-        the writer one transaction of audit rows, clusters, actors and spilled rows."""
+        spilled there), write the audit rows, clusters and actors, hold the states."""
+        self._unchanged(conn, ledger_id)
         batch = self._decoded(ledger, page, seq)
         held.erased = batch.erased if held.erased is None else held.erased
         if batch.erased != held.erased:  # the rows held may hold what erasure purged
             raise Conflict("a patient was erased during the rebuild; run the rebuild again")
         stored, missing = held.take(batch.continued())
         self.stats.held += len(stored)
-        if held.spilled and missing:
-            writer.wait()  # the states it spills are read back
-            with self.engine.begin() as conn:
-                stored.update(self._load_states(conn, missing))
+        if held.spilled:
+            stored.update(self._load_states(conn, missing))
         fold(batch, stored)
         self.stats.captured += batch.captured
-        audit = prepare(batch)
-        spilled = held.keep(batch)  # bounded memory: beyond it, the table
-
-        def write() -> None:
-            with self._writer.begin() as conn:
-                self._unchanged(conn, ledger_id)
-                store(conn, self._sql, audit)
-                self._write_rows(conn, spilled)
-
-        writer.submit(write)
+        self._write_audit(conn, batch)
+        write_clusters(conn, batch.edges, batch.suspects, batch.states)
+        self._write_rows(conn, held.keep(batch))  # bounded memory: beyond it, the table
 
     def _unchanged(self, conn: Connection, ledger_id: str | None) -> None:
         """Lock the tracking row; refuse to go on if a catch-up moved it meanwhile."""
@@ -355,7 +349,8 @@ class ReadModel:
                 conn,
                 ((sid, state, batch.last_seq[sid], None) for sid, state in batch.states.items()),
             )
-            store(conn, self._sql, prepare(batch))
+            self._write_audit(conn, batch)
+            write_clusters(conn, batch.edges, batch.suspects, batch.states)
             last_seq = mark.last_seq + len(page)
             self._advance(conn, mark.last_seq, ledger_id, last_seq, page[-1].id)
         held.keep(batch)
@@ -381,6 +376,64 @@ class ReadModel:
         rows = (dataset_values(*image) for image in images)
         while chunk := list(itertools.islice(rows, DEFAULT_BATCH)):
             self._sql.write(conn, self._sql.upsert_dataset, chunk)
+
+    def _write_audit(self, conn: Connection, batch: Batch) -> None:
+        """`trail_rows` of the batch, completed with what it cannot see from inside the
+        batch: the roles of actors enrolled earlier, the diagnosis of a vote superseded
+        earlier (both looked up in what earlier batches stored)."""
+        rows = trail_rows(batch.entries)
+        assert len(rows) == len(batch.entries)  # no filter given: one row per event
+        envs = [env for _, env in batch.entries]
+        if batch.need_roles:
+            roles = dict(lookup(conn, ROLES, {envs[i].actor for i in batch.need_roles}))
+            for i in batch.need_roles:
+                rows[i]["role"] = roles.get(envs[i].actor, "")
+        if batch.need_votes:
+            # The superseded vote is the voter's earlier vote on the same image, so the
+            # image's state holds it (event ids are unique in a log that verifies); only
+            # a vote found nowhere there is looked up in earlier batches' rows, in seq
+            # order, so the newest under an id wins as it does in trail_rows.
+            missing: dict[int, str] = {}
+            for i in batch.need_votes:
+                wanted = envs[i].payload["supersedes"]
+                state = batch.states.get(envs[i].stream_id)
+                found = [v.diagnosis for eid, v in state.votes if eid == wanted] if state else []
+                if found:
+                    rows[i]["old_value"] = found[-1]
+                else:
+                    missing[i] = wanted
+            if missing:
+                earlier = dict(lookup(conn, VOTES, set(missing.values())))
+                for i, wanted in missing.items():
+                    rows[i]["old_value"] = earlier.get(wanted)
+        dumps = json.dumps
+        self._sql.write(
+            conn,
+            self._sql.upsert_audit,
+            [
+                (
+                    r["seq"],
+                    env.event_id,
+                    r["recorded_at"],
+                    r["actor"],
+                    r["role"],
+                    r["meaning"],
+                    r["type"],
+                    r["stream"],
+                    r["image_id"],
+                    r["field"],
+                    None if r["old_value"] is None else dumps(r["old_value"]),
+                    None if r["new_value"] is None else dumps(r["new_value"]),
+                    r["reason"],
+                )
+                for r, env in zip(rows, envs, strict=True)
+            ],
+        )
+        self._sql.write(
+            conn,
+            self._sql.upsert_actors,
+            [(e["actor"], e["roles"], e["enrolled_seq"]) for e in batch.enrolments.values()],
+        )
 
     # ------------------------------------------------------------------- reads
 

@@ -59,7 +59,7 @@ DATASET_COLUMNS = ("image_id", "patient_id", "lesion_id", *t.METADATA_COLUMNS, "
                    "consensus", "discordant", "status", "last_seq", "fold_state")  # fmt: skip
 AUDIT_COLUMNS = ("seq", "event_id", *TRAIL_COLUMNS[1:])
 assert tuple(t.dataset.c.keys()) == DATASET_COLUMNS, "dataset_values follows the table"
-assert tuple(t.audit_trail.c.keys()) == AUDIT_COLUMNS, "readmodel_write.store follows the table"
+assert tuple(t.audit_trail.c.keys()) == AUDIT_COLUMNS, "_write_audit follows the table"
 
 
 def dataset_row(image_id: str, state: ImageState, last_seq: int) -> dict[str, Any]:
