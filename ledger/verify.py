@@ -16,6 +16,7 @@ import types
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from hashlib import sha256 as _sha256
 from typing import Any, Protocol
 
 from dermledger.ledger.checkpoints import Checkpoint, WitnessedCheckpoint
@@ -23,7 +24,7 @@ from dermledger.ledger.envelope import Envelope, decode_plain
 from dermledger.ledger.envelope_fast import StoredEnvelope, decode_fields
 from dermledger.ledger.errors import VerificationError
 from dermledger.ledger.frontier import Frontier
-from dermledger.ledger.merkle import MerkleTree, hash_leaf
+from dermledger.ledger.merkle import LEAF_PREFIX, MerkleTree
 from dermledger.ledger.signing import verify_digest
 from dermledger.ledger.store import LogEntry
 from dermledger.ledger.verify_worker import Item
@@ -233,7 +234,7 @@ class LogVerifier:
             self.report.ledger_id = env.payload.get("ledger_id") or ""
         self.authority.observe(env)
         heads[stream_id] = (version, env.hash)
-        self.tree.append(hash_leaf(digest))
+        self.tree.append(_sha256(LEAF_PREFIX + digest).digest())  # hash_leaf, inlined
         report = self.report
         report.events = seq
         report.types[topic] = report.types.get(topic, 0) + 1
