@@ -98,7 +98,7 @@ def read_log(recorder: ApplicationRecorder, *, page_size: int = PAGE_SIZE) -> It
         start = page[-1].id
 
 
-SCAN_PAGE = 5000  # rows a page of `scan_log`: one short read transaction each
+SCAN_PAGE = 2000  # rows a page of `scan_log`: one short read transaction each (2.4 MB)
 
 
 def scan_log(
