@@ -22,6 +22,7 @@ from types import ModuleType
 from rich.console import Console
 from rich.table import Table
 
+from dermledger.bench.before import before
 from dermledger.bench.common import MEMORY, POSTGRES, SQLITE, Backend, BenchArgs, Row
 
 POSTGRES_ENV = "DERMLEDGER_TEST_POSTGRES_URL"
@@ -120,7 +121,8 @@ def render(rows: list[Row], args: BenchArgs, seconds: float) -> None:
     table = Table(
         title=f"DermLedger benchmarks ({os.cpu_count()} cores, Python {platform.python_version()})"
     )
-    for column in ("measure", "backend", "n", "ours/s", "baseline/s", "ratio", "peak MiB"):
+    columns = ("measure", "backend", "n", "ours/s", "baseline/s", "ratio", "before #19", "peak MiB")
+    for column in columns:
         left = column in ("measure", "backend")
         table.add_column(column, justify="left" if left else "right", no_wrap=True)
     for row in rows:
@@ -131,11 +133,15 @@ def render(rows: list[Row], args: BenchArgs, seconds: float) -> None:
             f"{row.ours_per_s:,.0f}",
             f"{row.baseline_per_s:,.0f}",
             f"{row.ratio:.2f}",
+            before(row.measure, row.backend) or "-",
             f"{row.peak_mib:.0f}",
         )
     out = Console(width=None if sys.stdout.isatty() else 140)
     out.print(table)
-    out.print("ratio = ours/s ÷ baseline/s; peak = this process's peak RSS during ours.")
+    out.print(
+        "ratio = ours/s ÷ baseline/s; before #19 = the ratio recorded before issue 19 "
+        "(bench/before.json); peak = this process's peak RSS during ours."
+    )
     for measure, baseline in dict((row.measure, row.baseline) for row in rows).items():
         out.print(f"  {measure} — baseline: {baseline}")
     load = os.getloadavg()[0]
