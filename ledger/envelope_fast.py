@@ -8,9 +8,11 @@ take a tenth of that; the proof that the bytes hashed are exactly RFC 8785's is:
 1. The typed decode accepts only a JSON object with exactly the envelope's members,
    each of exactly its declared type, and a payload whose values are strings, booleans,
    null, integers within ±(2^53-1), lists and objects (nested at most `DEPTH` deep): no
-   float, NaN or unsafe integer ever reaches the encoder (those are where JCS's number
-   form differs from any C encoder's). Anything else raises and the caller decides the
-   slow way (`decode_plain`, pydantic, rfc8785).
+   NaN or unsafe integer ever reaches the encoder (those are where JCS's number form
+   differs from any C encoder's). Floats are taken only where both write them alike
+   (`_floats_agree`: non-integral, 1e-4 ≤ |x| < 1e16), and their digest must equal the
+   stored hash, else the slow path judges. Anything else raises and the caller decides
+   the slow way (`decode_plain`, pydantic, rfc8785).
 2. The hashed members (all but `hash` and `signature`) are encoded with every key
    sorted. The result must be ASCII: then every key and string is ASCII, so code-point
    order is JCS's UTF-16 order, and msgspec's escapes for ASCII (`\\"`, `\\\\`, `\\b \\f
