@@ -39,21 +39,19 @@ import io
 import os
 import pstats
 import shutil
-import signal
 import tempfile
 import time
 import uuid
-from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 
 import numpy as np
 from PIL import Image
 
 from dermledger.bench import release_study
+from dermledger.bench.bench_cpu import cpu_seconds
 from dermledger.bench.bench_ledger import open_ledger
 from dermledger.bench.common import (
     MEMORY,
@@ -68,11 +66,14 @@ from dermledger.bench.common import (
     rate,
     say,
 )
+from dermledger.bench.sampler import Sampler
 from dermledger.ledger.blobs import BlobStore
 from dermledger.ledger.bootstrap import Settings
 from dermledger.ledger.signing import Signer
 from dermledger.ledger.store import read_topic
 from dermledger.study.ledger import DermLedger
+from dermledger.study.position import Position
+from dermledger.study.sealing import keyed_blobs
 from dermledger.synthetic.cohort import METADATA_COLUMNS, plan_cohort
 from dermledger.synthetic.images import draw_image, encode_jpeg
 
@@ -86,6 +87,12 @@ MARGINAL = (
     "release, marginal ÷ SHA-256+copy",
     "the same hash+copy; ours = (N - N/2) / (t(N) - t(N/2)), t(N/2) a release as of the seq "
     "where half the images were verified: the cost per image, without the fixed part",
+)
+CPU = (
+    "release ÷ SHA-256+copy, CPU",
+    "the same, both sides in CPU seconds (getrusage of this process and its reaped "
+    "children; every full release against both baseline runs): what the wall ratio tends "
+    "to on free cores, and far steadier than it on a shared machine",
 )
 # Full and half releases are timed this many times each, alternating, and the fastest of
 # each kept: on a shared machine the difference of two single runs is mostly noise.
@@ -189,11 +196,13 @@ def build_study(backend: Backend, settings: Settings, cohort: Cohort) -> Study:
 
 
 def blob_paths(ledger: DermLedger) -> list[Path]:
-    """The blob-store file of every captured image: what create_release links out."""
-    blobs = BlobStore(ledger.settings.blobs_dir)
+    """The blob-store file of every captured image: what create_release copies out. A
+    sealed capture's (erasure v2, the default) is its encrypted file at its keyed
+    address (`blob_ref`, 28 bytes longer than the image), which the release opens."""
+    blobs, sealed = BlobStore(ledger.settings.blobs_dir), keyed_blobs(ledger.settings)
     return [
-        blobs.path(env.payload["blob_sha256"])
-        for env in read_topic(ledger.kernel.recorder, "ImageCaptured")
+        sealed.path(p["blob_ref"]) if p.get("blob_ref") else blobs.path(p["blob_sha256"])
+        for p in (env.payload for env in read_topic(ledger.kernel.recorder, "ImageCaptured"))
     ]
 
 
@@ -208,12 +217,32 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def baseline(paths: list[Path], copy_to: Path | None) -> float:
-    """Seconds to hash every file, and copy each into `copy_to` (created, then removed)."""
+class Clock(Stopwatch):
+    """A Stopwatch that also adds up CPU seconds (`getrusage` of this process and its
+    reaped children), which a shared machine's other jobs move far less than wall time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cpu = 0.0
+        self._cpu_started = 0.0
+
+    def __enter__(self) -> Clock:
+        self._cpu_started = cpu_seconds()
+        super().__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        super().__exit__(*exc)
+        self.cpu += cpu_seconds() - self._cpu_started
+
+
+def baseline(paths: list[Path], copy_to: Path | None) -> Clock:
+    """Time (wall and CPU) to hash every file, and copy each into `copy_to` (created,
+    then removed)."""
     if copy_to is not None:
         copy_to.mkdir()
     try:
-        with Stopwatch() as watch:
+        with Clock() as watch:
             for number, path in enumerate(paths):
                 sha256_file(path)
                 if copy_to is not None:
@@ -221,10 +250,10 @@ def baseline(paths: list[Path], copy_to: Path | None) -> float:
     finally:
         if copy_to is not None:
             shutil.rmtree(copy_to, ignore_errors=True)
-    return watch.seconds
+    return watch
 
 
-def baselines(paths: list[Path], workdir: Path) -> list[float]:
+def baselines(paths: list[Path], workdir: Path) -> list[Clock]:
     """Both baselines, in BASELINES order."""
     fresh = workdir / f"baseline-copy-{uuid.uuid4().hex[:8]}"
     return [baseline(paths, fresh), baseline(paths, None)]
@@ -265,21 +294,27 @@ def release(
     as_of: int | None = None,
     publish: bool | None = None,
     sizes: dict[str, int] | None = None,
+    clock: Clock | None = None,
 ) -> tuple[float, int]:
     """(seconds, images) of one create_release into a fresh folder, removed afterwards. By
     default a full release is published, a partial one (as of an earlier seq) built and
     signed only; a second full release must not publish (its name is taken). `sizes`, when
-    given, receives the bytes of each top-level file of the release."""
+    given, receives the bytes of each top-level file of the release; `clock`, when given,
+    adds the release's wall and CPU time."""
     out = workdir / f"release-{uuid.uuid4().hex[:8]}"
+    watch = Clock()
     try:
-        with Stopwatch() as watch:
+        with watch:
             summary = study.ledger.releases.create_release(
                 study.lead,
                 "bench" if as_of is None else f"bench-{as_of}",
                 out,
-                as_of=None if as_of is None else str(as_of),
+                as_of=None if as_of is None else Position.at_seq(as_of),
                 publish=as_of is None if publish is None else publish,
             )
+        if clock is not None:
+            clock.seconds += watch.seconds
+            clock.cpu += watch.cpu
         if sizes is not None:
             sizes.update({p.name: p.stat().st_size for p in out.iterdir() if p.is_file()})
     finally:
@@ -322,11 +357,14 @@ def measure(args: BenchArgs, n: int, repeats: int = REPEATS) -> list[Row]:
             peak, sizes = PeakMemory(), {}
             peak.reset()
             resident = rss_mib()
-            seconds, released = release(study, args.workdir, sizes=sizes, publish=False)
+            spent = Clock()  # every full release's wall and CPU time, for the CPU ratio
+            seconds, released = release(
+                study, args.workdir, sizes=sizes, publish=False, clock=spent
+            )
             mib = peak.mib()
             half_seconds, half = release(study, args.workdir, as_of=study.half_seq)
             for _ in range(repeats - 1):  # alternating, keeping the fastest of each
-                again, _ = release(study, args.workdir, publish=False)
+                again, _ = release(study, args.workdir, publish=False, clock=spent)
                 seconds = min(seconds, again)
                 again, _ = release(study, args.workdir, as_of=study.half_seq)
                 half_seconds = min(half_seconds, again)
@@ -339,97 +377,19 @@ def measure(args: BenchArgs, n: int, repeats: int = REPEATS) -> list[Row]:
                         if name.endswith((".csv", ".jsonl", ".json"))))  # fmt: skip
         full = rate(released, seconds)
         marginal = rate(released - half, seconds - half_seconds)
-        theirs = [rate(2 * len(paths), a + b) for a, b in zip(before, after, strict=True)]
+        theirs = [
+            rate(2 * len(paths), a.seconds + b.seconds)
+            for a, b in zip(before, after, strict=True)
+        ]
         for (label, what), baseline_rate in zip(BASELINES.items(), theirs, strict=True):
             rows.append(Row(label, backend.name, released, full, baseline_rate, mib, what))
+        label, what = CPU
+        copy_cpu = rate(2 * len(paths), before[0].cpu + after[0].cpu)
+        rows.append(Row(label, backend.name, released, rate(repeats * released, spent.cpu),
+                        copy_cpu, mib, what))  # fmt: skip
         label, what = MARGINAL
         rows.append(Row(label, backend.name, released - half, marginal, theirs[0], mib, what))
     return rows
-
-
-class Sampler:
-    """A wall-clock sampling profiler of the calls to `root` (a qualified name): a SIGALRM
-    every `interval` seconds looks at the stack and charges the time since its previous
-    look to every function on it below the root (once each: cumulative) and to the
-    innermost one (own). The handler runs between bytecodes, so the
-    time of a C call (hashing, I/O, rendering) lands on the Python function that made it.
-    Unix only, main thread only.
-
-    Why beside cProfile: on this Python (3.12.1), drawing with matplotlib's Agg backend
-    loses cProfile's call stack, so create_release and everything above the charts are
-    missing from its listing and no entry has callers; its own times stay right, its
-    cumulative ones do not add up.
-    """
-
-    def __init__(self, root: str, interval: float = 0.001) -> None:
-        self.root, self.interval = root, interval
-        self.cumulative: Counter[tuple[str, int, str]] = Counter()
-        self.own: Counter[tuple[str, int, str]] = Counter()
-        self.seconds = 0.0
-
-    def run(self, function: Callable[..., object], *args: object, **kwargs: object) -> None:
-        last = time.perf_counter()
-
-        def sample(signum: int, frame: FrameType | None) -> None:
-            nonlocal last
-            now = time.perf_counter()
-            spent, last = now - last, now
-            stack = []  # innermost first, up to the root: samples outside it are dropped
-            while frame is not None and (not stack or stack[-1][2] != self.root):
-                stack.append(self._key(frame))
-                frame = frame.f_back
-            if not stack or stack[-1][2] != self.root:
-                return
-            self.own[stack[0]] += spent
-            for key in set(stack):
-                self.cumulative[key] += spent
-
-        previous = signal.signal(signal.SIGALRM, sample)
-        started = last = time.perf_counter()
-        signal.setitimer(signal.ITIMER_REAL, self.interval, self.interval)
-        try:
-            function(*args, **kwargs)
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
-            self.seconds = time.perf_counter() - started
-
-    @staticmethod
-    def _key(frame: FrameType) -> tuple[str, int, str]:
-        code = frame.f_code
-        return code.co_filename, code.co_firstlineno, code.co_qualname
-
-    def report(self, top: int) -> str:
-        """The `top` functions of this project by cumulative time, then the `top` functions
-        of any origin by own time, with their share of the time spent in the root."""
-        root = self.root
-        total = next((t for k, t in self.cumulative.items() if k[2] == root), self.seconds)
-        ours = [item for item in self.cumulative.items() if _is_ours(item[0][0])]
-        lines = [f"{'cumul.':>7} {'%':>5} {'own':>6}  function ({total:.2f} s in {root})"]
-        for key, spent in sorted(ours, key=lambda item: -item[1])[:top]:
-            lines.append(f"{spent:6.2f}s {100 * spent / total:5.1f} {self.own[key]:5.2f}s  "
-                         f"{key[2]} ({_short(key[0])}:{key[1]})")  # fmt: skip
-        lines.append(f"{'own':>7} {'%':>5}  function, any origin")
-        for key, spent in sorted(self.own.items(), key=lambda item: -item[1])[:top]:
-            lines.append(f"{spent:6.2f}s {100 * spent / total:5.1f}  "
-                         f"{key[2]} ({_short(key[0])}:{key[1]})")  # fmt: skip
-        return "\n".join(lines)
-
-
-PROJECT = Path(__file__).resolve().parent.parent
-
-
-def _is_ours(path: str) -> bool:
-    return path.startswith(str(PROJECT)) and "site-packages" not in path
-
-
-def _short(path: str) -> str:
-    if _is_ours(path):
-        return str(Path(path).relative_to(PROJECT))
-    for marker in ("site-packages/", "/lib/python3.12/"):
-        if marker in path:
-            return path.split(marker, 1)[1]
-    return path
 
 
 def profile_release(images: int, workdir: Path, top: int = 12) -> str:

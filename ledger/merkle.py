@@ -34,12 +34,14 @@ from hashlib import sha256 as _sha256
 from itertools import islice
 
 from dermledger.ledger.errors import ProofError, RootMismatch
+from dermledger.ledger.merkle_paths import AuditPaths
 
 __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
     "LEAF_PREFIX",
     "NODE_PREFIX",
+    "AuditPaths",
     "MerkleTree",
     "RootBuilder",
     "hash_children",
@@ -189,6 +191,15 @@ class MerkleTree:
                 lo = mid
         path.reverse()
         return path
+
+    def inclusion_proofs(self, size: int | None = None) -> AuditPaths:
+        """Every leaf's `inclusion_proof(index, size)`, for many proofs at one size: the
+        right border is hashed once, then each proof is lookups (see `merkle_paths`).
+
+        Raises:
+            ValueError: `size` is outside 0..self.size.
+        """
+        return AuditPaths(self._levels, self._resolve_size(size))
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
         """Return the RFC 6962 consistency proof PROOF(old_size, D[0:new_size]).

@@ -9,6 +9,7 @@ that was refused: it may be a person's name), ready to become an InvalidInput.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -227,6 +228,23 @@ def parse_value(field: str, value: object) -> FieldValue | None:
         if value not in spec.choices:
             raise FieldProblem(_choice_sentence(field, value))
         return str(value)
+    if spec.type == "pseudonym":  # one value per patient or lesion: nothing to reuse
+        return _checked_value(field, value)
+    if type(value) in (str, int, bool) or (type(value) is float and value and value == value):
+        return _cached_value(field, type(value), value)  # equal keys: the very same value
+    return _checked_value(field, value)  # -0.0 == 0.0, Decimal("1.0") == Decimal("1.000")
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_value(field: str, kind: type, value: str | int | float) -> FieldValue:
+    """`_checked_value` once per (field, type, value): an import's thousands of repeated
+    cells are parsed once each. The type is in the key (True == 1). A refused value raises
+    every time (exceptions are not cached)."""
+    return _checked_value(field, value)
+
+
+def _checked_value(field: str, value: str | int | float | Decimal) -> FieldValue:
+    """ISIC's parse of one value, then our own rules for the field."""
     parsed = _isic_value(field, value)
     rule = _OWN_RULES.get(field)
     result = rule(value, parsed) if rule else parsed

@@ -16,7 +16,7 @@ from typing import Any
 from dermledger.ledger.envelope import Envelope
 from dermledger.ledger.errors import Conflict, NotFound
 from dermledger.ledger.signing import Signer
-from dermledger.ledger.store import read_topic_after
+from dermledger.ledger.store import Head, note_read, read_topic_after
 from dermledger.policies import consent, duplicates, free_text, metadata_schema, sop
 from dermledger.projections.dedup_index import DedupIndex, IndexedImage
 from dermledger.study.imaging import ImageFacts, inspect_image
@@ -78,7 +78,10 @@ class CaptureService:
             self.kernel.recorder, "ImageCaptured", index.position
         )
         opener = self.kernel.sealer.opening(erased_patients(self.kernel.recorder))
-        for p in (opener(e).payload for e in captured):
+        # Captures already in the index (this process's own, added when decided) are not
+        # opened again: an import would otherwise decrypt each batch it wrote once more.
+        fresh = (e for e in captured if e.payload.get("image_id") not in index)
+        for p in (opener(e).payload for e in fresh):
             if p.get("erased"):  # its key is destroyed: nothing of it may match again
                 continue
             index.add(
@@ -159,11 +162,12 @@ class CaptureService:
         patient: PatientState | None,
         index: DedupIndex,
         not_yet: set[str],
+        key: bytes | None = None,
     ) -> tuple[list[Proposal], list[duplicates.SuspectedDuplicate]]:
         """The events of one capture (policies `capture-sop`, consent, metadata-schema and
         `duplicate-detection`), or the refusal. Candidates in `not_yet` are ignored: images of
         the same batch that come after this one, already in the index from an earlier
-        attempt at the batch."""
+        attempt at the batch. `key`: the patient's key if the caller holds it already."""
         facts, patient_id = planned.facts, planned.patient_id
         fields = ({} if patient is None else patient.fields) | planned.metadata
         fields = {k: v for k, v in fields.items() if v is not None}
@@ -182,7 +186,8 @@ class CaptureService:
         decision.enforce()
         found = self._suspicions(facts, index, not_yet)
         captured = _captured_payload(planned, record, sop_record)
-        key, _ = self.kernel.sealer.ensure_key(patient_id)  # every check above has passed
+        if key is None:  # every check above has passed
+            key, _ = self.kernel.sealer.ensure_key(patient_id)
         sealed = self.kernel.sealer.seal_capture(
             key, captured, self.kernel.sealer.blob_ref(key, facts.sha256)
         )
@@ -222,26 +227,52 @@ class CaptureService:
 
     def _patient(self, patient_id: str) -> PatientState | None:
         """The patient's state with its sealed fields opened (read into the decision)."""
-        stream = self.kernel.stream(patient_stream(patient_id))
-        return fold_patient(self.kernel.sealer.open_all(stream))
+        return self._patient_read(patient_id)[1]
 
-    def _blob_items(self, batch: list[tuple[PlannedCapture, bytes]]) -> list[tuple[bytes, bytes]]:
+    def _patient_read(self, patient_id: str) -> tuple[Head, PatientState | None]:
+        """The head of the patient's stream and the state folded from it."""
+        stream = self.kernel.stream(patient_stream(patient_id))
+        head: Head = (stream[-1].stream_version, stream[-1].hash) if stream else (0, None)
+        return head, fold_patient(self.kernel.sealer.open_all(stream))
+
+    def _batch_patients(self, batch: list[tuple[PlannedCapture, bytes]]) -> dict[str, _Patient]:
+        """Every patient of a batch read once, before its blobs are written: the stream's
+        head, the state, and the key when images may be captured for it (None if not)."""
+        patients: dict[str, _Patient] = {}
+        for planned, _ in batch:
+            if planned.patient_id not in patients:
+                head, state = self._patient_read(planned.patient_id)
+                usable = state is not None and not state.erased
+                key = self.kernel.sealer.ensure_key(planned.patient_id)[0] if usable else None
+                patients[planned.patient_id] = _Patient(head, state, key)
+        return patients
+
+    def _decision_patient(
+        self, patient_id: str, read_before: dict[str, _Patient] | None
+    ) -> _Patient:
+        """A patient as a batch's decision sees it: as read just before the decision (its
+        head goes into the read set, so the insert fails if the stream moved since), else
+        read now."""
+        if read_before is not None:
+            known = read_before[patient_id]
+            note_read(patient_stream(patient_id), known.head)
+            return known
+        return _Patient(*self._patient_read(patient_id), None)
+
+    def _blob_items(
+        self, batch: list[tuple[PlannedCapture, bytes]], patients: dict[str, _Patient]
+    ) -> list[tuple[bytes, bytes]]:
         """(blob key, bytes) of every image of a batch whose patient may be captured; the
         others are left out here and refused by the decision."""
-        keys: dict[str, bytes | None] = {}
-        for planned, _ in batch:
-            if planned.patient_id not in keys:
-                patient = self._patient(planned.patient_id)
-                usable = patient is not None and not patient.erased
-                keys[planned.patient_id] = (
-                    self.kernel.sealer.blob_key(
-                        self.kernel.sealer.ensure_key(planned.patient_id)[0]
-                    )
-                    if usable
-                    else None
-                )
+        keys = {
+            pid: self.kernel.sealer.blob_key(p.key)
+            for pid, p in patients.items()
+            if p.key is not None
+        }
         return [
-            (key, data) for planned, data in batch if (key := keys[planned.patient_id]) is not None
+            (keys[planned.patient_id], data)
+            for planned, data in batch
+            if planned.patient_id in keys
         ]
 
     def capture_batch(
@@ -262,13 +293,14 @@ class CaptureService:
         _check_unchanged(batch)
         results: dict[str, CaptureResult] = {}
         attempts = 0
+        read_before = self._batch_patients(batch)
 
         def decide() -> list[Proposal]:
             nonlocal attempts
             attempts += 1
             results.clear()
             self.refreshed(index)
-            patients: dict[str, PatientState | None] = {}
+            patients: dict[str, _Patient] = {}
             proposals: list[Proposal] = []
             not_yet = {planned.image_id for planned, _ in batch}
             for planned, _ in batch:
@@ -282,10 +314,13 @@ class CaptureService:
                     )
                     not_yet.discard(planned.image_id)
                     continue
-                if planned.patient_id not in patients:
-                    patients[planned.patient_id] = self._patient(planned.patient_id)
+                patient = patients.get(planned.patient_id)
+                if patient is None:
+                    patient = patients[planned.patient_id] = self._decision_patient(
+                        planned.patient_id, read_before if attempts == 1 else None
+                    )
                 made, found = self._capture_proposals(
-                    planned, patients[planned.patient_id], index, not_yet
+                    planned, patient.state, index, not_yet, patient.key
                 )
                 not_yet.discard(planned.image_id)
                 proposals += made
@@ -294,7 +329,7 @@ class CaptureService:
             return proposals
 
         blobs = keyed_blobs(self.kernel.settings)
-        stored = blobs.put_many(self._blob_items(batch))
+        stored = blobs.put_many(self._blob_items(batch, read_before))
         try:
             envelopes = self.kernel.append(signer, decide)
         except BaseException as exc:
@@ -304,6 +339,15 @@ class CaptureService:
         for envelope in envelopes:
             results[envelope.stream_id].envelopes.append(envelope)
         return [results[planned.image_id] for planned, _ in batch]
+
+
+@dataclass(frozen=True)
+class _Patient:
+    """A patient read for a batch: its stream's head, its state, its key (None: not held)."""
+
+    head: Head
+    state: PatientState | None
+    key: bytes | None
 
 
 def _check_unchanged(batch: list[tuple[PlannedCapture, bytes]]) -> None:
@@ -358,4 +402,3 @@ def _captured_payload(
         "sop": sop_record,
         "metadata": values,
     }
-

@@ -127,16 +127,17 @@ def refuse_rebuild_after_erasure(kernel: Kernel, view: StudyView, name: str) -> 
 def blob_opener(kernel: Kernel) -> Callable[[dict[str, Any]], bytes]:
     """The plain bytes of a sealed capture (its opened fields), for a release to write."""
     store = keyed_blobs(kernel.settings)
-    keys: dict[str, bytes | None] = {}
+    keys: dict[str, bytes | None] = {}  # each patient's blob key, derived once
 
     def open_blob(captured: dict[str, Any]) -> bytes:
         patient_id = str(captured["patient_id"])
         if patient_id not in keys:
-            keys[patient_id] = kernel.sealer.key(patient_id)
+            key = kernel.sealer.key(patient_id)
+            keys[patient_id] = None if key is None else kernel.sealer.blob_key(key)
         key = keys[patient_id]
         if key is None:
             raise InvalidInput(f"the images of patient {patient_id} were erased")
-        return store.read(kernel.sealer.blob_key(key), str(captured["blob_ref"]))
+        return store.read(key, str(captured["blob_ref"]))
 
     return open_blob
 

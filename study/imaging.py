@@ -151,7 +151,9 @@ def region_probe(gray: Image.Image) -> npt.NDArray[np.uint64]:
     # Separable: (y-operator @ thumb) @ x-operator for every pair of spans at once.
     low = np.matmul(np.matmul(_Y_DCT, thumb), _X_DCT)  # (n, 8, n * 8)
     low = low.reshape(n, 8, n, 8).transpose(0, 2, 1, 3).reshape(n * n, 64)
-    middle = np.partition(low, (31, 32), axis=1)
+    # The two middle values of each row, exactly: sorted (numpy's vectorised sort of short
+    # rows) rather than partitioned at both ranks, 0.14 ms instead of 0.5 ms an image.
+    middle = np.sort(low, axis=1)
     phash = low > (middle[:, 31:32] + middle[:, 32:33]) / 2  # above the median, as pHash
     grid = np.matmul(np.matmul(_Y_SAMPLES, thumb), _X_SAMPLES)  # (n, 9, n * 9)
     grid = grid.reshape(n, 9, n, 9).transpose(0, 2, 1, 3)
@@ -183,7 +185,10 @@ def inspect_image(data: bytes, *, name: str = "the image") -> ImageFacts:
             with Image.open(io.BytesIO(data)) as img:
                 fmt = img.format or "unknown"
                 img.load()
-                rgb = img.convert("RGB")
+                # A colour JPEG decodes to RGB: used as it is, not copied (closing the
+                # file destroys its pixels, so what is needed is taken before).
+                rgb = img if img.mode == "RGB" else img.convert("RGB")
+                size, pixels, gray_image = rgb.size, rgb.tobytes(), rgb.convert("L")
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InvalidInput(
             f"{name} has more than {MAX_PIXELS:,} pixels (decompression-bomb limit)"
@@ -192,9 +197,9 @@ def inspect_image(data: bytes, *, name: str = "the image") -> ImageFacts:
         raise InvalidInput(f"{name} is not an image Pillow can read") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise InvalidInput(f"{name} is truncated or corrupt ({type(exc).__name__})") from exc
-    pixel_sha256 = hashlib.sha256(f"{rgb.width}x{rgb.height}".encode())
-    pixel_sha256.update(rgb.tobytes())  # the same bytes as the RGB array, one copy fewer
-    gray_image = rgb.convert("L")
+    pixel_sha256 = hashlib.sha256(f"{size[0]}x{size[1]}".encode())
+    pixel_sha256.update(pixels)  # the same bytes as the RGB array, one copy fewer
+    del pixels
     probe = region_probe(gray_image)
     return ImageFacts(
         sha256=hashlib.sha256(data).hexdigest(),
@@ -202,8 +207,8 @@ def inspect_image(data: bytes, *, name: str = "the image") -> ImageFacts:
         phash=str(imagehash.phash(gray_image)),
         dhash=str(imagehash.dhash(gray_image)),
         region_hash=region_hex(probe),
-        width=rgb.width,
-        height=rgb.height,
+        width=size[0],
+        height=size[1],
         format=fmt,
         focus=round(laplacian_variance(np.asarray(gray_image)), 2),
         size_bytes=len(data),

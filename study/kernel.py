@@ -121,6 +121,15 @@ class Kernel(Application[str]):
         (`expected_versions`) atomically with the insert."""
         return guarded_recorder(self.factory)
 
+    def save(self, *envelopes: Any, **kwargs: Any) -> list[Any]:  # type: ignore[override]
+        """Insert sealed envelopes in one transaction, through the mapper and the recorder
+        (`kwargs`: the read set to check). `Application.save`'s aggregate bookkeeping (a
+        runtime Protocol check per event, snapshots, notification hooks, Recording
+        objects) does nothing for envelopes and cost about 10 µs an append."""
+        to_stored = self.mapper.to_stored_event
+        self.recorder.insert_events([to_stored(e) for e in envelopes], **kwargs)
+        return []
+
     @staticmethod
     def proposal(stream_id: str, event_type: str, payload: dict[str, Any]) -> Proposal:
         return Proposal(stream_id, event_type, payload)

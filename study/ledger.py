@@ -42,9 +42,11 @@ from dermledger.study.worklists import WorklistService
 class DermLedger:
     """One ledger and the study's services over it."""
 
+    kernel_class: type[Kernel] = Kernel  # the benchmarks' in-memory store swaps it
+
     def __init__(self, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> None:
         self.settings = settings
-        self.kernel = Kernel(settings, clock=clock)
+        self.kernel = self.kernel_class(settings, clock=clock)
         self.records = Records(self.kernel)
         self.actors = ActorService(self.kernel)
         self.audit = AuditService(self.kernel)

@@ -17,6 +17,7 @@ import isic_metadata
 
 from dermledger import __version__
 from dermledger.ledger.blobs import BlobStore
+from dermledger.ledger.merkle import AuditPaths
 from dermledger.policies import confirmation, metadata_schema, release_gates
 from dermledger.projections.release.candidate import record_problem, release_candidate
 from dermledger.projections.release.cohort import CohortTable
@@ -47,7 +48,7 @@ from dermledger.projections.release.partition_file import write_partition_file
 from dermledger.projections.release.replay import Replay
 from dermledger.projections.release.validated import RecordMemo
 from dermledger.projections.release.verify import FORMAT, MANIFEST, file_sha256
-from dermledger.projections.statistics import study_statistics
+from dermledger.projections.statistics import panel_agreement
 from dermledger.projections.study_view import StudyView
 from dermledger.study.state import ImageState
 
@@ -169,7 +170,7 @@ def write_docs(
 ) -> None:
     """The datasheet and croissant.json, from metadata.csv read back as a stream (the
     very rows a reader will see) and the image digests already known."""
-    stats = study_statistics(view.images[i] for i in released)
+    panel = panel_agreement(view.images[i] for i in released)
     rows = CsvRows(folder / "metadata.csv")
     listed = [*release_gates.GATES]
     if left_out.get(release_gates.FORMAT_GATE.name):
@@ -181,7 +182,7 @@ def write_docs(
         name=name,
         table=table,
         gates=gates,
-        agreement=stats["agreement"],
+        agreement=panel,
         as_of=as_of,
         witnessing=witnessing,
     )
@@ -195,7 +196,7 @@ def write_docs(
         metadata_rows=rows,
         image_files=image_files,
         csv_sha256=written["metadata.csv"][0],
-        rai=RaiFacts.from_release(table, stats["agreement"], gates),
+        rai=RaiFacts.from_release(table, panel, gates),
         cite_as=f"DermLedger release {name}, ledger {view.ledger_id}, seq {as_of['seq']}",
     )
     scopes = consent_scopes(view, released)  # issue 16: per-label provenance, data-use terms
@@ -237,13 +238,13 @@ def _write_judgements(annotations: csv.DictWriter, image: ImageState, replayed: 
             annotations.writerow({k: cell(cells.get(k)) for k in ANNOTATION_COLUMNS})
 
 
-def _provenance_line(image_id: str, replayed: Replay) -> str:
-    """The image's provenance.jsonl line: its events with inclusion proofs."""
-    position = replayed.position
+def _provenance_line(image_id: str, replayed: Replay, paths: AuditPaths) -> str:
+    """The image's provenance.jsonl line: its events with inclusion proofs (`paths`: the
+    proofs at the release's position, which share the hashing of the tree's border)."""
     return json.dumps(
         {"image_id": image_id, "events": [
             {"seq": seq, "type": replayed.types[seq - 1], "hash": replayed.hash_hex(seq),
-             "proof": [h.hex() for h in replayed.tree.inclusion_proof(seq - 1, position)]}
+             "proof": paths.proof_hex(seq - 1)}
             for seq in replayed.image_seqs[image_id]
         ]},
         sort_keys=True, separators=(",", ":"),
@@ -286,6 +287,7 @@ def _write_images(
     released: list[str] = []
     image_files: list[tuple[str, str, int]] = []  # (path, sha256, bytes), sorted by path
     memo = RecordMemo(isic_metadata_version())
+    paths = replayed.tree.inclusion_proofs(replayed.position)
     with (
         HashingWriter(folder / "metadata.csv") as metadata_file,
         HashingWriter(folder / "annotations.csv") as annotations_file,
@@ -309,7 +311,7 @@ def _write_images(
                        "file_name": path}  # fmt: skip
                 metadata.writerow({k: cell(row.get(k)) for k in RELEASE_COLUMNS})
                 _write_judgements(annotations, image, replayed)
-                provenance_file.write(_provenance_line(image_id, replayed))
+                provenance_file.write(_provenance_line(image_id, replayed, paths))
             if progress:
                 progress("Writing the release", done, len(candidates))
     written = {

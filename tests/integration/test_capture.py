@@ -330,3 +330,32 @@ def test_import_without_consent_is_refused_before_writing(
     with pytest.raises(InvalidInput, match="row 3: patient P0002 has no consent in force"):
         study.ledger.imports.import_folder(study["ada"], folder, header, rows)
     assert state(study) == before
+
+
+def test_a_withdrawal_after_a_batch_read_its_patients_stops_the_batch(
+    study: LedgerHandle, tmp_path: Path
+) -> None:
+    """A batch reads each patient once, before its blobs are written, and its decision
+    reuses that read: a withdrawal committed in between must make the insert fail, the
+    batch decide again and be refused, and the blobs it wrote be removed."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(jpeg(21))
+    header = ["filename", "patient_id", "lesion_id", "image_type", "dermoscopic_type"]
+    row = dict(
+        zip(header, ["a.jpg", "P0001", "L1", "dermoscopic", "contact polarized"], strict=True)
+    )
+    service = study.ledger.capture
+    read_patients = service._batch_patients
+
+    def read_then_withdrawn(batch: object) -> object:
+        patients = read_patients(batch)  # type: ignore[arg-type]
+        study.ledger.patients.withdraw_consent(study["ada"], "P0001", "the patient asked")
+        return patients
+
+    service._batch_patients = read_then_withdrawn  # type: ignore[method-assign]
+    with pytest.raises(PolicyViolation, match="no consent in force"):
+        study.ledger.imports.import_folder(study["ada"], folder, header, [row])
+    log = [e.envelope().type for e in study.ledger.kernel.log()]
+    assert "ConsentWithdrawn" in log and "ImageCaptured" not in log
+    assert not [p for p in keyed_blobs(study.ledger.settings).folder.rglob("*") if p.is_file()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from importlib.metadata import version
 
 import pytest
@@ -556,3 +557,29 @@ def test_a_gap_in_published_levels_is_rejected_by_isic() -> None:
     published = to_isic_published(validate_record(FULL)) | {"diagnosis_2": None}
     with pytest.raises(ValidationError, match="Unknown diagnosis"):
         MetadataRow.model_validate(to_isic_input(published))
+
+
+def test_parsed_values_are_reused_only_for_the_very_same_value() -> None:
+    """`parse_value` caches per (field, type, value): a cached answer is exactly the fresh
+    one, equal-but-different values (1 and 1.0 and True, 0.0 and -0.0, Decimals with more
+    places) are parsed on their own, and a refused value is refused every time."""
+    from decimal import Decimal
+
+    from dermledger.policies.metadata_values import FieldProblem, _checked_value, parse_value
+
+    cases = [
+        ("clin_size_long_diam_mm", v)
+        for v in ("4.5", 4.5, 4, Decimal("4.5"), Decimal("4.500"), "0", 0.0, -0.0, float("nan"))
+    ] + [("age", v) for v in ("38", 38, 38.0, "85+")] + [
+        ("personal_hx_mm", v) for v in (True, "true", False, 1, 0)
+    ]  # fmt: skip
+    for _ in range(2):
+        for field, value in cases:
+            try:
+                expected: object = _checked_value(field, value)
+            except FieldProblem as problem:
+                with pytest.raises(FieldProblem, match=re.escape(str(problem))):
+                    parse_value(field, value)
+                continue
+            got = parse_value(field, value)
+            assert (got, type(got)) == (expected, type(expected)), (field, value)
