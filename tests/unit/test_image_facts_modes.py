@@ -244,3 +244,19 @@ def _probe_digest(probe: np.ndarray) -> str:
 def test_facts_unchanged(fmt: str, mode: str) -> None:
     key = f"{fmt}-{mode}"
     assert facts_tuple(_encode(mode, fmt, seed=len(key))) == EXPECTED[key]
+
+
+def test_hashes_equal_imagehash_on_random_images() -> None:
+    """pHash and dHash without scipy are imagehash's values, ties included (flat images)."""
+    import imagehash
+
+    from dermledger.study.imaging import dhash_hex, phash_hex
+
+    rng = np.random.default_rng(19)
+    for i in range(150):
+        h, w = (int(v) for v in rng.integers(9, 160, 2))
+        levels = (256, 4, 1)[i % 3]  # noise, four grey levels (many ties), flat
+        pixels = rng.integers(0, levels, (h, w)) * (255 // max(levels - 1, 1))
+        gray = Image.fromarray(pixels.astype(np.uint8))
+        assert phash_hex(gray) == str(imagehash.phash(gray))
+        assert dhash_hex(gray) == str(imagehash.dhash(gray))
