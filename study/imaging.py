@@ -195,13 +195,33 @@ def dhash_hex(gray: Image.Image) -> str:
     return np.packbits(pixels[:, 1:] > pixels[:, :-1]).tobytes().hex()
 
 
+def pixel_sha256(rgb: Image.Image) -> str:
+    """SHA-256 of "WxH" then the RGB array's bytes, exactly `rgb.tobytes()`, hashed as
+    Pillow's raw encoder hands out its blocks (as `tobytes` itself loops) instead of
+    joining them into one more copy of the pixels first."""
+    digest = hashlib.sha256(f"{rgb.width}x{rgb.height}".encode())
+    encoder = Image._getencoder(rgb.mode, "raw", rgb.mode)
+    try:
+        encoder.setimage(rgb.im, (0, 0, *rgb.size))
+        while True:
+            _, status, block = encoder.encode(max(1 << 20, rgb.width * 4))
+            digest.update(block)
+            if status:
+                break
+    finally:
+        encoder.cleanup()
+    if status < 0:
+        raise InvalidInput(f"the pixels could not be read (encoder error {status})")
+    return digest.hexdigest()
+
+
 def inspect_image(data: bytes, *, name: str = "the image") -> ImageFacts:
     """Decode fully and measure; InvalidInput with one sentence if it is not a safe image.
 
     The image is decoded once and converted to grayscale once: pHash, dHash, the region
-    probe and the focus measure all read that one grayscale image (imagehash converts
-    its input to grayscale first, so the hashes are the same values as from the colour
-    image, without two more conversions).
+    probe and the focus measure all read that one grayscale image (pHash and dHash are
+    imagehash's values of the colour image, which it converts to grayscale first; no
+    module here imports scipy, see `phash_hex`).
     """
     if not data:
         raise InvalidInput(f"{name} is empty")
@@ -215,7 +235,7 @@ def inspect_image(data: bytes, *, name: str = "the image") -> ImageFacts:
                 # A colour JPEG decodes to RGB: used as it is, not copied (closing the
                 # file destroys its pixels, so what is needed is taken before).
                 rgb = img if img.mode == "RGB" else img.convert("RGB")
-                size, pixels, gray_image = rgb.size, rgb.tobytes(), rgb.convert("L")
+                size, pixel_digest, gray_image = rgb.size, pixel_sha256(rgb), rgb.convert("L")
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InvalidInput(
             f"{name} has more than {MAX_PIXELS:,} pixels (decompression-bomb limit)"
@@ -224,13 +244,10 @@ def inspect_image(data: bytes, *, name: str = "the image") -> ImageFacts:
         raise InvalidInput(f"{name} is not an image Pillow can read") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise InvalidInput(f"{name} is truncated or corrupt ({type(exc).__name__})") from exc
-    pixel_sha256 = hashlib.sha256(f"{size[0]}x{size[1]}".encode())
-    pixel_sha256.update(pixels)  # the same bytes as the RGB array, one copy fewer
-    del pixels
     probe = region_probe(gray_image)
     return ImageFacts(
         sha256=hashlib.sha256(data).hexdigest(),
-        pixel_sha256=pixel_sha256.hexdigest(),
+        pixel_sha256=pixel_digest,
         phash=phash_hex(gray_image),
         dhash=dhash_hex(gray_image),
         region_hash=region_hex(probe),
