@@ -116,6 +116,12 @@ class CheckpointRecord:
         return with_cosignatures(self.note, self.cosignatures.values())
 
 
+_HANDLERS = {
+    LOG_KEY_ENROLLED: "_log_key", WITNESS_ADDED: "_added", WITNESS_REMOVED: "_removed",
+    WITNESS_QUORUM_SET: "_quorum", CHECKPOINT_SIGNED: "_signed", CHECKPOINT_COSIGNED: "_cosigned",
+}  # fmt: skip
+
+
 @dataclass
 class WitnessLedger:
     """The log key, witnesses, quorum and cosigned checkpoints, folded from events.
@@ -140,17 +146,11 @@ class WitnessLedger:
         return state
 
     def observe(self, env: Envelope, seq: int) -> None:
-        handler = {
-            LOG_KEY_ENROLLED: self._log_key,
-            WITNESS_ADDED: self._added,
-            WITNESS_REMOVED: self._removed,
-            WITNESS_QUORUM_SET: self._quorum,
-            CHECKPOINT_SIGNED: self._signed,
-            CHECKPOINT_COSIGNED: self._cosigned,
-        }.get(env.type)
-        if handler is not None:
+        # Called for every event of a verification pass: most types are none of these.
+        name = _HANDLERS.get(env.type)
+        if name is not None:
             try:
-                handler(env.payload, seq)
+                getattr(self, name)(env.payload, seq)
             except MalformedNote as exc:
                 raise VerificationError(str(exc)) from None
 

@@ -1,8 +1,12 @@
 """Full verification of the log: hashes, signatures, stream chains, roles, checkpoints.
 
-One pass in seq order, streaming (the Merkle tree keeps 32 bytes a leaf). It stops
-at the first bad event and names it; a verification that finds a fault raises
-VerificationError subclasses inside, reported as a `Failure`.
+One pass in seq order, streaming. Told in advance which sizes its checkpoints name
+(`sizes`), it keeps a Merkle frontier (O(log n) hashes, `ledger/frontier.py`) and
+the roots at those sizes, so its memory does not grow with the log's length but with
+its streams' (one head each); without `sizes` it keeps the whole tree (64 bytes an
+event), for callers that want proofs from it. It stops at the first bad event and names
+it; a verification that finds a fault raises VerificationError subclasses inside,
+reported as a `Failure`.
 """
 
 from __future__ import annotations
@@ -12,13 +16,15 @@ import types
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from hashlib import sha256 as _sha256
 from typing import Any, Protocol
 
 from dermledger.ledger.checkpoints import Checkpoint, WitnessedCheckpoint
 from dermledger.ledger.envelope import Envelope, decode_plain
-from dermledger.ledger.envelope_fast import decode_hashed
+from dermledger.ledger.envelope_fast import StoredEnvelope, decode_fields
 from dermledger.ledger.errors import VerificationError
-from dermledger.ledger.merkle import MerkleTree, hash_leaf
+from dermledger.ledger.frontier import Frontier
+from dermledger.ledger.merkle import LEAF_PREFIX, MerkleTree
 from dermledger.ledger.signing import verify_digest
 from dermledger.ledger.store import LogEntry
 from dermledger.ledger.verify_worker import Item
@@ -59,6 +65,9 @@ class Report:
         return self.failure is None
 
 
+Event = Envelope | StoredEnvelope  # the same fields; the second without pydantic's shell
+Where = list[tuple[str, str]]  # (stream, type) of each deferred item, in its order
+
 CHUNK = 1_000  # events per task sent to a worker
 IN_FLIGHT = 4  # tasks per worker submitted and not yet collected (bounds memory)
 
@@ -66,13 +75,13 @@ IN_FLIGHT = 4  # tasks per worker submitted and not yet collected (bounds memory
 class KeyAuthority(Protocol):
     """Who may sign what at each point of the log: supplied by the domain layer."""
 
-    def check(self, env: Envelope, seq: int) -> None:
+    def check(self, env: Event, seq: int) -> None:
         """Raise VerificationError unless the event's signer may sign it here."""
 
-    def signing_key(self, env: Envelope, seq: int) -> bytes:
+    def signing_key(self, env: Event, seq: int) -> bytes:
         """Every check but the signature; the raw public key that must have signed it."""
 
-    def observe(self, env: Envelope) -> None:
+    def observe(self, env: Event) -> None:
         """Take a verified event into account."""
 
     def public_key_of(self, actor: str) -> bytes:
@@ -123,16 +132,18 @@ class LogVerifier:
         authority: KeyAuthority,
         witness: WitnessedCheckpoint | None = None,
         workers: int = 1,
-        observers: Sequence[Callable[[Envelope, int], None]] = (),
+        observers: Sequence[Callable[[Event, int], None]] = (),
+        sizes: Iterable[int] | None = None,
     ) -> None:
         self.witness = witness
         self.observers = tuple(observers)  # more checks per event; raise VerificationError
         self.authority = authority
         self.workers = workers
         self.pending: list[Item] = []
-        self.where: dict[int, tuple[str, str]] = {}
+        self.where: Where = []
         self._interned: dict[bytes, bytes] = {}
-        self.tree = MerkleTree()
+        # Roots at `sizes` only (Frontier.root raises UnforeseenSize at any other), or all.
+        self.tree: MerkleTree | Frontier = MerkleTree() if sizes is None else Frontier(sizes)
         self.heads: dict[str, tuple[int, str]] = {}
         # (tree size, root, signature) of every CheckpointSigned event -> its seq
         self.checkpoints: dict[tuple[int, str, str], int] = {}
@@ -183,52 +194,54 @@ class LogVerifier:
             return self._finish(complete=False)
         return self._finish(complete=True)
 
-    def _take_pending(self) -> tuple[list[Any], dict[int, tuple[str, str]]]:
+    def _take_pending(self) -> tuple[list[Any], Where]:
         """The signature checks deferred so far, and where each event came from."""
         items, self.pending = self.pending, []
-        where, self.where = self.where, {}
+        where, self.where = self.where, []
         return items, where
 
     def _check(self, entry: LogEntry, *, defer: bool = False) -> None:
         """All checks of one event, in the order one process makes them: columns, hash,
         chain, key and role, signature, checkpoint. Deferred, only the signature (most of
         the cost) goes to a worker; checkpoints (rare) are checked whole here, signature
-        before root. The stored bytes are parsed once: by `decode_hashed` (which also gives
+        before root. The stored bytes are parsed once: by `decode_fields` (which also gives
         the hash of their proven JCS) where it can, else by `decode_plain` or pydantic."""
-        fast = decode_hashed(entry.state)
-        env = fast[0] if fast is not None else decode_plain(entry.state) or entry.envelope()
-        if (env.stream_id, env.stream_version, env.type) != (
-            entry.stream_id,
-            entry.stream_version,
-            entry.topic,
-        ):
+        seq, _, stream_id, version, topic, state = entry
+        fast = decode_fields(state)
+        env: Event = fast[0] if fast is not None else decode_plain(state) or entry.envelope()
+        if env.stream_id != stream_id or env.stream_version != version or env.type != topic:
             raise VerificationError("the store's stream, version or type columns disagree with it")
         if fast is None:
-            digest = _checked_digest(env)
+            digest = _checked_digest(env)  # type: ignore[arg-type]
         elif (digest := fast[1]).hex() != env.hash:
             raise VerificationError("its hash does not match its contents")
-        self._check_chain(env)
-        public = self.authority.signing_key(env, entry.seq)
-        if not defer or env.type == "CheckpointSigned":
+        heads = self.heads
+        version_before, head = heads.get(stream_id, (0, None))
+        if version != version_before + 1 or env.prev_hash != head:
+            self._chain_problem(env, version_before, head)
+        public = self.authority.signing_key(env, seq)
+        if not defer or topic == "CheckpointSigned":
             verify_digest(public_raw=public, digest=digest, signature_b64=env.signature)
         else:
             public = self._interned.setdefault(public, public)  # pickled once per chunk
-            self.pending.append((entry.seq, public, env.signature, digest))
-            self.where[entry.seq] = (entry.stream_id, entry.topic)
-        if env.type == "CheckpointSigned":
-            self._check_checkpoint(env, entry.seq)
+            self.pending.append((seq, public, env.signature, digest))
+            self.where.append((stream_id, topic))
+        if topic == "CheckpointSigned":
+            self._check_checkpoint(env, seq)
         for observe in self.observers:
-            observe(env, entry.seq)
-        if entry.seq == 1:
+            observe(env, seq)
+        if seq == 1:
             self.report.ledger_id = env.payload.get("ledger_id") or ""
         self.authority.observe(env)
-        self.heads[env.stream_id] = (env.stream_version, env.hash)
-        self.tree.append(hash_leaf(digest))
-        self.report.events = entry.seq
-        self.report.types[env.type] = self.report.types.get(env.type, 0) + 1
+        heads[stream_id] = (version, env.hash)
+        self.tree.append(_sha256(LEAF_PREFIX + digest).digest())  # hash_leaf, inlined
+        report = self.report
+        report.events = seq
+        report.types[topic] = report.types.get(topic, 0) + 1
 
-    def _check_chain(self, env: Envelope) -> None:
-        version, head = self.heads.get(env.stream_id, (0, None))
+    @staticmethod
+    def _chain_problem(env: Event, version: int, head: str | None) -> None:
+        """Name what breaks the stream's chain (the version is checked first)."""
         if env.stream_version != version + 1:
             raise VerificationError(
                 f"its stream version is {env.stream_version} where {version + 1} was due"
@@ -236,7 +249,7 @@ class LogVerifier:
         if env.prev_hash != head:
             raise VerificationError("its prev_hash does not name the previous event of its stream")
 
-    def _check_checkpoint(self, env: Envelope, seq: int) -> None:
+    def _check_checkpoint(self, env: Event, seq: int) -> None:
         checkpoint = Checkpoint.from_payload(env.payload)
         if checkpoint.ledger_id != self.report.ledger_id:
             raise VerificationError("the checkpoint names another ledger")
@@ -295,7 +308,7 @@ class _SignaturePool:
         import multiprocessing
         from collections import deque
 
-        self.inflight: deque[tuple[Any, dict[int, tuple[str, str]]]] = deque()
+        self.inflight: deque[tuple[Any, list[Any], Where]] = deque()
         self.limit = IN_FLIGHT * workers
         with _bare_main():
             self.pool = multiprocessing.get_context("spawn").Pool(workers)
@@ -307,36 +320,35 @@ class _SignaturePool:
     def __exit__(self, *exc: object) -> None:
         self.pool.__exit__(*exc)
 
-    def submit(self, items: list[Any], where: dict[int, tuple[str, str]]) -> Failure | None:
+    def submit(self, items: list[Any], where: Where) -> Failure | None:
         """Send a chunk; collect the chunks already done (or beyond the bound)."""
-        from dermledger.ledger.verify_worker import check_batch
-
-        if items:
-            self.inflight.append((self.pool.apply_async(check_batch, (items,)), where))
+        self._send(items, where)
         while self.inflight and (len(self.inflight) > self.limit or self.inflight[0][0].ready()):
             failure = self._collect(*self.inflight.popleft())
             if failure is not None:
                 return failure
         return None
 
-    def drain(self, items: list[Any], where: dict[int, tuple[str, str]]) -> Failure | None:
+    def drain(self, items: list[Any], where: Where) -> Failure | None:
         """Send the last chunk and wait for every chunk, oldest first."""
-        from dermledger.ledger.verify_worker import check_batch
-
-        if items:
-            self.inflight.append((self.pool.apply_async(check_batch, (items,)), where))
+        self._send(items, where)
         while self.inflight:
             failure = self._collect(*self.inflight.popleft())
             if failure is not None:
                 return failure
         return None
 
+    def _send(self, items: list[Any], where: Where) -> None:
+        from dermledger.ledger.verify_worker import check_batch
+
+        if items:
+            self.inflight.append((self.pool.apply_async(check_batch, (items,)), items, where))
+
     @staticmethod
-    def _collect(task: Any, where: dict[int, tuple[str, str]]) -> Failure | None:
+    def _collect(task: Any, items: list[Any], where: Where) -> Failure | None:
         found = task.get()
         if found is None:
             return None
         seq, problem = found
-        stream_id, event_type = where[seq]
+        stream_id, event_type = where[next(i for i, item in enumerate(items) if item[0] == seq)]
         return Failure(seq, stream_id, event_type, problem)
-

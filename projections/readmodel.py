@@ -23,8 +23,19 @@ folded state as compact JSON (`pack_state`: everything the fold and the rows rea
 without the event list and the capture payload beyond the patient). A batch loads the
 states of the images it continues in one query and writes them back with the rows, in
 the same transaction, so the stored state is always the fold of exactly the events
-applied: nothing ever re-reads an event stream, and memory is bounded by the batch
-size, not by the log or the number of images.
+applied: nothing ever re-reads an event stream. A catch-up also holds the states it
+wrote in memory (`readmodel_fold.Held`, bounded) and continues from them instead of
+the table while the tracking row and the erased patients are as its last commit left
+them.
+
+`rebuild` starts from empty tables, so it need not keep them consistent batch by batch:
+each batch's transaction writes its audit rows, clusters and actors, the image states
+stay in memory (the newest live, older ones packed, beyond a bound written to the table
+and continued from there), and every image's row is made once, with the tracking
+position, in the last transaction. Until then the tracking row says seq 0, so an
+interrupted rebuild is redone by the next catch-up (the upserts are idempotent and a
+stored state is never folded twice); a catch-up or an erasure that ran meanwhile makes
+the rebuild stop with a Conflict rather than write rows from stale memory.
 
 The bulk writes bypass SQLAlchemy's per-row parameter processing, which cost more
 than the database's insert: plain tuples to the driver's `executemany` on SQLite, COPY
@@ -37,9 +48,10 @@ measures a rebuild beside merely reading and decoding the same log.
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from eventsourcing.persistence import ApplicationRecorder
@@ -51,12 +63,12 @@ from sqlalchemy import (
 from sqlalchemy.sql.expression import ColumnElement
 
 from dermledger.ledger.bootstrap import Settings, ensure_postgres_schema, open_home
-from dermledger.ledger.envelope import Envelope
 from dermledger.ledger.envelope_fast import decode_envelope
 from dermledger.ledger.errors import Conflict, InvalidInput
-from dermledger.ledger.store import decode
+from dermledger.ledger.store import decode, read_topic_after
 from dermledger.projections import readmodel_tables as t
 from dermledger.projections.audit_trail import trail_rows
+from dermledger.projections.readmodel_fold import Batch, Held, Stored, fold
 from dermledger.projections.readmodel_rows import TRAIL_COLUMNS, dataset_values, unpack_state
 from dermledger.projections.readmodel_sql import (
     ADVANCE,
@@ -72,8 +84,8 @@ from dermledger.projections.readmodel_sql import (
     tracked_ledger_id,
     write_clusters,
 )
-from dermledger.study.sealing import Sealer, erased_patients, home_key_store
-from dermledger.study.state import ImageState, apply_image_event
+from dermledger.study.sealing import Sealer, home_key_store
+from dermledger.study.state import ImageState
 
 DEFAULT_BATCH = 5000  # events a transaction: memory is about this many envelopes and states
 
@@ -104,63 +116,7 @@ class CatchUpStats:
     batches: int = 0
     captured: int = 0  # states begun by an ImageCaptured in the batch
     loaded: int = 0  # states continued from rm_dataset.fold_state
-
-
-@dataclass
-class _Batch:
-    """One batch's events folded: touched images as of the batch's end, the duplicate
-    edges, and what the audit rows need from earlier batches."""
-
-    entries: list[tuple[int, Envelope]]
-    states: dict[str, ImageState] = field(default_factory=dict)
-    last_seq: dict[str, int] = field(default_factory=dict)
-    edges: list[tuple[str, str]] = field(default_factory=list)  # (image, duplicate_of)
-    suspects: set[str] = field(default_factory=set)  # images whose suspicions changed
-    enrolments: dict[str, dict[str, Any]] = field(default_factory=dict)  # actor -> row
-    votes: set[str] = field(default_factory=set)  # event ids of the batch's votes so far
-    need_roles: list[int] = field(default_factory=list)  # rows whose role is earlier
-    need_votes: list[int] = field(default_factory=list)  # rows superseding an earlier vote
-
-
-# One handler per event type for the read model's own bookkeeping (the image fold and
-# the audit rows themselves come from ledger.state and audit_trail). Each gets the
-# batch, the event's index in it, its seq and the envelope, in log order.
-Handler = Callable[[_Batch, int, int, Envelope], None]
-
-
-def _on_actor_enrolled(batch: _Batch, i: int, seq: int, env: Envelope) -> None:
-    actor = env.payload["actor"]
-    batch.enrolments[actor] = {
-        "actor": actor,
-        "roles": ", ".join(env.payload["roles"]),
-        "enrolled_seq": seq,
-    }
-
-
-def _on_vote_cast(batch: _Batch, i: int, seq: int, env: Envelope) -> None:
-    supersedes = env.payload.get("supersedes")
-    if supersedes and supersedes not in batch.votes:
-        batch.need_votes.append(i)
-    batch.votes.add(env.event_id)
-
-
-def _on_duplicate_suspected(batch: _Batch, i: int, seq: int, env: Envelope) -> None:
-    if env.stream_id in batch.states:  # an edge of an image's stream, as the fold saw it
-        batch.edges.append((env.stream_id, str(env.payload["duplicate_of"])))
-        batch.suspects.add(env.stream_id)
-
-
-def _on_duplicate_resolved(batch: _Batch, i: int, seq: int, env: Envelope) -> None:
-    if env.stream_id in batch.states:
-        batch.suspects.add(env.stream_id)
-
-
-HANDLERS: dict[str, Handler] = {
-    "ActorEnrolled": _on_actor_enrolled,
-    "ConsensusVoteCast": _on_vote_cast,
-    "DuplicateSuspected": _on_duplicate_suspected,
-    "DuplicateResolved": _on_duplicate_resolved,
-}
+    held: int = 0  # states continued from memory (see readmodel_fold.Held)
 
 
 class ReadModel:
@@ -175,6 +131,12 @@ class ReadModel:
         # erasure v2: sealed values are opened in memory before folding (erased: marked)
         self.sealer = sealer or Sealer(home_key_store(settings))
         self.stats = CatchUpStats()
+        # (recorder, newest PatientErased id read, patients erased): see _erased_patients
+        self._erased: tuple[object, int, frozenset[str]] = (None, 0, frozenset())
+        # states a catch-up holds between its transactions, and (recorder, seq, erased
+        # patients) after the commit that left them: see _apply_batch
+        self._held = Held.for_catch_up()
+        self._held_at: tuple[object, int, frozenset[str]] | None = None
         open_home(settings)
         ensure_postgres_schema(settings)  # the ledger makes it too; either may come first
         self._base, self.engine = engine(settings)
@@ -213,9 +175,7 @@ class ReadModel:
         self.stats = CatchUpStats()
         with collector_paused():
             self._catch_up(ledger, ledger_id, batch_size, progress)
-        with self._writer.begin() as conn:
-            for index in DEFERRED_INDEXES:
-                index.create(conn, checkfirst=True)
+        self._create_indexes()
         return self.stats.events
 
     def _catch_up(
@@ -231,21 +191,143 @@ class ReadModel:
             if count < batch_size:
                 return
 
-    def rebuild(
-        self, ledger: LedgerSource, batch_size: int = DEFAULT_BATCH, progress: Progress = None
-    ) -> int:
-        """Drop and recreate the tables (one transaction), then catch up from seq 1."""
+    def clear(self) -> None:
+        """Drop and recreate the tables, empty, in one transaction (the secondary
+        indexes are left for the next catch-up or rebuild to make at its end)."""
+        self._held_at = None
         with self._writer.begin() as conn:
             t.metadata.drop_all(conn)
             t.metadata.create_all(conn)
             for index in DEFERRED_INDEXES:
                 index.drop(conn)
             ensure_tracking(conn)
-        return self.catch_up(ledger, batch_size, progress)
+
+    def rebuild(
+        self, ledger: LedgerSource, batch_size: int = DEFAULT_BATCH, progress: Progress = None
+    ) -> int:
+        """Drop and recreate the tables, then fill them from seq 1; returns how many events.
+
+        Reads `batch_size` events at a time, one transaction each for their audit rows,
+        clusters and actors, with the image states held in memory (`Held`); every
+        image's row and the tracking position are written in the last transaction.
+        Raises Conflict if a catch-up moved the tables meanwhile (rebuild again).
+        """
+        if batch_size < 1:
+            raise InvalidInput("the batch size must be at least 1")
+        ledger_id = tracked_ledger_id(ledger.recorder)
+        self.clear()
+        self.stats = CatchUpStats()
+        held = Held()
+        seq = position = 0
+        with collector_paused():
+            while True:
+                page = ledger.recorder.select_notifications(
+                    start=position or None, limit=batch_size, inclusive_of_start=not position
+                )
+                if page:
+                    with self._writer.begin() as conn:
+                        self._rebuild_batch(conn, ledger, ledger_id, page, seq, held)
+                    seq, position = seq + len(page), page[-1].id
+                    self.stats.events, self.stats.batches = seq, self.stats.batches + 1
+                    if progress:
+                        progress(seq)
+                if len(page) < batch_size:
+                    break
+            with self._writer.begin() as conn:
+                self._unchanged(conn, ledger_id)
+                if held.erased not in (None, self._erased_patients(ledger.recorder)):
+                    raise Conflict("a patient was erased during the rebuild; run it again")
+                self._write_rows(conn, held.drain())
+                self._advance(conn, 0, ledger_id, seq, position)
+        self._create_indexes()
+        return seq
+
+    def _rebuild_batch(
+        self,
+        conn: Connection,
+        ledger: LedgerSource,
+        ledger_id: str | None,
+        page: list[Any],
+        seq: int,
+        held: Held,
+    ) -> None:
+        """One batch of a rebuild: fold from the held states (or the table, for states
+        spilled there), write the audit rows, clusters and actors, hold the states."""
+        self._unchanged(conn, ledger_id)
+        batch = self._decoded(ledger, page, seq)
+        held.erased = batch.erased if held.erased is None else held.erased
+        if batch.erased != held.erased:  # the rows held may hold what erasure purged
+            raise Conflict("a patient was erased during the rebuild; run the rebuild again")
+        stored, missing = held.take(batch.continued())
+        self.stats.held += len(stored)
+        if held.spilled:
+            stored.update(self._load_states(conn, missing))
+        fold(batch, stored)
+        self.stats.captured += batch.captured
+        self._write_audit(conn, batch)
+        write_clusters(conn, batch.edges, batch.suspects, batch.states)
+        self._write_rows(conn, held.keep(batch))  # bounded memory: beyond it, the table
+
+    def _unchanged(self, conn: Connection, ledger_id: str | None) -> None:
+        """Lock the tracking row; refuse to go on if a catch-up moved it meanwhile."""
+        if lock_tracking(conn, ledger_id).last_seq != 0:
+            raise Conflict("a catch-up ran during the rebuild; run the rebuild again")
+
+    def _create_indexes(self) -> None:
+        with self._writer.begin() as conn:
+            for index in DEFERRED_INDEXES:
+                index.create(conn, checkfirst=True)
+
+    def _decoded(self, ledger: LedgerSource, page: list[Any], last_seq: int) -> Batch:
+        """The page's envelopes, decoded and opened (erasure v2), numbered from
+        `last_seq + 1`: positions commit in order (eventsourcing serialises inserts), so
+        nothing can later appear before a position already read, and seq stays dense
+        even where notification ids have gaps."""
+        erased = self._erased_patients(ledger.recorder)
+        opened = self.sealer.opening(erased)
+        entries = [
+            (seq, opened(decode_envelope(n.state) or decode(n.state)))
+            for seq, n in enumerate(page, start=last_seq + 1)
+        ]
+        return Batch(entries, erased=erased)
+
+    def _erased_patients(self, recorder: ApplicationRecorder) -> frozenset[str]:
+        """Every patient erased in the log now. PatientErased events only accumulate, so
+        each call reads only those after the newest this model has seen: the log has no
+        index by type, and a whole scan a batch made a rebuild quadratic in the log."""
+        if self._erased[0] is not recorder:  # another ledger: start again
+            self._erased = (recorder, 0, frozenset())
+        _, seen, erased = self._erased
+        top = recorder.max_notification_id() or 0  # ids commit in order: all up to it are read
+        found, newest = read_topic_after(recorder, "PatientErased", seen)
+        seen = max(top, newest)
+        if found:
+            erased = erased | {str(e.payload["patient_id"]) for e in found}
+        self._erased = (recorder, seen, erased)
+        return erased
+
+    def _advance(
+        self, conn: Connection, expected: int, ledger_id: str | None, seq: int, position: int
+    ) -> None:
+        moved = conn.execute(
+            ADVANCE,
+            {
+                "expected_seq": expected,
+                "new_ledger_id": ledger_id,
+                "new_seq": seq,
+                "new_position": position,
+            },
+        )
+        if moved.rowcount != 1:  # the lock makes this unreachable; never guess
+            raise Conflict("the read model moved during a batch; run the catch-up again")
 
     def _apply_batch(
         self, ledger: LedgerSource, ledger_id: str | None, batch_size: int
     ) -> tuple[int, int]:
+        """One catch-up transaction. The states this model held after its own last
+        commit are valid while the tracking row and the erased patients are as it left
+        them (nothing else wrote rows meanwhile); otherwise they are dropped."""
+        held, held_at, self._held_at = self._held, self._held_at, None  # set on commit
         with self._writer.begin() as conn:
             mark = lock_tracking(conn, ledger_id)
             page = ledger.recorder.select_notifications(
@@ -255,74 +337,27 @@ class ReadModel:
             )
             if not page:
                 return 0, mark.last_seq
-            # Positions commit in order (eventsourcing serialises inserts), so nothing can
-            # later appear before a position already read; seq stays dense even where
-            # notification ids have gaps.
-            opened = self.sealer.opening(erased_patients(ledger.recorder))
-            batch = _Batch(
-                [
-                    (seq, opened(decode_envelope(n.state) or decode(n.state)))
-                    for seq, n in enumerate(page, start=mark.last_seq + 1)
-                ]
+            batch = self._decoded(ledger, page, mark.last_seq)
+            if held_at != (ledger.recorder, mark.last_seq, batch.erased):
+                held.clear()
+            stored, missing = held.take(batch.continued())
+            self.stats.held += len(stored)
+            stored.update(self._load_states(conn, missing))
+            fold(batch, stored)
+            self.stats.captured += batch.captured
+            self._write_rows(
+                conn,
+                ((sid, state, batch.last_seq[sid], None) for sid, state in batch.states.items()),
             )
-            self._fold(conn, batch)
-            self._write_dataset(conn, batch)
             self._write_audit(conn, batch)
             write_clusters(conn, batch.edges, batch.suspects, batch.states)
             last_seq = mark.last_seq + len(page)
-            moved = conn.execute(
-                ADVANCE,
-                {
-                    "expected_seq": mark.last_seq,
-                    "new_ledger_id": ledger_id,
-                    "new_seq": last_seq,
-                    "new_position": page[-1].id,
-                },
-            )
-            if moved.rowcount != 1:  # the lock makes this unreachable; never guess
-                raise Conflict("the read model moved during a batch; run the catch-up again")
+            self._advance(conn, mark.last_seq, ledger_id, last_seq, page[-1].id)
+        held.keep(batch)
+        self._held_at = (ledger.recorder, last_seq, batch.erased)
         return len(page), last_seq
 
-    def _fold(self, conn: Connection, batch: _Batch) -> None:
-        """One pass over the batch in log order: fold the images it touches (StudyView's
-        rule: an event belongs to an image if it captures one or its stream is a known
-        image), then the event type's handler, then note rows whose role is earlier."""
-        first: dict[str, str] = {}  # stream -> type of its first event in the batch
-        for _, env in batch.entries:
-            first.setdefault(env.stream_id, env.type)
-        stored = self._load_states(
-            conn, [sid for sid, kind in first.items() if kind != "ImageCaptured"]
-        )
-        # image -> seq its stored state already includes: events up to it are in the
-        # state (a replay after a lost tracking update) and are not folded twice
-        applied = {sid: upto for sid, (upto, _) in stored.items()}
-        states, last_seq, enrolments = batch.states, batch.last_seq, batch.enrolments
-        for i, (seq, env) in enumerate(batch.entries):
-            sid = env.stream_id
-            state = states.get(sid)
-            if state is None:
-                if env.type == "ImageCaptured":
-                    self.stats.captured += 1
-                    applied.pop(sid, None)  # a fresh fold from the capture on
-                elif sid in stored:
-                    state = stored[sid][1]
-            if state is not None and seq <= applied.get(sid, 0):
-                states[sid], last_seq[sid] = state, applied[sid]
-            else:
-                state = apply_image_event(state, env)
-                if state is not None:  # None: not an image's stream, nothing to fold
-                    states[sid], last_seq[sid] = state, seq
-            handler = HANDLERS.get(env.type)
-            if handler:
-                handler(batch, i, seq, env)
-            # trail_rows shows the signer's roles at their newest enrolment so far; one
-            # in an earlier batch is in rm_actors (an enrolment's own row counts itself).
-            if not env.payload.get("signer_role") and env.actor not in enrolments:
-                batch.need_roles.append(i)
-
-    def _load_states(
-        self, conn: Connection, image_ids: list[str]
-    ) -> dict[str, tuple[int, ImageState]]:
+    def _load_states(self, conn: Connection, image_ids: list[str]) -> Stored:
         """(last seq, stored state) of those of `image_ids` that are images, in one query."""
         if not image_ids:
             return {}
@@ -333,14 +368,16 @@ class ReadModel:
         self.stats.loaded += len(states)
         return states
 
-    def _write_dataset(self, conn: Connection, batch: _Batch) -> None:
-        rows = [
-            dataset_values(image_id, state, batch.last_seq[image_id])
-            for image_id, state in batch.states.items()
-        ]
-        self._sql.write(conn, self._sql.upsert_dataset, rows)
+    def _write_rows(
+        self, conn: Connection, images: Iterable[tuple[str, ImageState, int, str | None]]
+    ) -> None:
+        """rm_dataset rows of (image id, state, last seq, packed state or None), in
+        chunks of DEFAULT_BATCH (memory: one chunk of rows)."""
+        rows = (dataset_values(*image) for image in images)
+        while chunk := list(itertools.islice(rows, DEFAULT_BATCH)):
+            self._sql.write(conn, self._sql.upsert_dataset, chunk)
 
-    def _write_audit(self, conn: Connection, batch: _Batch) -> None:
+    def _write_audit(self, conn: Connection, batch: Batch) -> None:
         """`trail_rows` of the batch, completed with what it cannot see from inside the
         batch: the roles of actors enrolled earlier, the diagnosis of a vote superseded
         earlier (both looked up in what earlier batches stored)."""

@@ -37,9 +37,11 @@ _meta_values = operator.itemgetter(*_META_NAMES)
 _NO_META = dict.fromkeys(_META_NAMES)
 
 
-def dataset_values(image_id: str, state: ImageState, last_seq: int) -> tuple[Any, ...]:
+def dataset_values(
+    image_id: str, state: ImageState, last_seq: int, packed: str | None = None
+) -> tuple[Any, ...]:
     """One image's rm_dataset row, in column order: its metadata, the verification
-    policy's label, its status, and its folded state."""
+    policy's label, its status, and its folded state (`packed`, if already packed)."""
     meta = state.metadata
     return (
         image_id,
@@ -48,7 +50,7 @@ def dataset_values(image_id: str, state: ImageState, last_seq: int) -> tuple[Any
         *_labelled(state.facts()),
         state.status,  # the dataset-inclusion policy, as every view asks it
         last_seq,
-        pack_state(state),
+        pack_state(state) if packed is None else packed,
     )
 
 

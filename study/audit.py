@@ -15,11 +15,13 @@ from dermledger.ledger import tlog
 from dermledger.ledger.checkpoints import Checkpoint, WitnessedCheckpoint
 from dermledger.ledger.cosigning import LOG_KEY_ENROLLED, WitnessLedger
 from dermledger.ledger.envelope import Envelope, format_timestamp
-from dermledger.ledger.errors import InvalidInput
+from dermledger.ledger.errors import InvalidInput, VerificationError
+from dermledger.ledger.frontier import Frontier, UnforeseenSize
 from dermledger.ledger.logkey import LogKeystore, origin_for
-from dermledger.ledger.merkle import RootBuilder, hash_leaf
+from dermledger.ledger.merkle import MerkleTree, RootBuilder, hash_leaf
 from dermledger.ledger.notes import Ed25519Signer
 from dermledger.ledger.signing import Signer
+from dermledger.ledger.store import decode, scan_log
 from dermledger.ledger.verify import LogVerifier, Report
 from dermledger.ledger.witness_client import DEFAULT_TIMEOUT
 from dermledger.policies.witness_quorum import TlogPolicy
@@ -194,28 +196,63 @@ class AuditService:
 
         With workers > 1, hashes and signatures are checked in that many processes; by
         default every core is used once the log is large enough to repay starting them.
+        The pass reads the log as it was when it started (up to its newest notification
+        id then), so the checkpoints found beforehand are all the ones it meets.
         """
+        witness = self.kernel.witness.latest()  # before the log: it never names more
+        stop = self.kernel.recorder.max_notification_id()
         if workers is None:
-            large = (self.kernel.recorder.max_notification_id() or 0) >= PARALLEL_FROM
-            workers = (os.cpu_count() or 1) if large else 1
-        state = WitnessLedger()
-        verifier = LogVerifier(
-            authority=Authority(), witness=self.kernel.witness.latest(), workers=workers,
-            observers=[state.observe],
-        )  # fmt: skip
-        report = verifier.run(self.kernel.log(), progress=progress)
+            workers = (os.cpu_count() or 1) if (stop or 0) >= PARALLEL_FROM else 1
+        asked = [(n, w.url) for n, w in policy.witnesses.items() if w.url] if policy else []
+        # Witnesses' views need proofs from sizes only known afterwards: the whole tree.
+        sizes = None if asked else self._root_sizes(witness)
+        try:
+            report, state, tree = self._pass(progress, workers, witness, stop, sizes)
+        except UnforeseenSize:  # a checkpoint outside the ledger stream: keep every leaf
+            report, state, tree = self._pass(progress, workers, witness, stop, None)
         if policy is None:
             return report, ledger_summary(state)
         summary = policy_summary(state, policy)
-        if report.ok and state.origin is not None:
+        if report.ok and state.origin is not None and isinstance(tree, MerkleTree):
             keys = policy_verifiers(policy)
-            asked = [(n, w.url, keys[n]) for n, w in policy.witnesses.items() if w.url]
             logs = [v for v, _ in policy.logs] or [state.log_vkey or ""]
             summary.views, failures = witness_views(
-                verifier.tree, state.origin, logs, asked, timeout=timeout
-            )
+                tree, state.origin, logs, [(n, url, keys[n]) for n, url in asked],
+                timeout=timeout,
+            )  # fmt: skip
             summary.failures += failures
         return report, summary
+
+    def _root_sizes(self, witness: WitnessedCheckpoint | None) -> set[int]:
+        """The sizes whose Merkle roots the pass must keep: the one the home's witness
+        names and those its checkpoints name, read beforehand through the ledger stream's
+        index (a few events, however long the log). A checkpoint elsewhere (an honest
+        ledger writes none) makes the pass start again, keeping the whole tree."""
+        sizes = {witness.checkpoint.tree_size} if witness is not None else set()
+        for stored in self.kernel.recorder.select_events(LEDGER_STREAM):
+            if stored.topic == "CheckpointSigned":
+                try:
+                    sizes.add(int(decode(stored.state).payload["tree_size"]))
+                except (VerificationError, KeyError, TypeError, ValueError):
+                    continue  # the pass names what is wrong with it
+        return sizes
+
+    def _pass(
+        self,
+        progress: Progress,
+        workers: int,
+        witness: WitnessedCheckpoint | None,
+        stop: int | None,
+        sizes: set[int] | None,
+    ) -> tuple[Report, WitnessLedger, MerkleTree | Frontier]:
+        """One verification pass over the log up to notification id `stop`."""
+        state = WitnessLedger()
+        verifier = LogVerifier(
+            authority=Authority(), witness=witness, workers=workers,
+            observers=[state.observe], sizes=sizes,
+        )  # fmt: skip
+        report = verifier.run(scan_log(self.kernel.recorder, stop=stop), progress=progress)
+        return report, state, verifier.tree
 
     def export(self, out: Path, progress: Progress = None) -> int:
         """Write the JSON-lines export of DESIGN section 5; atomic (temp file, rename)."""

@@ -76,6 +76,9 @@ class Authority:
     keys: dict[str, str] = field(default_factory=dict)  # key_id -> actor name
     # The role policy is pure: its decision for the same request is the same decision.
     decisions: dict[tuple[str, frozenset[str], bool, str], Decision] = field(default_factory=dict)
+    # (key id, actor, type) -> raw key, for what was allowed since the last actor event:
+    # the same answer again, without the lookups (a verification asks once per event).
+    allowed: dict[tuple[str, str, str], bytes] = field(default_factory=dict)
 
     def check(self, env: Envelope, seq: int) -> None:
         """Raise VerificationError unless `env` is signed by a key that may sign it here."""
@@ -87,6 +90,10 @@ class Authority:
         Every check but the signature itself, so a verifier can check signatures in
         parallel while the key directory is replayed in order.
         """
+        asked = (env.key_id, env.actor, env.type)
+        found = self.allowed.get(asked)
+        if found is not None:
+            return found
         if not self.actors:
             return self._check_founding(env, seq)
         owner = self.keys.get(env.key_id)
@@ -103,9 +110,12 @@ class Authority:
             raise VerificationError(
                 f"policy {decision.policy} v{decision.version}: {decision.reason}"
             )
+        public = bytes.fromhex(record.public_key)
         if env.type == "ActorEnrolled":
-            self._check_new_key(env)
-        return bytes.fromhex(record.public_key)
+            self._check_new_key(env)  # depends on the payload: never cached
+        else:
+            self.allowed[asked] = public
+        return public
 
     def _check_new_key(self, env: Envelope) -> None:
         """The key an enrolment names must never have been enrolled before (key-ownership)."""
@@ -148,3 +158,4 @@ class Authority:
         if record is not None:
             self.actors[name] = record
             self.keys[record.key_id] = name
+            self.allowed.clear()

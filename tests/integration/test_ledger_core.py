@@ -7,12 +7,15 @@ edits the database directly and `verify` must name the event they touched.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
+from dermledger.ledger.checkpoints import Checkpoint
 from dermledger.ledger.envelope import seal
 from dermledger.ledger.errors import Conflict, InvalidInput, PolicyViolation
+from dermledger.ledger.merkle import MerkleTree, hash_leaf
 from dermledger.ledger.signing import Signer
 from dermledger.study.ledger import DermLedger
 from tests.independent_checker import check_export
@@ -107,6 +110,31 @@ def test_checkpoint_export_and_independent_check(team: LedgerHandle, tmp_path: P
     lines[3]["payload"]["roles"] = ["coordinator"]
     out.write_text("".join(json.dumps(line) + "\n" for line in lines))
     assert any("seq 4: hash mismatch" in p for p in check_export(out))
+
+
+def _checkpoint_elsewhere(team: LedgerHandle, size: int, *, root: str | None = None) -> None:
+    """Append a checkpoint of the first `size` events in a stream other than the ledger's
+    (which `sign_checkpoint` never does, but a coordinator may)."""
+    hashes = [e.envelope().hash for e in team.ledger.kernel.log()][:size]
+    real = MerkleTree([hash_leaf(bytes.fromhex(h)) for h in hashes]).root(size).hex()
+    moment = "2026-12-02T00:00:00.000000Z"
+    checkpoint = Checkpoint(team.ledger.kernel.ledger_id(), size, root or real, moment)
+    payload = asdict(checkpoint) | {"checkpoint_signature": checkpoint.sign(team["ada"])}
+    proposal = team.ledger.kernel.proposal("elsewhere", "CheckpointSigned", payload)
+    team.ledger.kernel.append(team["ada"], lambda: [proposal])
+
+
+def test_a_checkpoint_of_an_unforeseen_size_is_still_checked(team: LedgerHandle) -> None:
+    """The verifier keeps roots only at the sizes the ledger stream's checkpoints name; one
+    elsewhere makes it verify again keeping the whole tree, never skip or guess."""
+    team.ledger.audit.sign_checkpoint(team["ada"])
+    _checkpoint_elsewhere(team, 2)
+    report = team.ledger.audit.verify()
+    assert report.ok and report.checkpoints == 2
+    _checkpoint_elsewhere(team, 3, root="00" * 32)
+    failure = team.ledger.audit.verify().failure
+    assert failure is not None and failure.seq == count(team.ledger)
+    assert failure.problem.startswith("the Merkle root of the first 3 events is ")
 
 
 # ------------------------------------------------------------------ tampering

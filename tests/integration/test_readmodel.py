@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 
 from dermledger.ledger.bootstrap import Settings
 from dermledger.ledger.errors import Conflict, InvalidInput
+from dermledger.projections import readmodel_fold
 from dermledger.projections import readmodel_tables as tables
 from dermledger.projections.readmodel import ReadModel
 from dermledger.projections.readmodel_rows import pack_state, unpack_state
@@ -132,7 +133,9 @@ def assert_agrees_with_ledger(model: ReadModel, ledger: DermLedger) -> None:
             assert row[name] == summary["metadata"].get(name), (image_id, name)
 
 
-def test_incremental_equals_rebuild(team: LedgerHandle, readmodel: ReadModel) -> None:
+def test_incremental_equals_rebuild(
+    team: LedgerHandle, readmodel: ReadModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Catching up after every step, in batches of 3 that split images across batches,
     fills the same tables as one rebuild; so does a rebuild one event a transaction, in
     which every image continues from the state the previous batch stored."""
@@ -146,9 +149,55 @@ def test_incremental_equals_rebuild(team: LedgerHandle, readmodel: ReadModel) ->
     assert readmodel.dump() == incremental
 
     with ReadModel(team.ledger.settings) as stepwise:
-        stepwise.rebuild(team.ledger, batch_size=1)
-        assert stepwise.stats.loaded > 0 and stepwise.stats.batches == log_size(team.ledger)
+        stepwise.rebuild(team.ledger, batch_size=1)  # every state held between batches
+        assert stepwise.stats.held > 0 and stepwise.stats.batches == log_size(team.ledger)
         assert stepwise.dump() == incremental
+        stepwise.clear()  # one event a transaction, every state held between them
+        assert stepwise.catch_up(team.ledger, batch_size=1) == log_size(team.ledger)
+        assert stepwise.stats.held > 0 and stepwise.stats.loaded == 0
+        assert stepwise.dump() == incremental
+    monkeypatch.setattr(readmodel_fold, "CATCH_UP_LIVE_MAX", 0)
+    with ReadModel(team.ledger.settings) as stepwise:  # every state stored and loaded again
+        stepwise.clear()
+        assert stepwise.catch_up(team.ledger, batch_size=1) == log_size(team.ledger)
+        assert stepwise.stats.loaded > 0 and stepwise.stats.held == 0
+        assert stepwise.dump() == incremental
+
+
+def test_rebuild_spilling_held_states_to_the_table_is_the_same(
+    team: LedgerHandle, readmodel: ReadModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rebuild that holds more images than its bound writes them to rm_dataset and
+    continues them from there: the same tables as holding them all."""
+    run_study(team)
+    readmodel.rebuild(team.ledger, batch_size=4)
+    whole = readmodel.dump()
+    monkeypatch.setattr(readmodel_fold, "LIVE_MAX", 1)  # the rest packed,
+    monkeypatch.setattr(readmodel_fold, "HELD_MAX", 1)  # and the packed ones spilled
+    assert readmodel.rebuild(team.ledger, batch_size=4) == log_size(team.ledger)
+    assert readmodel.stats.loaded > 0 and readmodel.stats.held > 0
+    assert readmodel.dump() == whole
+    assert_agrees_with_ledger(readmodel, team.ledger)
+
+
+def test_a_catch_up_during_a_rebuild_stops_the_rebuild(
+    team: LedgerHandle, readmodel: ReadModel
+) -> None:
+    """A rebuild writes the tracking position only at its end; a catch-up that moved it
+    meanwhile makes the rebuild stop with a Conflict, and the next rebuild repairs all."""
+    run_study(team)
+    readmodel.rebuild(team.ledger)
+    whole = readmodel.dump()
+    other = ReadModel(team.ledger.settings)
+    try:
+        with pytest.raises(Conflict, match="during the rebuild"):
+            readmodel.rebuild(
+                team.ledger, batch_size=5, progress=lambda _: other.catch_up(team.ledger)
+            )
+    finally:
+        other.close()
+    readmodel.rebuild(team.ledger, batch_size=5)
+    assert readmodel.dump() == whole
 
 
 @pytest.mark.parametrize("seed", [1, 2])

@@ -14,7 +14,7 @@ import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from dermledger.ledger.envelope import Envelope, seal, with_payload
-from dermledger.ledger.envelope_fast import DEPTH, decode_envelope, decode_hashed
+from dermledger.ledger.envelope_fast import DEPTH, decode_envelope, decode_fields, decode_hashed
 from dermledger.ledger.signing import Signer
 from dermledger.tests.unit.test_canonical import text, value
 from dermledger.tests.unit.test_plain_decode import encodings
@@ -114,6 +114,34 @@ def test_repeated_members_mean_what_they_mean_to_pydantic() -> None:
         b'"prev_hash":null,"hash":"h","signature":"g"}'
     )
     assert check(data)
+
+
+def test_floats_jcs_writes_as_msgspec_does_take_the_fast_path() -> None:
+    """Floats: the fast path takes the non-integral ones from 1e-4 to 1e16 and hashes
+    them to rfc8785's bytes; whatever else it takes (JCS writes an integral float as an
+    integer) it hashes right too, and a float written otherwise steps aside."""
+    rng = random.Random(1919)
+    signer = Signer("ada", Ed25519PrivateKey.generate())
+    floats = [2.3, 0.1, 1e-4 + 1e-19, 0.30000000000000004, 9999999999999998.5 / 1.0000001]
+    floats += [rng.choice((-1, 1)) * 10 ** rng.uniform(-5, 17) for _ in range(3000)]
+    floats += [round(rng.uniform(0, 100), rng.randint(1, 6)) for _ in range(1000)]
+    floats += [2.0, -0.0, 1e16, 1e-5, 1e21, 123456789.0, 5e-324, 1.7976931348623157e308]
+    for n, number in enumerate(floats):
+        env = seal(
+            event_id=f"id-{n}", stream_id="image:x", stream_version=1, event_type="T",
+            recorded_at="2026-11-23T17:42:16.123456Z", signer=signer,
+            payload={"x": number, "n": [1, {"y": number}]}, prev_hash=None,
+        )  # fmt: skip
+        taken = check(env.storage_bytes())  # if taken, the same envelope and digest
+        if not number.is_integer() and 1e-4 <= abs(number) < 1e16:
+            assert taken, number
+        elif not number.is_integer():
+            assert decode_fields(env.storage_bytes()) is None, number
+    tampered = seal(
+        event_id="t", stream_id="s", stream_version=1, event_type="T", recorded_at="r",
+        signer=signer, payload={"x": 2.5}, prev_hash=None,
+    ).storage_bytes().replace(b"2.5", b"2.75")
+    assert decode_fields(tampered) is None  # the slow path names the mismatch
 
 
 def test_an_opened_copy_is_what_model_copy_gives() -> None:
