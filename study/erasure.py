@@ -23,8 +23,8 @@ from dermledger.ledger.store import read_topic
 from dermledger.projections.readmodel_purge import count_rows, purge_patient
 from dermledger.projections.study_view import StudyView
 from dermledger.study.kernel import Kernel
+from dermledger.study.sealing import ReleaseKeys, keyed_blobs
 from dermledger.study.sealing import erased_patients as sealed_erased
-from dermledger.study.sealing import keyed_blobs
 
 
 @dataclass(frozen=True)
@@ -125,19 +125,29 @@ def refuse_rebuild_after_erasure(kernel: Kernel, view: StudyView, name: str) -> 
 
 
 def blob_opener(kernel: Kernel) -> Callable[[dict[str, Any]], bytes]:
-    """The plain bytes of a sealed capture (its opened fields), for a release to write."""
-    store = keyed_blobs(kernel.settings)
-    keys: dict[str, bytes | None] = {}  # each patient's blob key, derived once
+    """The plain bytes of a sealed capture (its opened fields), for a reader to show."""
+    open_checked = checked_blob_opener(kernel, ReleaseKeys(kernel.sealer))
+    return lambda captured: open_checked(captured)[0]
 
-    def open_blob(captured: dict[str, Any]) -> bytes:
+
+def checked_blob_opener(
+    kernel: Kernel, keys: ReleaseKeys
+) -> Callable[[dict[str, Any]], tuple[bytes, str]]:
+    """The plain bytes of a sealed capture and their SHA-256 (hex), for a release to write;
+    each patient's key comes from `keys`, the release's own cache (read once, shared with
+    its replay); an erased patient's images are refused."""
+    store = keyed_blobs(kernel.settings)
+    blob_keys: dict[str, bytes | None] = {}  # each patient's blob key, derived once
+
+    def open_blob(captured: dict[str, Any]) -> tuple[bytes, str]:
         patient_id = str(captured["patient_id"])
-        if patient_id not in keys:
-            key = kernel.sealer.key(patient_id)
-            keys[patient_id] = None if key is None else kernel.sealer.blob_key(key)
-        key = keys[patient_id]
+        if patient_id not in blob_keys:
+            key = keys.key(patient_id)
+            blob_keys[patient_id] = None if key is None else kernel.sealer.blob_key(key)
+        key = blob_keys[patient_id]
         if key is None:
             raise InvalidInput(f"the images of patient {patient_id} were erased")
-        return store.read(key, str(captured["blob_ref"]))
+        return store.read_checked(key, str(captured["blob_ref"]))
 
     return open_blob
 

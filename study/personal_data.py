@@ -64,10 +64,12 @@ class FilePatientKeyStore:
         return key
 
     def get(self, patient_id: str) -> bytes:
-        path = self._path(patient_id)
-        if not path.exists():
-            raise NotFound(f"there is no data key for patient {patient_id} (erased or never held)")
-        return path.read_bytes()
+        try:  # no separate exists(): one stat less per key a replay or release reads
+            return self._path(patient_id).read_bytes()
+        except FileNotFoundError:
+            raise NotFound(
+                f"there is no data key for patient {patient_id} (erased or never held)"
+            ) from None
 
     def destroy(self, patient_id: str) -> None:
         path = self._path(patient_id)

@@ -28,13 +28,17 @@ from dermledger.projections.release.verify import MANIFEST, file_sha256, manifes
 from dermledger.projections.release.writer import Progress, write_manifest, write_release
 from dermledger.study.audit import AuditService
 from dermledger.study.authority import ActorRecord, apply_actor_event
-from dermledger.study.erasure import blob_opener, mark_erased, refuse_rebuild_after_erasure
+from dermledger.study.erasure import (
+    checked_blob_opener,
+    mark_erased,
+    refuse_rebuild_after_erasure,
+)
 from dermledger.study.kernel import Kernel, Proposal, actor_stream
 from dermledger.study.partitions import PartitionService, require_assigned
 from dermledger.study.position import Position
 from dermledger.study.queries import QueryService
 from dermledger.study.release_witnessing import Witnessing, release_witnessing
-from dermledger.study.sealing import erased_patients
+from dermledger.study.sealing import ReleaseKeys, erased_patients
 from dermledger.study.witnesses import WitnessService
 
 
@@ -104,7 +108,8 @@ class ReleaseService:
         interrupted = self._interrupted_publication(name, out) if publish else None
         if interrupted is not None:
             return self._recover_release(signer, name, out, interrupted, progress)
-        replayed = self._replay(as_of, progress, name, partition)
+        keys = ReleaseKeys(self.kernel.sealer)  # read once per patient; dies with the call
+        replayed = self._replay(as_of, progress, name, partition, keys)
         position = replayed.position
         root = replayed.tree.root(position).hex()
         note, statement = release_witnessing(
@@ -119,7 +124,7 @@ class ReleaseService:
                 signer={"actor": signer.actor, "key_id": signer.key_id,
                         "public_key": signer.public_hex},
                 progress=progress, witnessing=statement, partition=partition,
-                open_blob=blob_opener(self.kernel),
+                open_blob=checked_blob_opener(self.kernel, keys),
             )  # fmt: skip
             manifest_sha = _sign_and_write(tmp, manifest, note, signer)
             published = _publication(name, position, root, manifest_sha, summary["images"])
@@ -148,7 +153,12 @@ class ReleaseService:
         raise Conflict(f"a release named {name} is already published")
 
     def _replay(
-        self, as_of: Position | None, progress: Progress | None, name: str, partition: str | None
+        self,
+        as_of: Position | None,
+        progress: Progress | None,
+        name: str,
+        partition: str | None,
+        keys: ReleaseKeys,
     ) -> Replay:
         """The log replayed to the release's position, opened in memory (erasure v2:
         erased patients' images without values); refused when it would rebuild an older
@@ -156,7 +166,9 @@ class ReleaseService:
         upto = self.queries.position(as_of)
         expected = upto or int(self.kernel.recorder.max_notification_id() or 0)  # for progress only
         replayed = Replay.of(
-            self.kernel.sealer.opened_log(self.kernel.log(), erased_patients(self.kernel.recorder)),
+            self.kernel.sealer.opened_log(
+                self.kernel.log(), erased_patients(self.kernel.recorder), keys
+            ),
             upto,
             progress=(lambda done: progress("Replaying the log", done, expected))
             if progress

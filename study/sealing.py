@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from eventsourcing.persistence import ApplicationRecorder
 
 from dermledger.ledger.bootstrap import Settings
-from dermledger.ledger.envelope import Envelope
+from dermledger.ledger.envelope import Envelope, with_payload
 from dermledger.ledger.errors import KeystoreError, NotFound
 from dermledger.ledger.keyed_blobs import KeyedBlobStore, keyed_address
 from dermledger.ledger.store import LogEntry, read_topic
@@ -100,6 +100,28 @@ class OpenedEntry:
 
     def envelope(self) -> Envelope:
         return self._envelope
+
+
+class ReleaseKeys:
+    """Each patient's key read once for one release, shared by its replay and its image
+    reader (a key file read per patient, not two). Made per release and dropped with
+    it, so no key outlives the release: an erasure after it is refused by the next."""
+
+    __slots__ = ("_keys", "sealer")
+
+    def __init__(self, sealer: Sealer) -> None:
+        self.sealer = sealer
+        self._keys: dict[str, bytes | None] = {}
+
+    def key(self, patient_id: str) -> bytes | None:
+        """The patient's key as read first in this release; None if erased (or never made)."""
+        if patient_id not in self._keys:
+            self._keys[patient_id] = self.sealer.key(patient_id)
+        return self._keys[patient_id]
+
+    def clear(self) -> None:
+        """Forget every key (the release is done)."""
+        self._keys.clear()
 
 
 class Sealer:
@@ -192,11 +214,14 @@ class Sealer:
         return [opener(e) for e in envelopes]
 
     def opened_log(
-        self, entries: Iterable[LogEntry], erased: frozenset[str] = frozenset()
+        self,
+        entries: Iterable[LogEntry],
+        erased: frozenset[str] = frozenset(),
+        keys: ReleaseKeys | None = None,
     ) -> Iterator[OpenedEntry]:
         """The log with every envelope opened, for one replay; plain events of the `erased`
-        patients are shown as erased too."""
-        opener = self.opening(erased)
+        patients are shown as erased too; `keys`: a release's key cache to read through."""
+        opener = Opener(self, erased, keys)
         for entry in entries:
             yield OpenedEntry(entry.seq, opener(entry.envelope()))
 
@@ -207,8 +232,11 @@ class Sealer:
 class Opener:
     """Opens envelopes, reading each patient's key once (one pass over the log)."""
 
-    def __init__(self, sealer: Sealer, erased: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, sealer: Sealer, erased: frozenset[str] = frozenset(), keys: ReleaseKeys | None = None
+    ) -> None:
         self.sealer = sealer
+        self.keys = keys if keys is not None else ReleaseKeys(sealer)
         self.erased = erased  # patients erased now: their plain (pre-v2) events are hidden
         self._ciphers: dict[str, AESGCM | None] = {}
         self._owners: dict[str, str] = {}  # image -> patient, from the captures seen
@@ -216,7 +244,7 @@ class Opener:
     def cipher(self, patient_id: str) -> AESGCM | None:
         """AES-GCM under the patient's fields key, derived once per pass; None if erased."""
         if patient_id not in self._ciphers:
-            key = self.sealer.key(patient_id)
+            key = self.keys.key(patient_id)
             self._ciphers[patient_id] = None if key is None else AESGCM(subkey(key, "fields"))
         return self._ciphers[patient_id]
 
@@ -233,7 +261,7 @@ class Opener:
             payload |= _erased_values(env.type)
         else:
             payload |= open_fields(cipher, _aad(env.type, patient_id, subject), sealed)
-        return env.model_copy(update={"payload": payload})
+        return with_payload(env, payload)
 
     def _plain(self, env: Envelope) -> Envelope:
         """A plain event (before erasure v2) of a patient erased since: the values are
@@ -246,7 +274,7 @@ class Opener:
         if hidden is None or owner not in self.erased:
             return env
         payload = {k: v for k, v in p.items() if k not in hidden} | _erased_values(env.type)
-        return env.model_copy(update={"payload": payload})
+        return with_payload(env, payload)
 
 
 def erased_patients(recorder: ApplicationRecorder) -> frozenset[str]:

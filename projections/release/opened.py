@@ -9,16 +9,16 @@ nothing from it, and it still verifies.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 from dermledger.ledger.errors import VerificationError
 
 
-def place_opened(data: bytes, sha: str, target: Path) -> int:
-    """Write the opened bytes of one image to `target`; its size."""
-    if hashlib.sha256(data).hexdigest() != sha:
+def place_opened(data: bytes, digest: str, sha: str, target: Path) -> int:
+    """Write the opened bytes of one image to `target`; its size. `digest` is the SHA-256
+    (hex) of `data` as the sealed read computed it (not hashed a second time here)."""
+    if digest != sha:
         raise VerificationError(f"the opened image for {target.name} does not match its capture")
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     with os.fdopen(fd, "wb") as handle:

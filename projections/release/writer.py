@@ -86,7 +86,7 @@ def write_release(
     progress: Progress | None,
     witnessing: str | None = None,
     partition: str | None = None,
-    open_blob: Callable[[dict[str, Any]], bytes] | None = None,
+    open_blob: Callable[[dict[str, Any]], tuple[bytes, str]] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Gate every image and write it out at once, one image at a time: its file, its
     metadata.csv row, its annotations.csv rows and its provenance.jsonl line go straight
@@ -213,7 +213,7 @@ def _place_image(
     image: ImageState,
     images_dir: Path,
     blobs: BlobStore,
-    open_blob: Callable[[dict[str, Any]], bytes] | None,
+    open_blob: Callable[[dict[str, Any]], tuple[bytes, str]] | None,
 ) -> tuple[str, str, int]:
     """Write the image's file (opened under its patient's key when sealed at rest);
     returns its release path, SHA-256 and size."""
@@ -221,7 +221,7 @@ def _place_image(
     filename = f"{image.image_id}.{ext}"
     sha = image.captured["blob_sha256"]
     if image.captured.get("blob_ref") and open_blob:  # sealed (erasure v2)
-        size = place_opened(open_blob(image.captured), sha, images_dir / filename)
+        size = place_opened(*open_blob(image.captured), sha, images_dir / filename)
     else:
         size = place_blob(blobs, sha, images_dir / filename)
     return f"images/{filename}", sha, size
@@ -277,7 +277,7 @@ def _write_images(
     candidates: list[str],
     left_out: dict[str, int],
     blobs: BlobStore,
-    open_blob: Callable[[dict[str, Any]], bytes] | None,
+    open_blob: Callable[[dict[str, Any]], tuple[bytes, str]] | None,
     progress: Progress | None,
 ) -> tuple[list[str], list[tuple[str, str, int]], dict[str, tuple[str, int]]]:
     """Gate each candidate and write the released ones: file, metadata.csv row,

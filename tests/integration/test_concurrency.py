@@ -999,11 +999,11 @@ def cli_child() -> None:
         writer_module.place_blob = place_hook
         opened = writer_module.place_opened  # erasure v2: sealed images are opened, then placed
 
-        def opened_hook(data: bytes, sha: str, target: Path) -> int:
+        def opened_hook(data: bytes, digest: str, sha: str, target: Path) -> int:
             seen.append(sha)
             if len(seen) == 2:
                 stop()
-            return opened(data, sha, target)
+            return opened(data, digest, sha, target)
 
         writer_module.place_opened = opened_hook
     elif point == "release-published":  # ReleasePublished committed, folder not renamed

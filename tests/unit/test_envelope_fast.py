@@ -13,7 +13,7 @@ import msgspec
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from dermledger.ledger.envelope import Envelope, seal
+from dermledger.ledger.envelope import Envelope, seal, with_payload
 from dermledger.ledger.envelope_fast import DEPTH, decode_envelope, decode_fields, decode_hashed
 from dermledger.ledger.signing import Signer
 from dermledger.tests.unit.test_canonical import text, value
@@ -142,3 +142,16 @@ def test_floats_jcs_writes_as_msgspec_does_take_the_fast_path() -> None:
         signer=signer, payload={"x": 2.5}, prev_hash=None,
     ).storage_bytes().replace(b"2.5", b"2.75")
     assert decode_fields(tampered) is None  # the slow path names the mismatch
+
+
+def test_an_opened_copy_is_what_model_copy_gives() -> None:
+    """`with_payload` (the replay's opened envelope) equals pydantic's copy, field for
+    field and in hash and stored bytes, and leaves the original as it was."""
+    original = Envelope.model_validate(BASE | {"payload": {"sealed": {"x": "y"}}})
+    opened = {"age": 83, "erased": False, "metadata": {"site": "Trunk"}}
+    fast, slow = with_payload(original, opened), original.model_copy(update={"payload": opened})
+    assert type(fast) is Envelope and fast == slow and fast.payload is opened
+    assert list(fast.__dict__) == list(slow.__dict__)
+    assert fast.computed_hash() == slow.computed_hash()
+    assert fast.storage_bytes() == slow.storage_bytes()
+    assert original.payload == {"sealed": {"x": "y"}}
