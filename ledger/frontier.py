@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from hashlib import sha256
 
-from dermledger.ledger.merkle import EMPTY_ROOT, NODE_PREFIX
+from dermledger.ledger.merkle import EMPTY_ROOT, NODE_PREFIX, RootBuilder
 
 
 class UnforeseenSize(Exception):
@@ -27,21 +27,15 @@ class UnforeseenSize(Exception):
         self.size = size
 
 
-class Frontier:
+class Frontier(RootBuilder):
     """Streaming RFC 6962 roots: of everything so far, and of each chosen earlier size."""
 
-    __slots__ = ("_roots", "_size", "_stack", "_wanted")
+    __slots__ = ("_roots", "_wanted")
 
     def __init__(self, sizes: Iterable[int] = ()) -> None:
-        self._stack: list[bytes] = []
-        self._size = 0
+        super().__init__()
         self._wanted = frozenset(sizes)
         self._roots: dict[int, bytes] = {0: EMPTY_ROOT}
-
-    @property
-    def size(self) -> int:
-        """Number of leaves appended."""
-        return self._size
 
     def append(self, leaf_hash: bytes) -> None:
         """Add one 32-byte leaf hash (a `hash_leaf` value, not checked again here: this is
@@ -55,23 +49,14 @@ class Frontier:
         stack.append(node)
         self._size += 1
         if self._size in self._wanted:
-            self._roots[self._size] = self._fold()
+            self._roots[self._size] = super().root()
 
     def root(self, size: int | None = None) -> bytes:
         """The root of the first `size` leaves (default: all); `UnforeseenSize` unless
         `size` is the current size, 0, or was chosen and has been passed."""
         if size is None or size == self._size:
-            return self._fold()
+            return super().root()
         found = self._roots.get(size)
         if found is None:
             raise UnforeseenSize(size)
         return found
-
-    def _fold(self) -> bytes:
-        stack = self._stack
-        if not stack:
-            return EMPTY_ROOT
-        acc = stack[-1]
-        for i in range(len(stack) - 2, -1, -1):
-            acc = sha256(NODE_PREFIX + stack[i] + acc).digest()
-        return acc
