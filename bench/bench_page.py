@@ -88,7 +88,9 @@ def time_page(folder: Path, repeats: int) -> tuple[float, float]:
     from dermledger.tests.browser.driver import pick_folder
 
     # This build's page (the cached release may carry an older one); same checks either way.
-    report = write_report(folder.parent.parent / "page")
+    outside = folder.parent.parent / "page"  # beside the release, so its file set holds
+    outside.mkdir(exist_ok=True)
+    report = write_report(outside)
     best, heap = float("inf"), 0.0
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
