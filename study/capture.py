@@ -275,6 +275,13 @@ class CaptureService:
             if planned.patient_id in keys
         ]
 
+    def _present(self, image_id: str, index: DedupIndex, attempts: int) -> bool:
+        """Whether the image's stream exists: from `index` on the first attempt, from the
+        store on a retry (the index then holds this batch's images from the attempt before)."""
+        if attempts == 1:
+            return image_id in index
+        return bool(self.kernel.stream(image_id))
+
     def capture_batch(
         self,
         signer: Signer,
@@ -304,11 +311,9 @@ class CaptureService:
             proposals: list[Proposal] = []
             not_yet = {planned.image_id for planned, _ in batch}
             for planned, _ in batch:
-                if attempts == 1:
-                    present = planned.image_id in index
-                else:  # the index holds this batch's images from the attempt before
-                    present = bool(self.kernel.stream(planned.image_id))
-                if present or planned.image_id in results:
+                if self._present(planned.image_id, index, attempts) or (
+                    planned.image_id in results
+                ):
                     results.setdefault(
                         planned.image_id, CaptureResult(planned.image_id, [], [], True)
                     )
