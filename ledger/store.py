@@ -356,6 +356,24 @@ class GuardedPOPORecorder(POPOApplicationRecorder):
             )  # fmt: skip
 
 
+# The read-set check inside the INSERT (PostgreSQL): no row goes in unless every read
+# stream is at its version and no read event type has a newer event.
+_GUARDED_INSERT = (
+    "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
+    "SELECT originator_id, originator_version, topic, state "
+    "FROM unnest(%s::{schema}.{event}[]) WHERE NOT EXISTS ("
+    " SELECT 1 FROM unnest(%s::{id}[], %s::bigint[]) AS e(id, v) WHERE COALESCE(("
+    "  SELECT MAX(originator_version) FROM {schema}.{table} WHERE originator_id = e.id"
+    " ), 0) <> e.v"
+    ") AND NOT EXISTS ("
+    " SELECT 1 FROM unnest(%s::text[], %s::bigint[]) AS k(topic, seen) WHERE EXISTS ("
+    "  SELECT 1 FROM {schema}.{table}"
+    "  WHERE notification_id > k.seen AND topic = k.topic"
+    " )"
+    ") RETURNING notification_id"
+)
+
+
 def _guarded_postgres_class(base: type) -> type:
     """Built on first use: importing eventsourcing.postgres (psycopg) costs 0.17 s."""
     from psycopg.sql import SQL, Identifier
@@ -376,20 +394,7 @@ def _guarded_postgres_class(base: type) -> type:
                 "event": Identifier(self.stored_event_type_name),
                 "id": Identifier(self.datastore.originator_id_type),
             }
-            self.guarded_insert_statement = SQL(
-                "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
-                "SELECT originator_id, originator_version, topic, state "
-                "FROM unnest(%s::{schema}.{event}[]) WHERE NOT EXISTS ("
-                " SELECT 1 FROM unnest(%s::{id}[], %s::bigint[]) AS e(id, v) WHERE COALESCE(("
-                "  SELECT MAX(originator_version) FROM {schema}.{table} WHERE originator_id = e.id"
-                " ), 0) <> e.v"
-                ") AND NOT EXISTS ("
-                " SELECT 1 FROM unnest(%s::text[], %s::bigint[]) AS k(topic, seen) WHERE EXISTS ("
-                "  SELECT 1 FROM {schema}.{table}"
-                "  WHERE notification_id > k.seen AND topic = k.topic"
-                " )"
-                ") RETURNING notification_id"
-            ).format(**names)
+            self.guarded_insert_statement = SQL(_GUARDED_INSERT).format(**names)
 
         def _insert_stored_events(self, curs: Any, stored_events: Any, **kwargs: Any) -> None:
             expected: Mapping[str, int] = kwargs.get(EXPECTED) or {}
