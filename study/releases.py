@@ -129,9 +129,7 @@ class ReleaseService:
             manifest_sha = _sign_and_write(tmp, manifest, note, signer)
             published = _publication(name, position, root, manifest_sha, summary["images"])
             self._record(signer, name, published if publish else None, access)
-            if out.exists():
-                out.rmdir()
-            os.replace(tmp, out)
+            _move_into_place(tmp, out)
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             raise InvalidInput(f"cannot write the release to {out}: {exc.strerror}") from None
@@ -368,3 +366,9 @@ def _remove_stale_partials(out: Path) -> None:
     for stale in out.parent.glob(f".{out.name}.partial-*"):
         shutil.rmtree(stale, ignore_errors=True)
 
+
+def _move_into_place(tmp: Path, out: Path) -> None:
+    """Rename the finished folder onto `out` (an empty folder there is replaced)."""
+    if out.exists():
+        out.rmdir()
+    os.replace(tmp, out)
